@@ -1,0 +1,163 @@
+"""JSON text as FHIR needs it: duplicate keys kept visible, decimals exact, positions on demand.
+
+Parsing uses the C-accelerated `json` decoder (fast); source positions are computed only when a
+resource has issues to report, by one linear scan of its text (`PositionIndex`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from decimal import Decimal
+
+Pointer = tuple[str | int, ...]
+
+
+class DupDict(dict):
+    """A JSON object that had repeated keys. The last value wins (as in most parsers), and the
+    repeated names are kept so the engine can report them (FHIR JSON forbids duplicates)."""
+
+    __slots__ = ("duplicate_keys",)
+
+    def __init__(self, pairs: list[tuple[str, object]]) -> None:
+        super().__init__(pairs)
+        seen: set[str] = set()
+        dups: list[str] = []
+        for key, _ in pairs:
+            if key in seen and key not in dups:
+                dups.append(key)
+            seen.add(key)
+        self.duplicate_keys = tuple(dups)
+
+
+def _object_hook(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    return obj if len(obj) == len(pairs) else DupDict(pairs)
+
+
+def _reject_constant(name: str) -> object:
+    # NaN, Infinity and -Infinity are accepted by Python's json but are not JSON (RFC 8259).
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_hook, parse_float=Decimal, parse_constant=_reject_constant
+)
+
+
+class JsonSyntaxError(ValueError):
+    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+def parse(text: str) -> object:
+    """Parse one JSON document; raise JsonSyntaxError with a position on failure."""
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise JsonSyntaxError(exc.msg, exc.lineno, exc.colno) from None
+    except RecursionError:
+        raise JsonSyntaxError("nesting is too deep to parse", None, None) from None
+    except ValueError as exc:
+        raise JsonSyntaxError(str(exc), None, None) from None
+
+
+_TOKEN = re.compile(r'[ \t\r\n]*(?:("(?:[^"\\]|\\.)*")|([{}\[\],:])|([^ \t\r\n{}\[\],:"]+))', re.S)
+
+
+class PositionIndex:
+    """Maps JSON pointers (tuples of keys and indices) to 1-based (line, column).
+
+    For an object property the position is that of its key; for an array item, that of the item.
+    `line_offset` shifts lines for text that is one line of a larger file (NDJSON)."""
+
+    def __init__(self, text: str, line_offset: int = 0) -> None:
+        self._text = text
+        self._line_offset = line_offset
+        self._positions: dict[Pointer, int] | None = None
+        self._duplicates: dict[Pointer, int] = {}
+        self._line_starts: list[int] | None = None
+
+    def _build(self) -> dict[Pointer, int]:
+        positions: dict[Pointer, int] = {}
+        dups = self._duplicates
+        # Each frame: [is_object, pointer, pending_key, array_index]
+        stack: list[list] = []
+        expecting_key = False
+        pos = 0
+        text = self._text
+        end = len(text)
+        first = True
+        while pos < end:
+            m = _TOKEN.match(text, pos)
+            if m is None:
+                break
+            pos = m.end()
+            start = m.start(1) if m.group(1) else (m.start(2) if m.group(2) else m.start(3))
+            punct = m.group(2)
+            if first:
+                positions[()] = start
+                first = False
+            if punct == "{" or punct == "[" or punct is None:
+                is_key = bool(stack) and stack[-1][0] and expecting_key
+                if is_key:
+                    key = json.loads(m.group(1)) if m.group(1) else m.group(3)
+                    frame = stack[-1]
+                    frame[2] = key
+                    ptr = (*frame[1], key)
+                    if ptr in positions:
+                        dups.setdefault(ptr, start)
+                    else:
+                        positions[ptr] = start
+                    expecting_key = False
+                    continue
+                if stack and not stack[-1][0]:
+                    frame = stack[-1]
+                    ptr = (*frame[1], frame[3])
+                    positions.setdefault(ptr, start)
+                elif stack:
+                    ptr = (*stack[-1][1], stack[-1][2])
+                else:
+                    ptr = ()
+                if punct == "{":
+                    stack.append([True, ptr, None, 0])
+                    expecting_key = True
+                elif punct == "[":
+                    stack.append([False, ptr, None, 0])
+            elif punct in "}]":
+                if stack:
+                    stack.pop()
+                expecting_key = False
+            elif punct == ",":
+                if stack:
+                    if stack[-1][0]:
+                        expecting_key = True
+                    else:
+                        stack[-1][3] += 1
+        return positions
+
+    def _line_col(self, offset: int) -> tuple[int, int]:
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self._text)]
+        line = bisect_right(self._line_starts, offset)
+        return line + self._line_offset, offset - self._line_starts[line - 1] + 1
+
+    def locate(self, pointer: Pointer, duplicate: bool = False) -> tuple[int, int] | None:
+        """Position of `pointer`, or of its nearest existing ancestor (for a missing element).
+        With duplicate=True, the position of the repeated occurrence of a key, if any."""
+        if self._positions is None:
+            self._positions = self._build()
+        if duplicate and pointer in self._duplicates:
+            return self._line_col(self._duplicates[pointer])
+        ptr = tuple(pointer)
+        while True:
+            offset = self._positions.get(ptr)
+            if offset is not None:
+                return self._line_col(offset)
+            if not ptr:
+                return None
+            ptr = ptr[:-1]

@@ -1,0 +1,164 @@
+"""Inputs: files, directories, globs and stdin; each split into the resources it holds.
+
+A single resource, a Bundle (every entry.resource) or NDJSON (one resource per line). A file that
+cannot be read or parsed becomes a fatal finding for that file; the other inputs go on.
+"""
+
+from __future__ import annotations
+
+import glob
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import rule_ids as R
+from .jsontext import JsonSyntaxError, PositionIndex, parse
+
+PAYLOAD_SUFFIXES = (".json", ".ndjson", ".jsonl")
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+
+
+class InputError(Exception):
+    """A path argument that names nothing (usage error, not a conformance finding)."""
+
+
+@dataclass(slots=True)
+class LoadProblem:
+    """A fatal finding about an input before any FHIR rule could run."""
+
+    rule: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass(slots=True)
+class ResourceInput:
+    source: str
+    entry: int | None  # Bundle entry index, NDJSON line number, or None
+    resource: object  # the parsed JSON (validated to be a resource by the engine)
+    pointer: tuple  # where the resource sits in its document (for positions)
+    positions: PositionIndex | None
+    bundle: dict[str, dict] = field(default_factory=dict)  # fullUrl / Type/id -> resource
+    warnings: list[LoadProblem] = field(default_factory=list)
+    problem: LoadProblem | None = None  # fatal: nothing else is known about this input
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files named by the arguments, in a stable order; '-' stays '-' (stdin).
+    Raises InputError for a path or glob that names nothing."""
+    out: list[str] = []
+    for arg in paths:
+        if arg == "-":
+            out.append(arg)
+            continue
+        p = Path(arg)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in PAYLOAD_SUFFIXES)
+            if not found:
+                raise InputError(f"{arg}: directory holds no .json, .ndjson or .jsonl files")
+            out.extend(found)
+        elif p.exists() or p.is_symlink():
+            out.append(arg)
+        elif glob.has_magic(arg):
+            found = sorted(f for f in glob.glob(arg, recursive=True) if Path(f).is_file())
+            if not found:
+                raise InputError(f"{arg}: no file matches this pattern")
+            out.extend(found)
+        else:
+            raise InputError(f"{arg}: no such file or directory")
+    return list(dict.fromkeys(out))
+
+
+def _read(source: str) -> tuple[str | None, LoadProblem | None, list[LoadProblem]]:
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        return None, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"), []
+    warnings = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        warnings.append(LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1))
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), None, warnings
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return None, LoadProblem(R.UNREADABLE, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                                 "cannot be decoded", line), warnings
+
+
+def load_source(source: str) -> Iterator[ResourceInput]:
+    """Every resource of one input, in document order."""
+    text, problem, warnings = _read(source)
+    if text is None:
+        yield ResourceInput(source, None, None, (), None, warnings=warnings, problem=problem)
+        return
+    if source.lower().endswith(NDJSON_SUFFIXES):
+        yield from _ndjson(source, text, warnings)
+        return
+    try:
+        doc = parse(text)
+    except JsonSyntaxError as exc:
+        if source == "-" and exc.message.startswith("Extra data") and "\n" in text.strip():
+            yield from _ndjson(source, text, warnings)  # stdin has no file name to tell NDJSON apart
+            return
+        yield ResourceInput(source, None, None, (), None, warnings=warnings,
+                            problem=LoadProblem(R.MALFORMED_JSON, f"malformed JSON: {exc.message}", exc.line, exc.column))
+        return
+    positions = PositionIndex(text)
+    yield from _split(source, doc, positions, warnings)
+
+
+def _ndjson(source: str, text: str, warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = parse(line)
+        except JsonSyntaxError as exc:
+            yield ResourceInput(source, lineno, None, (), None, warnings=list(warnings),
+                                problem=LoadProblem(R.MALFORMED_JSON, f"line {lineno} is malformed JSON: {exc.message}",
+                                                    lineno, exc.column))
+            warnings = []
+            continue
+        if not isinstance(doc, dict):
+            yield ResourceInput(source, lineno, doc, (), None, problem=LoadProblem(
+                R.NOT_A_RESOURCE, f"line {lineno} is not a JSON object, so not a resource", lineno, 1))
+            continue
+        yield ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1), warnings=list(warnings))
+        warnings = []
+
+
+def _split(source: str, doc: object, positions: PositionIndex, warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
+    if not isinstance(doc, dict):
+        yield ResourceInput(source, None, doc, (), positions, warnings=warnings, problem=LoadProblem(
+            R.NOT_A_RESOURCE, "the document is not a JSON object, so not a resource", 1, 1))
+        return
+    if doc.get("resourceType") != "Bundle":
+        yield ResourceInput(source, None, doc, (), positions, warnings=warnings)
+        return
+    entries = doc.get("entry") or []
+    if not isinstance(entries, list):
+        entries = []
+    index: dict[str, dict] = {}
+    for e in entries:
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict):
+            res = e["resource"]
+            if isinstance(e.get("fullUrl"), str):
+                index[e["fullUrl"]] = res
+            if isinstance(res.get("resourceType"), str) and isinstance(res.get("id"), str):
+                index[f"{res['resourceType']}/{res['id']}"] = res
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or "resource" not in e:
+            continue  # e.g. a DELETE in a transaction, or a search entry with only a fullUrl
+        res = e["resource"]
+        ptr = ("entry", i, "resource")
+        if not isinstance(res, dict):
+            loc = positions.locate(ptr)
+            yield ResourceInput(source, i, res, ptr, positions, warnings=warnings, problem=LoadProblem(
+                R.NOT_A_RESOURCE, f"Bundle.entry[{i}].resource is not a JSON object",
+                loc[0] if loc else None, loc[1] if loc else None))
+        else:
+            yield ResourceInput(source, i, res, ptr, positions, bundle=index, warnings=warnings)
+        warnings = []

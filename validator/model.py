@@ -1,0 +1,106 @@
+"""The result of a validation run: issues, per-resource results and the run as a whole.
+
+Everything here is a plain frozen value, so reporters can be pure functions of a RunResult.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class Severity(IntEnum):
+    """FHIR OperationOutcome.issue.severity, ordered so that a larger value is worse."""
+
+    INFORMATION = 1
+    WARNING = 2
+    ERROR = 3
+    FATAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of: {names})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One finding. `expression` is a FHIRPath with indices; for a missing element it is the
+    path where the element should be. `line`/`column` are 1-based positions in the source text."""
+
+    severity: Severity
+    code: str  # FHIR issue-type code (structure, required, value, invariant, code-invalid, ...)
+    rule: str  # id of the rule that produced it
+    expression: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "severity": self.severity.label,
+            "code": self.code,
+            "rule": self.rule,
+            "expression": self.expression,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceResult:
+    """The issues of one resource (or of one input that could not be read as a resource)."""
+
+    source: str  # file name, or "-" for standard input
+    entry: int | None  # Bundle entry index or NDJSON line number, else None
+    resource_type: str | None
+    id: str | None
+    fhir_version: str | None
+    profiles: tuple[str, ...]
+    issues: tuple[Issue, ...]
+    version_reason: str | None = None
+    duration: float = 0.0  # seconds spent validating this resource
+
+    @property
+    def worst(self) -> Severity | None:
+        return max((i.severity for i in self.issues), default=None)
+
+    def fails(self, threshold: Severity | None) -> bool:
+        """True when an issue is at or above `threshold` (None = never fail)."""
+        return threshold is not None and any(i.severity >= threshold for i in self.issues)
+
+    @property
+    def label(self) -> str:
+        name = f"{self.resource_type or '?'}/{self.id or '?'}"
+        return name if self.entry is None else f"{name} (entry {self.entry})"
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    results: tuple[ResourceResult, ...]
+    fail_on: Severity | None = Severity.ERROR
+    notes: tuple[str, ...] = field(default=())  # run-level remarks (e.g. checks not performed)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.fails(self.fail_on) for r in self.results)
+
+    def summary(self) -> dict:
+        counts = Counter(i.severity.label for r in self.results for i in r.issues)
+        return {
+            "files": len({r.source for r in self.results}),
+            "resources": len(self.results),
+            "failedResources": sum(1 for r in self.results if r.fails(self.fail_on)),
+            "failOn": self.fail_on.label if self.fail_on else "never",
+            "issues": {s.label: counts.get(s.label, 0) for s in sorted(Severity, reverse=True)},
+            "status": "fail" if self.failed else "pass",
+        }

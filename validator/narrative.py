@@ -1,0 +1,77 @@
+"""Narrative XHTML checks (R4 Narrative.div, invariants txt-1 and txt-2).
+
+txt-1: only the basic HTML formatting elements and attributes (HTML 4.0 chapters 7-11 and 15, <a>
+with name or href, images, internal style attributes); no scripts, forms or event attributes.
+txt-2: the narrative has some non-whitespace content.
+The text is parsed as XML with DTDs refused, so no entity can expand or be fetched.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from functools import lru_cache
+
+XHTML = "{http://www.w3.org/1999/xhtml}"
+
+ALLOWED_ELEMENTS = frozenset(
+    "a abbr acronym b big blockquote br caption cite code col colgroup dd dfn div dl dt em "
+    "h1 h2 h3 h4 h5 h6 hr i img li ol p pre q samp small span strong sub sup table tbody td "
+    "tfoot th thead tr tt ul var".split()
+)
+ALLOWED_ATTRIBUTES = frozenset(
+    "title style class id lang xml:lang dir accesskey tabindex rowspan colspan abbr align valign "
+    "width height border cellpadding cellspacing frame rules summary scope headers char charoff "
+    "span href name src alt start type value compact nowrap".split()
+)
+_DOCTYPE = re.compile(r"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+
+
+def _attr_name(name: str) -> str:
+    if name == "{http://www.w3.org/XML/1998/namespace}lang":
+        return "xml:lang"
+    return name.split("}", 1)[-1]
+
+
+@lru_cache(maxsize=256)
+def html_problems(div: str) -> tuple[str, ...]:
+    """Every txt-1 problem of the narrative (empty tuple when it is allowed)."""
+    if _DOCTYPE.search(div):
+        return ("a DOCTYPE or ENTITY declaration is not allowed in the narrative",)
+    try:
+        root = ET.fromstring(div)
+    except ET.ParseError as exc:
+        return (f"the narrative is not well-formed XHTML: {exc}",)
+    problems: list[str] = []
+    if root.tag != XHTML + "div":
+        problems.append("the narrative must be a single <div> in the XHTML namespace (http://www.w3.org/1999/xhtml)")
+    for el in root.iter():
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if not tag.startswith(XHTML):
+            problems.append(f"element <{tag}> is not in the XHTML namespace")
+            continue
+        name = tag[len(XHTML):]
+        if name not in ALLOWED_ELEMENTS:
+            problems.append(f"element <{name}> is not allowed in a narrative")
+        for attr, value in el.attrib.items():
+            aname = _attr_name(attr)
+            if aname.lower().startswith("on"):
+                problems.append(f"event attribute {aname} on <{name}> is not allowed")
+            elif aname not in ALLOWED_ATTRIBUTES:
+                problems.append(f"attribute {aname} on <{name}> is not allowed")
+            elif aname in ("href", "src") and value.strip().lower().startswith(("javascript:", "vbscript:")):
+                problems.append(f"{aname} on <{name}> must not run script")
+    return tuple(dict.fromkeys(problems))
+
+
+def has_content(div: str) -> bool:
+    """txt-2: some non-whitespace text, or an image."""
+    try:
+        root = ET.fromstring(div) if not _DOCTYPE.search(div) else None
+    except ET.ParseError:
+        return bool(re.sub(r"<[^>]*>", "", div).strip())
+    if root is None:
+        return False
+    if "".join(root.itertext()).strip():
+        return True
+    return any(isinstance(el.tag, str) and el.tag == XHTML + "img" for el in root.iter())

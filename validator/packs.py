@@ -1,0 +1,137 @@
+"""Reading rule packs: YAML files checked against schemas/pack.schema.json on every load.
+
+A broken pack is refused with a PackError that names the file, the rule and the field, so a pack
+author can find the problem without reading engine code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .resources import package_file
+
+
+class PackError(Exception):
+    """A rule pack that cannot be used. Carries every problem found, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.data["pack"]
+
+    @property
+    def ruleset(self) -> str:
+        return self.data["ruleset"]
+
+
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML loading that refuses repeated mapping keys: a repeated element or rule in a pack
+    would otherwise silently replace the first one."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    result: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        result[key] = loader.construct_object(value_node, deep=deep)
+    return result
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+@cache
+def _schema_validator() -> Any:
+    # Imported here: jsonschema is only needed when packs are actually read.
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(package_file("schemas", "pack.schema.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def _rule_and_field(data: dict, path: list) -> tuple[str, str]:
+    """Name the rule a schema error sits in (element path, invariant key, value set, rule id)."""
+    if len(path) >= 4 and path[0] == "structures" and path[2] == "elements":
+        return f"{path[1]}.{path[3]}", ".".join(str(p) for p in path[4:]) or "(element)"
+    if len(path) >= 4 and path[0] == "structures" and path[2] == "invariants":
+        inv = data["structures"][path[1]]["invariants"][path[3]]
+        key = inv.get("key", f"invariant #{path[3]}") if isinstance(inv, dict) else f"#{path[3]}"
+        return f"{path[1]} {key}", ".".join(str(p) for p in path[4:]) or "(invariant)"
+    if len(path) >= 2 and path[0] == "structures":
+        return str(path[1]), ".".join(str(p) for p in path[2:]) or "(structure)"
+    if len(path) >= 2 and path[0] in ("primitives",):
+        return str(path[1]), ".".join(str(p) for p in path[2:]) or "(primitive)"
+    if len(path) >= 2 and path[0] in ("valueSets", "rules"):
+        item = data[path[0]][path[1]]
+        name = item.get("url") or item.get("id") if isinstance(item, dict) else None
+        return str(name or f"{path[0]}[{path[1]}]"), ".".join(str(p) for p in path[2:]) or "(entry)"
+    return "(pack)", ".".join(str(p) for p in path) or "(top level)"
+
+
+def _semantic_problems(data: dict) -> list[tuple[str, str, str]]:
+    """Checks the schema cannot express: min <= max, regexes that compile."""
+    problems = []
+    for sname, struct in (data.get("structures") or {}).items():
+        for epath, el in struct["elements"].items():
+            lo, hi = el["card"].split("..")
+            if hi != "*" and int(lo) > int(hi):
+                problems.append((f"{sname}.{epath}", "card", f"min {lo} is greater than max {hi}"))
+            if hi == "0" and lo == "0":
+                continue
+    for pname, prim in (data.get("primitives") or {}).items():
+        if "regex" in prim:
+            try:
+                re.compile(prim["regex"])
+            except re.error as exc:
+                problems.append((pname, "regex", f"does not compile: {exc}"))
+    return problems
+
+
+def load_pack(path: Path) -> Pack:
+    """Read and check one pack file. Raises PackError naming the file, rule and field."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PackError([f"{name}: cannot read rule pack: {exc}"]) from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PackError([f"{name}{where}: invalid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise PackError([f"{name}: a rule pack must be a YAML mapping"])
+    errors = sorted(_schema_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    problems = []
+    for err in errors:
+        rule, field = _rule_and_field(data, list(err.absolute_path))
+        problems.append(f"{name}: rule {rule}: field {field}: {err.message}")
+    if not problems:
+        for rule, field, message in _semantic_problems(data):
+            problems.append(f"{name}: rule {rule}: field {field}: {message}")
+    if problems:
+        raise PackError(problems)
+    return Pack(path=path, data=data)

@@ -1,0 +1,31 @@
+"""Where the bundled files are: rule packs, profiles and schemas.
+
+In a wheel the packs sit inside the package (validator/rules, validator/profiles); in a checkout
+or an editable install they sit at the top of the repository. Both layouts are looked up here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _first_existing(name: str) -> Path:
+    for candidate in (_PACKAGE / name, _PACKAGE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"bundled folder {name!r} is missing from this installation")
+
+
+def rules_dir() -> Path:
+    return _first_existing("rules")
+
+
+def profiles_dir() -> Path:
+    return _first_existing("profiles")
+
+
+def package_file(*parts: str) -> Path:
+    return _PACKAGE.joinpath(*parts)

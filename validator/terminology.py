@@ -1,0 +1,48 @@
+"""Bundled value sets and code look-ups: offline and deterministic, no terminology server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSet:
+    url: str
+    title: str
+    source: str
+    codings: frozenset[tuple[str | None, str]]  # (system or None, code)
+    codes: frozenset[str]
+
+    @classmethod
+    def from_pack(cls, entry: dict) -> ValueSet:
+        codings: set[tuple[str | None, str]] = set()
+        for inc in entry["include"]:
+            system = inc.get("system")
+            for code in inc.get("codes") or inc.get("concepts") or {}:
+                codings.add((system, str(code)))
+        return cls(
+            url=entry["url"],
+            title=entry["title"],
+            source=entry["source"],
+            codings=frozenset(codings),
+            codes=frozenset(c for _, c in codings),
+        )
+
+    def has_code(self, code: str) -> bool:
+        """Membership of a bare `code` (the system is implied by the element)."""
+        return code in self.codes
+
+    def has_coding(self, system: str | None, code: str | None) -> bool:
+        if code is None:
+            return False
+        return (system, code) in self.codings or (None, code) in self.codings
+
+    def describe(self, limit: int = 12) -> str:
+        codes = sorted(self.codes)
+        shown = ", ".join(codes[:limit])
+        return shown + (f", ... ({len(codes)} codes)" if len(codes) > limit else "")
+
+
+def canonical(url: str) -> str:
+    """A value set canonical without its |version suffix."""
+    return url.split("|", 1)[0]

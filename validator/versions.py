@@ -1,0 +1,37 @@
+"""FHIR versions the validator knows, and which rule set each one uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FhirVersion:
+    name: str  # R4, R4B, ...
+    number: str  # 4.0.1
+    ruleset: str  # folder under rules/
+    model: str  # fhirpathpy model name
+
+
+# R4B changed no ImagingStudy element or datatype used here, so it shares the R4 packs.
+VERSIONS = {
+    "R4": FhirVersion("R4", "4.0.1", "r4", "r4"),
+    "R4B": FhirVersion("R4B", "4.3.0", "r4", "r4"),
+}
+# Versions users may ask for, whose packs are not part of this release yet.
+PLANNED = {"R5": "5.0.0", "R6": "6.0.0-ballot3"}
+DEFAULT = "R4"
+
+
+class UnknownVersion(ValueError):
+    pass
+
+
+def parse_version(text: str) -> FhirVersion:
+    key = text.strip().upper()
+    if key in VERSIONS:
+        return VERSIONS[key]
+    if key in PLANNED:
+        raise UnknownVersion(f"FHIR {key} ({PLANNED[key]}) has no rule pack in this release; available: "
+                             + ", ".join(VERSIONS))
+    raise UnknownVersion(f"unknown FHIR version {text!r}; available: " + ", ".join(VERSIONS))
