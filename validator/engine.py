@@ -88,7 +88,7 @@ class ResourceWalk:
 
     # -- objects -------------------------------------------------------------------------------
     def visit_object(self, obj: dict, struct: Structure, ptr: Pointer, resource: dict, root: dict,
-                     is_resource: bool = False) -> None:
+                     is_resource: bool = False, companion: bool = False) -> None:
         if type(obj) is DupDict:
             for key in obj.duplicate_keys:
                 self.add(R.DUPLICATE_KEY, ptr + (key,), f"property {key!r} appears more than once in the object; "
@@ -138,7 +138,9 @@ class ResourceWalk:
             if el.max is not None and n > el.max:
                 self.add(el.card_rule, ptr + (el.name,),
                          f"{el.path} occurs {n} times but at most {el.max} {'is' if el.max == 1 else 'are'} allowed ({el.card})")
-        if not is_resource:
+        # ele-1 is about elements; a companion is the id/extensions of a primitive, whose ele-1
+        # (value or extension) is checked with the primitive itself.
+        if not is_resource and not companion:
             for inv in self.plan.element_invariants:
                 self.invariant(inv, obj, struct.name, ptr, resource, root)
         for inv in struct.invariants:
@@ -215,6 +217,7 @@ class ResourceWalk:
             if v is None:
                 if c is None:
                     if not orphan:
+                        count += 1  # present as null: reported once, as null, not also as missing
                         self.add(R.NULL, ip, f"{el.path} is null: null is only allowed in a primitive array "
                                  f"where '_{key}' carries the id or extensions at the same position")
                     continue
@@ -241,7 +244,7 @@ class ResourceWalk:
                     self.add(R.COMPANION, icp, f"'_{key}' items must be objects with id and/or extension, found "
                              f"{describe_json(c)}")
                 elif self._element is not None:
-                    self.visit_object(c, self._element, icp, resource, root)
+                    self.visit_object(c, self._element, icp, resource, root, companion=True)
                     if v is None and c and not c.get("extension"):
                         for inv in self.plan.element_invariants:
                             self.add(inv.rule, icp, f"{inv.key}: {inv.human} ({el.path} has no value and no extension)")
@@ -256,13 +259,13 @@ class ResourceWalk:
         count = 0
         for i, item in enumerate(items):
             ip = p + (i,) if listy else p
+            count += 1  # present, even when malformed: the malformation is the one finding
             if item is None:
                 self.add(R.NULL, ip, f"{el.path} is null: null is not a FHIR value; leave the property out")
                 continue
             if not isinstance(item, dict):
                 self.add(el.type_rule, ip, f"{el.path} is {tcode}: expected a JSON object, found {describe_json(item)}")
                 continue
-            count += 1
             if tcode == "Resource":
                 self.visit_resource(item, ip, root)
                 continue

@@ -33,18 +33,33 @@ def _attr_name(name: str) -> str:
     return name.split("}", 1)[-1]
 
 
+def _parse(div: str) -> ET.Element | str:
+    if _DOCTYPE.search(div):
+        return "a DOCTYPE or ENTITY declaration is not allowed in XHTML content"
+    try:
+        return ET.fromstring(div)
+    except ET.ParseError as exc:
+        return f"not well-formed XHTML: {exc}"
+
+
+@lru_cache(maxsize=256)
+def xhtml_problem(div: str) -> str | None:
+    """The xhtml datatype: well-formed XML whose root is a <div> in the XHTML namespace."""
+    root = _parse(div)
+    if isinstance(root, str):
+        return root
+    if root.tag != XHTML + "div":
+        return "the root must be a <div> in the XHTML namespace (http://www.w3.org/1999/xhtml)"
+    return None
+
+
 @lru_cache(maxsize=256)
 def html_problems(div: str) -> tuple[str, ...]:
-    """Every txt-1 problem of the narrative (empty tuple when it is allowed)."""
-    if _DOCTYPE.search(div):
-        return ("a DOCTYPE or ENTITY declaration is not allowed in the narrative",)
-    try:
-        root = ET.fromstring(div)
-    except ET.ParseError as exc:
-        return (f"the narrative is not well-formed XHTML: {exc}",)
+    """Every txt-1 problem of well-formed narrative XHTML (the xhtml format is checked apart)."""
+    root = _parse(div)
+    if isinstance(root, str) or xhtml_problem(div) is not None:
+        return ()  # not xhtml at all: reported once, by the xhtml format rule
     problems: list[str] = []
-    if root.tag != XHTML + "div":
-        problems.append("the narrative must be a single <div> in the XHTML namespace (http://www.w3.org/1999/xhtml)")
     for el in root.iter():
         tag = el.tag if isinstance(el.tag, str) else ""
         if not tag.startswith(XHTML):
@@ -66,12 +81,9 @@ def html_problems(div: str) -> tuple[str, ...]:
 
 def has_content(div: str) -> bool:
     """txt-2: some non-whitespace text, or an image."""
-    try:
-        root = ET.fromstring(div) if not _DOCTYPE.search(div) else None
-    except ET.ParseError:
+    root = _parse(div)
+    if isinstance(root, str):
         return bool(re.sub(r"<[^>]*>", "", div).strip())
-    if root is None:
-        return False
     if "".join(root.itertext()).strip():
         return True
     return any(isinstance(el.tag, str) and el.tag == XHTML + "img" for el in root.iter())

@@ -132,6 +132,12 @@ class _Compiler:
         self.problems.append(f"{pack.path}: rule {rule}: field {fieldname}: {message}")
 
     def add_rule(self, pack: Pack, rule: Rule, fieldname: str) -> Rule:
+        if rule.kind == "invariant" and rule.id in self.rules and self.rules[rule.id].kind == "invariant":
+            # One invariant may constrain several types (qty-3 on Quantity, Age, Count, ...):
+            # the same key with the same expression is one rule; with another expression, a clash.
+            other = self.rules[rule.id]
+            if other.description.rsplit(": ", 1)[-1] == rule.description.rsplit(": ", 1)[-1]:
+                return other
         if rule.id in self.rules:
             other = self.rules[rule.id]
             self.problem(pack, rule.id, fieldname, f"duplicate rule id (also defined in pack {other.pack})")
@@ -149,10 +155,13 @@ class _Compiler:
                 self.value_sets[url] = ValueSet.from_pack(vs)
             for name, prim in (d.get("primitives") or {}).items():
                 rid = f"{pack.ruleset}:{name}:format"
-                rule = self.add_rule(pack, Rule(
+                checked = any(k in prim for k in ("regex", "minValue", "maxValue", "maxLength", "check"))
+                rule = Rule(
                     rid, "format", name, Severity.ERROR, "value",
                     f"{name} values must match the {name} format: {prim['description']}",
-                    f"{_base(d['source'])}/datatypes.html#{name}", pack.id), f"primitives.{name}")
+                    f"{_base(d['source'])}/datatypes.html#{name}", pack.id)
+                if checked:  # a type whose JSON form is its whole format has no format rule
+                    self.add_rule(pack, rule, f"primitives.{name}")
                 self.primitives[name] = PrimitiveType(
                     name=name, json=prim["json"],
                     regex=re.compile(prim["regex"]) if "regex" in prim else None,

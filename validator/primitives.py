@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .narrative import xhtml_problem
+
 
 @dataclass(frozen=True, slots=True)
 class PrimitiveType:
@@ -71,6 +73,9 @@ def format_problem(ptype: PrimitiveType, value: object) -> str | None:
     if isinstance(value, str):
         if ptype.max_length is not None and len(value) > ptype.max_length:
             return f"{ptype.name} is longer than {ptype.max_length} characters ({len(value)})"
+        if ptype.check == "xhtml":
+            problem = xhtml_problem(value)
+            return f"{ptype.name}: {problem}" if problem else None
         if ptype.check == "base64":
             # Same language as the spec regex (\s*([0-9a-zA-Z\+/=]){4}\s*)+, checked in linear time:
             # the nested quantifiers of that regex backtrack badly on long invalid input.
@@ -79,7 +84,7 @@ def format_problem(ptype: PrimitiveType, value: object) -> str | None:
                 return f"{shorten(value)} is not valid base64Binary"
             return None
         if ptype.regex is not None and not ptype.regex.fullmatch(value):
-            return f"{shorten(value)} is not a valid {ptype.name} ({ptype.description.split('.')[0]})"
+            return f"{shorten(value)} is not a valid {ptype.name}{_hint(ptype.name, value)}"
         if ptype.check in ("date", "dateTime", "instant"):
             m = _DATE_PART.match(value)
             if m and not _valid_date(int(m[1]), m[2] and int(m[2]), m[3] and int(m[3])):
@@ -94,6 +99,24 @@ def format_problem(ptype: PrimitiveType, value: object) -> str | None:
     if isinstance(value, Decimal) and not value.is_finite():
         return f"{value} is not a finite decimal"
     return None
+
+
+_TIME_WITHOUT_ZONE = re.compile(r".*T\d\d:\d\d(:\d\d(\.\d+)?)?")
+
+
+def _hint(name: str, value: str) -> str:
+    """A pointer to the most common mistake for the type, when the value shows it."""
+    if name in ("dateTime", "instant") and _TIME_WITHOUT_ZONE.fullmatch(value):
+        return ": a time zone (Z or +hh:mm) is required when a time is given"
+    if name == "instant":
+        return ": an instant needs a full date, a time with seconds, and a time zone"
+    if name in ("id", "code", "uri", "url", "canonical") and value != value.strip():
+        return ": leading or trailing whitespace is not allowed"
+    if name == "id" and len(value) > 64:
+        return f": at most 64 characters, found {len(value)}"
+    if name == "oid" and not value.startswith("urn:oid:"):
+        return ": an oid is written urn:oid: followed by the dotted number"
+    return ""
 
 
 def shorten(value: str, limit: int = 60) -> str:

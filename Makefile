@@ -1,0 +1,43 @@
+SHELL := /bin/bash
+# Two entry points: `make run` and `make test`. Both create .venv on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+REPORTS := reports
+
+.PHONY: run test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+# Validate the bundled example payloads and write every report to reports/.
+# Some examples are non-conformant on purpose: exit status 1 (findings) is expected here,
+# exit status 2 (usage error, broken rule pack) is not.
+run: $(VENV)/.installed
+	@mkdir -p $(REPORTS)
+	$(BIN)/imaging-validator validate examples/payloads \
+		--json $(REPORTS)/report.json \
+		--operation-outcome $(REPORTS)/operation-outcome.json \
+		| tee $(REPORTS)/summary.txt; \
+	status=$${PIPESTATUS[0]}; \
+	if [ $$status -gt 1 ]; then exit $$status; fi; \
+	echo "Reports written to $(REPORTS)/ (exit status $$status: 1 means findings in the examples, as intended)"
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check validator tests
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check validator tests
+
+clean:
+	rm -rf $(VENV) $(REPORTS)/*.json $(REPORTS)/*.txt

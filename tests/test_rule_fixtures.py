@@ -1,0 +1,35 @@
+"""Every rule has named passing and failing fixtures; each fixture case is run here."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixture_cases import Case, family, load_cases, write_case
+
+CASES = load_cases()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_fixture_case_reports_exactly_the_expected_issues(case: Case, validator, tmp_path) -> None:
+    results = validator.validate_file(write_case(case, tmp_path))
+    found = sorted(
+        (i.rule, i.expression)
+        for r in results for i in r.issues
+    )
+    expected = sorted((e["rule"], e.get("expression", "")) for e in case.expect)
+    assert found == expected, "\n".join(f"{i.severity.label} {i.rule} {i.expression}: {i.message}"
+                                        for r in results for i in r.issues)
+
+
+def test_every_rule_has_a_passing_and_a_failing_fixture(validator) -> None:
+    passing, failing = set(), set()
+    for case in CASES:
+        found = {family(e["rule"]) for e in case.expect}
+        failing.update(found)
+        # a case passes a rule of its file when it expects no issue of that rule
+        passing.update(r for r in case.rules if r not in found)
+    keys = {family(r.id) for r in validator.plan.rules.values()}
+    missing_pass = sorted(keys - passing)
+    missing_fail = sorted(keys - failing)
+    assert not missing_pass, f"rules without a passing fixture: {missing_pass}"
+    assert not missing_fail, f"rules without a failing fixture: {missing_fail}"

@@ -1,0 +1,141 @@
+"""imaging-validator: the command line, a thin layer over validator.api.
+
+Exit codes: 0 = nothing at or above --fail-on; 1 = conformance failures (fatal input counts);
+2 = usage errors (bad option, missing path, broken rule pack, unwritable report).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .model import RunResult, Severity
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Conformance validator for FHIR ImagingStudy payloads (offline, deterministic).")
+rules_app = typer.Typer(no_args_is_help=True, help="The rules the validator applies.")
+profiles_app = typer.Typer(no_args_is_help=True, help="The profiles the validator knows.")
+app.add_typer(rules_app, name="rules")
+app.add_typer(profiles_app, name="profiles")
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    information = "information"
+    never = "never"
+
+
+class ListFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _usage_error(message: str) -> typer.Exit:
+    typer.echo(f"imaging-validator: error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _validator(fhir_version: str | None, fail_on: Severity | None):  # noqa: ANN202 - lazy import
+    from .api import Validator
+    from .packs import PackError
+    from .versions import UnknownVersion
+
+    try:
+        return Validator(fhir_version=fhir_version, fail_on=fail_on)
+    except UnknownVersion as exc:
+        raise _usage_error(str(exc)) from None
+    except PackError as exc:
+        raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _usage_error(f"cannot write report {path}: {exc.strerror or exc}") from None
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive), globs, or - for stdin.")],
+    fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="R4 or R4B (default R4).")] = None,
+    profile: Annotated[list[str] | None, typer.Option("--profile", help="Profile to apply (short name, URL or pack path).")] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.error,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report to FILE.")] = None,
+    oo_out: Annotated[Path | None, typer.Option("--operation-outcome", help="Write a Bundle of OperationOutcomes to FILE.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing resources and the summary.")] = False,
+) -> None:
+    """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
+    from .load import InputError
+    from .reporters import json_report, operation_outcome, text
+
+    threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
+    if profile:
+        raise _usage_error(f"unknown profile {profile[0]!r}: no profile packs are installed (see: profiles list)")
+    validator = _validator(fhir_version, threshold)
+    try:
+        run: RunResult = validator.validate_paths(paths)
+    except InputError as exc:
+        raise _usage_error(str(exc)) from None
+    if json_out is not None:
+        _write(json_out, json_report.render(run))
+    if oo_out is not None:
+        _write(oo_out, operation_outcome.render(run))
+    typer.echo(text.render(run, quiet=quiet), nl=False)
+    raise typer.Exit(EXIT_FAIL if run.failed else EXIT_OK)
+
+
+@rules_app.command("list")
+def rules_list(
+    fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.text,
+) -> None:
+    """Every rule: id, element path, severity, kind and description."""
+    plan = _validator(fhir_version, Severity.ERROR).plan
+    rules = sorted(plan.rules.values(), key=lambda r: r.id)
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps([{"id": r.id, "path": r.path, "severity": r.severity.label, "kind": r.kind,
+                                "code": r.code, "description": r.description, "source": r.source}
+                               for r in rules], indent=2))
+        return
+    for r in rules:
+        typer.echo(f"{r.id}\t{r.path or '-'}\t{r.severity.label}\t{r.kind}\t{r.description}")
+
+
+@rules_app.command("show")
+def rules_show(
+    rule_id: Annotated[str, typer.Argument(help="A rule id, as in `rules list`.")],
+    fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None,
+) -> None:
+    """Everything about one rule."""
+    plan = _validator(fhir_version, Severity.ERROR).plan
+    rule = plan.rules.get(rule_id)
+    if rule is None:
+        close = [r for r in plan.rules if rule_id.lower() in r.lower()][:5]
+        hint = f"; did you mean: {', '.join(close)}" if close else ""
+        raise _usage_error(f"no rule {rule_id!r}{hint}")
+    typer.echo(f"id:          {rule.id}\nkind:        {rule.kind}\npath:        {rule.path or '-'}\n"
+               f"severity:    {rule.severity.label}\nissue code:  {rule.code}\npack:        {rule.pack}\n"
+               f"description: {rule.description}\nsource:      {rule.source}")
+
+
+@profiles_app.command("list")
+def profiles_list() -> None:
+    """Profiles that --profile accepts and meta.profile triggers."""
+    typer.echo("No profile packs are installed in this release; base FHIR rules apply.")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
