@@ -25,12 +25,18 @@ BASES = {
         "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">CT chest, 1 series</div>'},
         "status": "available",
         "subject": {"reference": "Patient/p1"},
-        "series": [{
-            "uid": "1.2.3.4.1",
-            "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "CT"},
-            "instance": [{"uid": "1.2.3.4.1.1",
-                          "sopClass": {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2.840.10008.5.1.4.1.1.2"}}],
-        }],
+        "series": [
+            {
+                "uid": "1.2.3.4.1",
+                "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "CT"},
+                "instance": [
+                    {
+                        "uid": "1.2.3.4.1.1",
+                        "sopClass": {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2.840.10008.5.1.4.1.1.2"},
+                    }
+                ],
+            }
+        ],
     },
 }
 
@@ -91,10 +97,18 @@ def load_cases() -> list[Case]:
                 _merge(payload, _expand(raw.get("merge") or {}))
                 for dotted in raw.get("remove") or []:
                     _remove(payload, dotted)
-            cases.append(Case(
-                file=path.name, name=raw["name"], rules=list(data["rules"]), payload=payload,
-                text=raw.get("text"), suffix=raw.get("suffix", ".json"),
-                invalid_utf8=bool(raw.get("invalid_utf8")), expect=list(raw.get("expect") or [])))
+            cases.append(
+                Case(
+                    file=path.name,
+                    name=raw["name"],
+                    rules=list(data["rules"]),
+                    payload=payload,
+                    text=raw.get("text"),
+                    suffix=raw.get("suffix", ".json"),
+                    invalid_utf8=bool(raw.get("invalid_utf8")),
+                    expect=list(raw.get("expect") or []),
+                )
+            )
     return cases
 
 

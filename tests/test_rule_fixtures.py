@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fixture_cases import Case, family, load_cases, write_case
 
 CASES = load_cases()
@@ -12,13 +11,11 @@ CASES = load_cases()
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fixture_case_reports_exactly_the_expected_issues(case: Case, validator, tmp_path) -> None:
     results = validator.validate_file(write_case(case, tmp_path))
-    found = sorted(
-        (i.rule, i.expression)
-        for r in results for i in r.issues
-    )
+    found = sorted((i.rule, i.expression) for r in results for i in r.issues)
     expected = sorted((e["rule"], e.get("expression", "")) for e in case.expect)
-    assert found == expected, "\n".join(f"{i.severity.label} {i.rule} {i.expression}: {i.message}"
-                                        for r in results for i in r.issues)
+    assert found == expected, "\n".join(
+        f"{i.severity.label} {i.rule} {i.expression}: {i.message}" for r in results for i in r.issues
+    )
 
 
 def test_every_rule_has_a_passing_and_a_failing_fixture(validator) -> None:

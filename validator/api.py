@@ -1,8 +1,8 @@
 """The Python API; the CLI and the pytest plugin are thin layers over it.
 
-    from validator import Validator
-    result = Validator(fhir_version="R4").validate_paths(["payloads/"])
-    result.failed, result.summary(), result.results[0].issues
+from validator import Validator
+result = Validator(fhir_version="R4").validate_paths(["payloads/"])
+result.failed, result.summary(), result.results[0].issues
 """
 
 from __future__ import annotations
@@ -84,11 +84,19 @@ class Validator:
                     loc = item.positions.locate(item.pointer + r.pointer, r.duplicate)
                     if loc:
                         line, col = loc
-                issues.append(Issue(r.severity, r.rule.code, r.rule.id, render_expression(base, r.pointer),
-                                    r.message, line, col))
+                issues.append(
+                    Issue(r.severity, r.rule.code, r.rule.id, render_expression(base, r.pointer), r.message, line, col)
+                )
         issues.sort(key=lambda i: (i.line is None, i.line or 0, i.column or 0))
         reason = "--fhir-version" if self.version_requested else "default (R4)"
         return ResourceResult(
-            source=item.source, entry=item.entry, resource_type=rtype, id=rid,
-            fhir_version=self.version.number, profiles=(), issues=tuple(issues),
-            version_reason=reason, duration=time.perf_counter() - started)
+            source=item.source,
+            entry=item.entry,
+            resource_type=rtype,
+            id=rid,
+            fhir_version=self.version.number,
+            profiles=(),
+            issues=tuple(issues),
+            version_reason=reason,
+            duration=time.perf_counter() - started,
+        )

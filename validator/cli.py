@@ -18,8 +18,11 @@ from .model import RunResult, Severity
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Conformance validator for FHIR ImagingStudy payloads (offline, deterministic).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Conformance validator for FHIR ImagingStudy payloads (offline, deterministic).",
+)
 rules_app = typer.Typer(no_args_is_help=True, help="The rules the validator applies.")
 profiles_app = typer.Typer(no_args_is_help=True, help="The profiles the validator knows.")
 app.add_typer(rules_app, name="rules")
@@ -43,7 +46,7 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _validator(fhir_version: str | None, fail_on: Severity | None):  # noqa: ANN202 - lazy import
+def _validator(fhir_version: str | None, fail_on: Severity | None):
     from .api import Validator
     from .packs import PackError
     from .versions import UnknownVersion
@@ -68,10 +71,14 @@ def _write(path: Path, text: str) -> None:
 def validate(
     paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive), globs, or - for stdin.")],
     fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="R4 or R4B (default R4).")] = None,
-    profile: Annotated[list[str] | None, typer.Option("--profile", help="Profile to apply (short name, URL or pack path).")] = None,
+    profile: Annotated[
+        list[str] | None, typer.Option("--profile", help="Profile to apply (short name, URL or pack path).")
+    ] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.error,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report to FILE.")] = None,
-    oo_out: Annotated[Path | None, typer.Option("--operation-outcome", help="Write a Bundle of OperationOutcomes to FILE.")] = None,
+    oo_out: Annotated[
+        Path | None, typer.Option("--operation-outcome", help="Write a Bundle of OperationOutcomes to FILE.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing resources and the summary.")] = False,
 ) -> None:
     """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
@@ -103,9 +110,23 @@ def rules_list(
     plan = _validator(fhir_version, Severity.ERROR).plan
     rules = sorted(plan.rules.values(), key=lambda r: r.id)
     if fmt is ListFormat.json:
-        typer.echo(json.dumps([{"id": r.id, "path": r.path, "severity": r.severity.label, "kind": r.kind,
-                                "code": r.code, "description": r.description, "source": r.source}
-                               for r in rules], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "path": r.path,
+                        "severity": r.severity.label,
+                        "kind": r.kind,
+                        "code": r.code,
+                        "description": r.description,
+                        "source": r.source,
+                    }
+                    for r in rules
+                ],
+                indent=2,
+            )
+        )
         return
     for r in rules:
         typer.echo(f"{r.id}\t{r.path or '-'}\t{r.severity.label}\t{r.kind}\t{r.description}")
@@ -123,9 +144,11 @@ def rules_show(
         close = [r for r in plan.rules if rule_id.lower() in r.lower()][:5]
         hint = f"; did you mean: {', '.join(close)}" if close else ""
         raise _usage_error(f"no rule {rule_id!r}{hint}")
-    typer.echo(f"id:          {rule.id}\nkind:        {rule.kind}\npath:        {rule.path or '-'}\n"
-               f"severity:    {rule.severity.label}\nissue code:  {rule.code}\npack:        {rule.pack}\n"
-               f"description: {rule.description}\nsource:      {rule.source}")
+    typer.echo(
+        f"id:          {rule.id}\nkind:        {rule.kind}\npath:        {rule.path or '-'}\n"
+        f"severity:    {rule.severity.label}\nissue code:  {rule.code}\npack:        {rule.pack}\n"
+        f"description: {rule.description}\nsource:      {rule.source}"
+    )
 
 
 @profiles_app.command("list")

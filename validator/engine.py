@@ -71,28 +71,49 @@ class ResourceWalk:
         rt = res.get("resourceType")
         if not isinstance(rt, str) or not rt:
             found = "is missing" if rt is None else f"is {describe_json(rt)}, not a resource type name"
-            self.add(R.MISSING_RESOURCE_TYPE, ptr + ("resourceType",) if rt is not None else ptr,
-                     f"resourceType {found}: every resource must name its type")
+            self.add(
+                R.MISSING_RESOURCE_TYPE,
+                ptr + ("resourceType",) if rt is not None else ptr,
+                f"resourceType {found}: every resource must name its type",
+            )
             return
         struct = self.plan.structures.get(rt)
         if struct is None or struct.kind != "resource":
             if rt in self.plan.resource_types:
-                self.add(R.UNSUPPORTED_RESOURCE_TYPE, ptr,
-                         f"{rt} is not validated: no rule pack for {rt} (only ImagingStudy and the resources "
-                         f"its profiles need are covered)")
+                self.add(
+                    R.UNSUPPORTED_RESOURCE_TYPE,
+                    ptr,
+                    f"{rt} is not validated: no rule pack for {rt} (only ImagingStudy and the resources "
+                    f"its profiles need are covered)",
+                )
             else:
-                self.add(R.UNKNOWN_RESOURCE_TYPE, ptr + ("resourceType",),
-                         f"resourceType {rt!r} is not a FHIR {self.plan.fhir_version} resource type")
+                self.add(
+                    R.UNKNOWN_RESOURCE_TYPE,
+                    ptr + ("resourceType",),
+                    f"resourceType {rt!r} is not a FHIR {self.plan.fhir_version} resource type",
+                )
             return
         self.visit_object(res, struct, ptr, res, root, is_resource=True)
 
     # -- objects -------------------------------------------------------------------------------
-    def visit_object(self, obj: dict, struct: Structure, ptr: Pointer, resource: dict, root: dict,
-                     is_resource: bool = False, companion: bool = False) -> None:
+    def visit_object(
+        self,
+        obj: dict,
+        struct: Structure,
+        ptr: Pointer,
+        resource: dict,
+        root: dict,
+        is_resource: bool = False,
+        companion: bool = False,
+    ) -> None:
         if type(obj) is DupDict:
             for key in obj.duplicate_keys:
-                self.add(R.DUPLICATE_KEY, ptr + (key,), f"property {key!r} appears more than once in the object; "
-                         "only the last value was validated", duplicate=True)
+                self.add(
+                    R.DUPLICATE_KEY,
+                    ptr + (key,),
+                    f"property {key!r} appears more than once in the object; only the last value was validated",
+                    duplicate=True,
+                )
         if not obj:
             self.add(R.EMPTY_OBJECT, ptr, "empty object: an element must have a value or children")
             return
@@ -109,14 +130,18 @@ class ResourceWalk:
                     if entry is None:
                         self._unknown(struct, key, ptr)
                     else:
-                        self.add(R.COMPANION, ptr + (key,),
-                                 f"{key!r} is not allowed: {entry[0].path} is a {entry[1]}, not a primitive")
+                        self.add(
+                            R.COMPANION,
+                            ptr + (key,),
+                            f"{key!r} is not allowed: {entry[0].path} is a {entry[1]}, not a primitive",
+                        )
                     continue
                 if base in obj:
                     continue  # checked together with its value
                 el = entry[0]
-                counts[el] = counts.get(el, 0) + self.primitive_prop(entry, base, None, value, ptr, resource, root,
-                                                                     orphan=True)
+                counts[el] = counts.get(el, 0) + self.primitive_prop(
+                    entry, base, None, value, ptr, resource, root, orphan=True
+                )
                 continue
             entry = props.get(key)
             if entry is None:
@@ -132,12 +157,19 @@ class ResourceWalk:
             if counts.get(el, 0) < el.min:
                 name = el.name + ("[x]" if el.choice else "")
                 found = counts.get(el, 0)
-                self.add(el.card_rule, ptr + (name,),
-                         f"{el.path} is required ({el.card}) but {'missing' if not found else f'occurs {found} time(s)'}")
+                self.add(
+                    el.card_rule,
+                    ptr + (name,),
+                    f"{el.path} is required ({el.card}) but {'missing' if not found else f'occurs {found} time(s)'}",
+                )
         for el, n in counts.items():
             if el.max is not None and n > el.max:
-                self.add(el.card_rule, ptr + (el.name,),
-                         f"{el.path} occurs {n} times but at most {el.max} {'is' if el.max == 1 else 'are'} allowed ({el.card})")
+                self.add(
+                    el.card_rule,
+                    ptr + (el.name,),
+                    f"{el.path} occurs {n} times but at most {el.max} "
+                    f"{'is' if el.max == 1 else 'are'} allowed ({el.card})",
+                )
         # ele-1 is about elements; a companion is the id/extensions of a primitive, whose ele-1
         # (value or extension) is checked with the primitive itself.
         if not is_resource and not companion:
@@ -152,10 +184,13 @@ class ResourceWalk:
         # A choice element with a type suffix it does not allow gets the element's type rule,
         # which says what is allowed, instead of a bare "unknown property".
         for el in struct.elements:
-            if el.choice and key.startswith(el.name) and key[len(el.name):][:1].isupper():
+            if el.choice and key.startswith(el.name) and key[len(el.name) :][:1].isupper():
                 allowed = ", ".join(el.name + t[0].upper() + t[1:] for t in el.types)
-                self.add(el.type_rule, ptr + (key,),
-                         f"{key!r}: type {key[len(el.name):]} is not allowed for {el.path}; use one of {allowed}")
+                self.add(
+                    el.type_rule,
+                    ptr + (key,),
+                    f"{key!r}: type {key[len(el.name) :]} is not allowed for {el.path}; use one of {allowed}",
+                )
                 return
         where = struct.name
         self.add(R.UNKNOWN_PROPERTY, ptr + (key,), f"{key!r} is not an element of {where}")
@@ -173,8 +208,17 @@ class ResourceWalk:
         return [value], False
 
     # -- primitives ----------------------------------------------------------------------------
-    def primitive_prop(self, entry: tuple[ElementDef, str], key: str, value: object, companion: object,
-                       ptr: Pointer, resource: dict, root: dict, orphan: bool = False) -> int:
+    def primitive_prop(
+        self,
+        entry: tuple[ElementDef, str],
+        key: str,
+        value: object,
+        companion: object,
+        ptr: Pointer,
+        resource: dict,
+        root: dict,
+        orphan: bool = False,
+    ) -> int:
         el, tcode = entry
         ptype = self.plan.primitives[tcode]
         p = ptr + (key,)
@@ -190,8 +234,12 @@ class ResourceWalk:
                 if not listy:
                     self.add(R.COMPANION, cp, f"'_{key}' must be an object, like {key!r} is a single value")
                 elif not orphan and len(companion) != len(values):
-                    self.add(R.COMPANION, cp, f"'_{key}' has {len(companion)} items but {key!r} has {len(values)}: "
-                             "the two arrays must line up")
+                    self.add(
+                        R.COMPANION,
+                        cp,
+                        f"'_{key}' has {len(companion)} items but {key!r} has {len(values)}: "
+                        "the two arrays must line up",
+                    )
                 else:
                     comps = companion
                 if not companion:
@@ -202,8 +250,11 @@ class ResourceWalk:
                 else:
                     comps = [companion]
             else:
-                self.add(R.COMPANION, cp, f"'_{key}' must be an object with id and/or extension, found "
-                         f"{describe_json(companion)}")
+                self.add(
+                    R.COMPANION,
+                    cp,
+                    f"'_{key}' must be an object with id and/or extension, found {describe_json(companion)}",
+                )
         if orphan:
             if comps is None:
                 return 0
@@ -218,16 +269,25 @@ class ResourceWalk:
                 if c is None:
                     if not orphan:
                         count += 1  # present as null: reported once, as null, not also as missing
-                        self.add(R.NULL, ip, f"{el.path} is null: null is only allowed in a primitive array "
-                                 f"where '_{key}' carries the id or extensions at the same position")
+                        self.add(
+                            R.NULL,
+                            ip,
+                            f"{el.path} is null: null is only allowed in a primitive array "
+                            f"where '_{key}' carries the id or extensions at the same position",
+                        )
                     continue
                 if not listy and not orphan:
                     self.add(R.NULL, ip, f"{el.path} is null: leave it out and keep only '_{key}'")
             else:
                 problem = json_kind_problem(ptype, v)
                 if problem is not None:
-                    self.add(el.type_rule, ip, f"{el.path} is {tcode}: {problem.split(' must be ', 1)[1]}"
-                             if " must be " in problem else problem)
+                    self.add(
+                        el.type_rule,
+                        ip,
+                        f"{el.path} is {tcode}: {problem.split(' must be ', 1)[1]}"
+                        if " must be " in problem
+                        else problem,
+                    )
                 elif v == "" and ptype.json == "string":
                     self.add(R.EMPTY_STRING, ip, f"{el.path} is an empty string: leave the property out instead")
                 else:
@@ -241,8 +301,11 @@ class ResourceWalk:
             count += 1
             if c is not None:
                 if not isinstance(c, dict):
-                    self.add(R.COMPANION, icp, f"'_{key}' items must be objects with id and/or extension, found "
-                             f"{describe_json(c)}")
+                    self.add(
+                        R.COMPANION,
+                        icp,
+                        f"'_{key}' items must be objects with id and/or extension, found {describe_json(c)}",
+                    )
                 elif self._element is not None:
                     self.visit_object(c, self._element, icp, resource, root, companion=True)
                     if v is None and c and not c.get("extension"):
@@ -251,8 +314,9 @@ class ResourceWalk:
         return count
 
     # -- complex types -------------------------------------------------------------------------
-    def complex_prop(self, entry: tuple[ElementDef, str], key: str, value: object, ptr: Pointer,
-                     resource: dict, root: dict) -> int:
+    def complex_prop(
+        self, entry: tuple[ElementDef, str], key: str, value: object, ptr: Pointer, resource: dict, root: dict
+    ) -> int:
         el, tcode = entry
         p = ptr + (key,)
         items, listy = self._items(el, key, value, p)
@@ -286,14 +350,22 @@ class ResourceWalk:
             marker = (binding.rule.id, "")
             if marker not in self._once:
                 self._once.add(marker)
-                self.add(R.BINDING_NOT_CHECKED, p, f"{path} is bound ({binding.strength}) to {binding.url}, "
-                         "which is not bundled: its codes were not checked")
+                self.add(
+                    R.BINDING_NOT_CHECKED,
+                    p,
+                    f"{path} is bound ({binding.strength}) to {binding.url}, "
+                    "which is not bundled: its codes were not checked",
+                )
             return
         strength = binding.strength
         if isinstance(value, str):
             if not vs.has_code(value):
-                self.add(binding.rule, p, f"{path}: {shorten(value)} is not in the {strength} value set {vs.title} "
-                         f"({binding.url}); allowed: {vs.describe()}")
+                self.add(
+                    binding.rule,
+                    p,
+                    f"{path}: {shorten(value)} is not in the {strength} value set {vs.title} "
+                    f"({binding.url}); allowed: {vs.describe()}",
+                )
             return
         if not isinstance(value, dict):
             return
@@ -303,19 +375,29 @@ class ResourceWalk:
                 return
             if not codings:
                 if strength == "required":
-                    self.add(binding.rule, p, f"{path} has no coding, but its required binding to {vs.title} "
-                             f"({binding.url}) needs a code from it")
+                    self.add(
+                        binding.rule,
+                        p,
+                        f"{path} has no coding, but its required binding to {vs.title} "
+                        f"({binding.url}) needs a code from it",
+                    )
                 return  # extensible: text alone is allowed when no code fits
             shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings[:3])
-            self.add(binding.rule, p, f"{path}: no coding is from the {strength} value set {vs.title} "
-                     f"({binding.url}); found {shown}")
+            self.add(
+                binding.rule,
+                p,
+                f"{path}: no coding is from the {strength} value set {vs.title} ({binding.url}); found {shown}",
+            )
             return
         system, code = value.get("system"), value.get("code")
         if code is None:
             return
         if not vs.has_coding(system, code):
-            self.add(binding.rule, p, f"{path}: {system}#{code} is not in the {strength} value set {vs.title} "
-                     f"({binding.url})")
+            self.add(
+                binding.rule,
+                p,
+                f"{path}: {system}#{code} is not in the {strength} value set {vs.title} ({binding.url})",
+            )
 
     # -- references ----------------------------------------------------------------------------
     def check_target(self, el: ElementDef, ref: dict, p: Pointer, root: dict) -> None:
@@ -323,7 +405,9 @@ class ResourceWalk:
         allowed = ", ".join(sorted(targets))
         rtype = ref.get("type")
         if isinstance(rtype, str) and "/" not in rtype and rtype not in targets:
-            self.add(el.target_rule, p + ("type",), f"{el.path}.type is {rtype!r} but {el.path} may only refer to {allowed}")
+            self.add(
+                el.target_rule, p + ("type",), f"{el.path}.type is {rtype!r} but {el.path} may only refer to {allowed}"
+            )
         literal = ref.get("reference")
         if not isinstance(literal, str):
             return
@@ -338,8 +422,11 @@ class ResourceWalk:
             m = _LITERAL_REF.fullmatch(literal)
             kind = m.group(1) if m else None
         if kind is not None and kind not in targets:
-            self.add(el.target_rule, p + ("reference",),
-                     f"{el.path} refers to a {kind} ({shorten(literal)}) but may only refer to {allowed}")
+            self.add(
+                el.target_rule,
+                p + ("reference",),
+                f"{el.path} refers to a {kind} ({shorten(literal)}) but may only refer to {allowed}",
+            )
 
     # -- invariants ----------------------------------------------------------------------------
     def invariant(self, inv: Invariant, node: object, type_path: str, p: Pointer, resource: dict, root: dict) -> None:

@@ -30,7 +30,7 @@ class EvalContext:
     bundle: dict[str, dict] = field(default_factory=dict)  # fullUrl or Type/id -> resource
 
 
-_CURRENT: ContextVar[EvalContext] = ContextVar("fhirpath_eval_context", default=EvalContext())
+_CURRENT: ContextVar[EvalContext | None] = ContextVar("fhirpath_eval_context", default=None)
 
 
 def _has_value(inputs: list) -> list[bool]:
@@ -42,7 +42,7 @@ def _html_checks(inputs: list) -> list[bool]:
 
 
 def _resolve(inputs: list) -> list:
-    ctx = _CURRENT.get()
+    ctx = _CURRENT.get() or EvalContext()
     found = []
     for item in inputs:
         ref = item.get("reference") if isinstance(item, dict) else item
@@ -115,9 +115,7 @@ def evaluate(
     (e.g. 'Period' or 'ImagingStudy.series'), and %resource / %rootResource set."""
     from fhirpathpy.engine.nodes import ResourceNode
 
-    focus = node if (isinstance(node, dict) and "resourceType" in node) else ResourceNode.create_node(
-        node, type_path
-    )
+    focus = node if (isinstance(node, dict) and "resourceType" in node) else ResourceNode.create_node(node, type_path)
     token = _CURRENT.set(ctx)
     try:
         return fn(focus, {"resource": resource, "rootResource": root_resource})

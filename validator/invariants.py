@@ -50,7 +50,11 @@ def _ext_1(node: object, _ctx: InvariantContext) -> str | None:
         k.startswith("_value") for k in node
     )
     if has_ext == has_value:
-        return "the extension has both extensions and a value" if has_ext else "the extension has neither extensions nor a value"
+        return (
+            "the extension has both extensions and a value"
+            if has_ext
+            else "the extension has neither extensions nor a value"
+        )
     return None
 
 
@@ -120,7 +124,9 @@ def _rng_2(node: object, _ctx: InvariantContext) -> str | None:
     if low is None or high is None:
         return None
     if low[1] != high[1]:
-        raise NotEvaluated("low and high use different units; comparing them needs unit conversion (UCUM), which is not bundled")
+        raise NotEvaluated(
+            "low and high use different units; comparing them needs unit conversion (UCUM), which is not bundled"
+        )
     if low[0] <= high[0]:
         return None
     return f"low ({low[0]}) is greater than high ({high[0]})"
@@ -142,11 +148,21 @@ def _txt_2(node: object, _ctx: InvariantContext) -> str | None:
 _NATIVE: dict[tuple[str, str], NativeCheck] = {
     ("ele-1", "hasValue() or (children().count() > id.count())"): _ele_1,
     ("ext-1", "extension.exists() != value.exists()"): _ext_1,
-    ("ref-1", "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))"): _ref_1,
+    (
+        "ref-1",
+        "reference.startsWith('#').not() or "
+        "(reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))",
+    ): _ref_1,
     ("rng-2", "low.empty() or high.empty() or (low <= high)"): _rng_2,
     ("txt-1", "htmlChecks()"): _txt_1,
     ("txt-2", "htmlChecks()"): _txt_2,
-    ("dom-3", "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()"): _dom_3,
+    (
+        "dom-3",
+        "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | "
+        "%resource.descendants().as(uri) | %resource.descendants().as(url))) or "
+        "descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or "
+        "descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()",
+    ): _dom_3,
 }
 
 

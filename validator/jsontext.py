@@ -41,9 +41,7 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a valid JSON number")
 
 
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_object_hook, parse_float=Decimal, parse_constant=_reject_constant
-)
+_DECODER = json.JSONDecoder(object_pairs_hook=_object_hook, parse_float=Decimal, parse_constant=_reject_constant)
 
 
 class JsonSyntaxError(ValueError):
@@ -132,12 +130,11 @@ class PositionIndex:
                 if stack:
                     stack.pop()
                 expecting_key = False
-            elif punct == ",":
-                if stack:
-                    if stack[-1][0]:
-                        expecting_key = True
-                    else:
-                        stack[-1][3] += 1
+            elif punct == "," and stack:
+                if stack[-1][0]:
+                    expecting_key = True
+                else:
+                    stack[-1][3] += 1
         return positions
 
     def _line_col(self, offset: int) -> tuple[int, int]:

@@ -84,8 +84,15 @@ def _read(source: str) -> tuple[str | None, LoadProblem | None, list[LoadProblem
         return data.decode("utf-8"), None, warnings
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return None, LoadProblem(R.UNREADABLE, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
-                                 "cannot be decoded", line), warnings
+        return (
+            None,
+            LoadProblem(
+                R.UNREADABLE,
+                f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be decoded",
+                line,
+            ),
+            warnings,
+        )
 
 
 def load_source(source: str) -> Iterator[ResourceInput]:
@@ -103,8 +110,15 @@ def load_source(source: str) -> Iterator[ResourceInput]:
         if source == "-" and exc.message.startswith("Extra data") and "\n" in text.strip():
             yield from _ndjson(source, text, warnings)  # stdin has no file name to tell NDJSON apart
             return
-        yield ResourceInput(source, None, None, (), None, warnings=warnings,
-                            problem=LoadProblem(R.MALFORMED_JSON, f"malformed JSON: {exc.message}", exc.line, exc.column))
+        yield ResourceInput(
+            source,
+            None,
+            None,
+            (),
+            None,
+            warnings=warnings,
+            problem=LoadProblem(R.MALFORMED_JSON, f"malformed JSON: {exc.message}", exc.line, exc.column),
+        )
         return
     positions = PositionIndex(text)
     yield from _split(source, doc, positions, warnings)
@@ -117,23 +131,48 @@ def _ndjson(source: str, text: str, warnings: list[LoadProblem]) -> Iterator[Res
         try:
             doc = parse(line)
         except JsonSyntaxError as exc:
-            yield ResourceInput(source, lineno, None, (), None, warnings=list(warnings),
-                                problem=LoadProblem(R.MALFORMED_JSON, f"line {lineno} is malformed JSON: {exc.message}",
-                                                    lineno, exc.column))
+            yield ResourceInput(
+                source,
+                lineno,
+                None,
+                (),
+                None,
+                warnings=list(warnings),
+                problem=LoadProblem(
+                    R.MALFORMED_JSON, f"line {lineno} is malformed JSON: {exc.message}", lineno, exc.column
+                ),
+            )
             warnings = []
             continue
         if not isinstance(doc, dict):
-            yield ResourceInput(source, lineno, doc, (), None, problem=LoadProblem(
-                R.NOT_A_RESOURCE, f"line {lineno} is not a JSON object, so not a resource", lineno, 1))
+            yield ResourceInput(
+                source,
+                lineno,
+                doc,
+                (),
+                None,
+                problem=LoadProblem(
+                    R.NOT_A_RESOURCE, f"line {lineno} is not a JSON object, so not a resource", lineno, 1
+                ),
+            )
             continue
-        yield ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1), warnings=list(warnings))
+        yield ResourceInput(
+            source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1), warnings=list(warnings)
+        )
         warnings = []
 
 
 def _split(source: str, doc: object, positions: PositionIndex, warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
     if not isinstance(doc, dict):
-        yield ResourceInput(source, None, doc, (), positions, warnings=warnings, problem=LoadProblem(
-            R.NOT_A_RESOURCE, "the document is not a JSON object, so not a resource", 1, 1))
+        yield ResourceInput(
+            source,
+            None,
+            doc,
+            (),
+            positions,
+            warnings=warnings,
+            problem=LoadProblem(R.NOT_A_RESOURCE, "the document is not a JSON object, so not a resource", 1, 1),
+        )
         return
     if doc.get("resourceType") != "Bundle":
         yield ResourceInput(source, None, doc, (), positions, warnings=warnings)
@@ -156,9 +195,20 @@ def _split(source: str, doc: object, positions: PositionIndex, warnings: list[Lo
         ptr = ("entry", i, "resource")
         if not isinstance(res, dict):
             loc = positions.locate(ptr)
-            yield ResourceInput(source, i, res, ptr, positions, warnings=warnings, problem=LoadProblem(
-                R.NOT_A_RESOURCE, f"Bundle.entry[{i}].resource is not a JSON object",
-                loc[0] if loc else None, loc[1] if loc else None))
+            yield ResourceInput(
+                source,
+                i,
+                res,
+                ptr,
+                positions,
+                warnings=warnings,
+                problem=LoadProblem(
+                    R.NOT_A_RESOURCE,
+                    f"Bundle.entry[{i}].resource is not a JSON object",
+                    loc[0] if loc else None,
+                    loc[1] if loc else None,
+                ),
+            )
         else:
             yield ResourceInput(source, i, res, ptr, positions, bundle=index, warnings=warnings)
         warnings = []

@@ -19,8 +19,14 @@ from .primitives import PrimitiveType
 from .terminology import ValueSet, canonical
 
 # FHIR issue-type codes per kind of declared rule (OperationOutcome.issue.code).
-_KIND_CODES = {"card": "required", "type": "structure", "binding": "code-invalid", "target": "structure",
-               "format": "value", "invariant": "invariant"}
+_KIND_CODES = {
+    "card": "required",
+    "type": "structure",
+    "binding": "code-invalid",
+    "target": "structure",
+    "format": "value",
+    "invariant": "invariant",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,30 +163,55 @@ class _Compiler:
                 rid = f"{pack.ruleset}:{name}:format"
                 checked = any(k in prim for k in ("regex", "minValue", "maxValue", "maxLength", "check"))
                 rule = Rule(
-                    rid, "format", name, Severity.ERROR, "value",
+                    rid,
+                    "format",
+                    name,
+                    Severity.ERROR,
+                    "value",
                     f"{name} values must match the {name} format: {prim['description']}",
-                    f"{_base(d['source'])}/datatypes.html#{name}", pack.id)
+                    f"{_base(d['source'])}/datatypes.html#{name}",
+                    pack.id,
+                )
                 if checked:  # a type whose JSON form is its whole format has no format rule
                     self.add_rule(pack, rule, f"primitives.{name}")
                 self.primitives[name] = PrimitiveType(
-                    name=name, json=prim["json"],
+                    name=name,
+                    json=prim["json"],
                     regex=re.compile(prim["regex"]) if "regex" in prim else None,
-                    min_value=prim.get("minValue"), max_value=prim.get("maxValue"),
-                    max_length=prim.get("maxLength"), check=prim.get("check"), rule=rule.id,
-                    description=prim["description"])
+                    min_value=prim.get("minValue"),
+                    max_value=prim.get("maxValue"),
+                    max_length=prim.get("maxLength"),
+                    check=prim.get("check"),
+                    rule=rule.id,
+                    description=prim["description"],
+                )
             for nr in d.get("rules") or []:
                 if nr["id"] not in rule_ids.NATIVE:
                     self.problem(pack, nr["id"], "id", "no such rule is implemented by the engine")
-                self.add_rule(pack, Rule(nr["id"], "native", "", _severity(nr["severity"]), nr["code"],
-                                         nr["description"], nr["source"], pack.id), "rules")
+                self.add_rule(
+                    pack,
+                    Rule(
+                        nr["id"],
+                        "native",
+                        "",
+                        _severity(nr["severity"]),
+                        nr["code"],
+                        nr["description"],
+                        nr["source"],
+                        pack.id,
+                    ),
+                    "rules",
+                )
             for sname, struct in (d.get("structures") or {}).items():
                 if sname in self._raw:
-                    self.problem(pack, sname, "structures", f"structure defined twice (also in {self._raw[sname][0].path})")
+                    self.problem(
+                        pack, sname, "structures", f"structure defined twice (also in {self._raw[sname][0].path})"
+                    )
                 self._raw[sname] = (pack, struct)
 
     # -- pass 2: structures -----------------------------------------------------------------------
     def build(self) -> None:
-        for sname, (pack, raw) in self._raw.items():
+        for sname, (_pack, raw) in self._raw.items():
             self.structures[sname] = Structure(name=sname, kind=raw["kind"])
         for sname, (pack, raw) in self._raw.items():
             self._build_structure(pack, sname, raw)
@@ -204,24 +235,62 @@ class _Compiler:
             types = (el["type"],) if isinstance(el["type"], str) else tuple(el["type"])
             choice = name.endswith("[x]")
             base_name = name[:-3] if choice else name
-            ed = ElementDef(path=path, name=base_name, min=int(lo), max=None if hi == "*" else int(hi),
-                            types=types, choice=choice, short=el.get("short", ""))
+            ed = ElementDef(
+                path=path,
+                name=base_name,
+                min=int(lo),
+                max=None if hi == "*" else int(hi),
+                types=types,
+                choice=choice,
+                short=el.get("short", ""),
+            )
             url = self._definition_url(pack, raw, path)
             rs = pack.ruleset
             if ed.min > 0 or ed.max is not None:
-                ed.card_rule = self.add_rule(pack, Rule(
-                    f"{rs}:{path}:card", "card", path, Severity.ERROR, _KIND_CODES["card"],
-                    f"{path} must occur {_card_words(ed)} ({ed.short})".replace(" ()", ""), url, pack.id),
-                    f"elements.{rel}.card")
-            ed.type_rule = self.add_rule(pack, Rule(
-                f"{rs}:{path}:type", "type", path, Severity.ERROR, _KIND_CODES["type"],
-                f"{path} is of type {' | '.join(types)}", url, pack.id), f"elements.{rel}.type")
+                ed.card_rule = self.add_rule(
+                    pack,
+                    Rule(
+                        f"{rs}:{path}:card",
+                        "card",
+                        path,
+                        Severity.ERROR,
+                        _KIND_CODES["card"],
+                        f"{path} must occur {_card_words(ed)} ({ed.short})".replace(" ()", ""),
+                        url,
+                        pack.id,
+                    ),
+                    f"elements.{rel}.card",
+                )
+            ed.type_rule = self.add_rule(
+                pack,
+                Rule(
+                    f"{rs}:{path}:type",
+                    "type",
+                    path,
+                    Severity.ERROR,
+                    _KIND_CODES["type"],
+                    f"{path} is of type {' | '.join(types)}",
+                    url,
+                    pack.id,
+                ),
+                f"elements.{rel}.type",
+            )
             if "targets" in el:
                 ed.targets = frozenset(el["targets"])
-                ed.target_rule = self.add_rule(pack, Rule(
-                    f"{rs}:{path}:target", "target", path, Severity.ERROR, _KIND_CODES["target"],
-                    f"{path} may only refer to {', '.join(el['targets'])}", url, pack.id),
-                    f"elements.{rel}.targets")
+                ed.target_rule = self.add_rule(
+                    pack,
+                    Rule(
+                        f"{rs}:{path}:target",
+                        "target",
+                        path,
+                        Severity.ERROR,
+                        _KIND_CODES["target"],
+                        f"{path} may only refer to {', '.join(el['targets'])}",
+                        url,
+                        pack.id,
+                    ),
+                    f"elements.{rel}.targets",
+                )
             if "binding" in el:
                 ed.binding = self._binding(pack, path, el["binding"], url, f"elements.{rel}.binding")
             has_children = any(k.startswith(rel + ".") for k in raw["elements"])
@@ -250,19 +319,40 @@ class _Compiler:
         vs_url = canonical(raw["valueSet"])
         vs = self.value_sets.get(vs_url)
         sev = Severity.ERROR if strength == "required" else Severity.WARNING
-        rule = self.add_rule(pack, Rule(
-            f"{pack.ruleset}:{path}:binding", "binding", path, sev, _KIND_CODES["binding"],
-            f"{path} has a {strength} binding to {vs_url}"
-            + ("" if vs else " (value set not bundled: codes are not checked)"), url, pack.id), fieldname)
+        rule = self.add_rule(
+            pack,
+            Rule(
+                f"{pack.ruleset}:{path}:binding",
+                "binding",
+                path,
+                sev,
+                _KIND_CODES["binding"],
+                f"{path} has a {strength} binding to {vs_url}"
+                + ("" if vs else " (value set not bundled: codes are not checked)"),
+                url,
+                pack.id,
+            ),
+            fieldname,
+        )
         return Binding(strength=strength, url=vs_url, value_set=vs, rule=rule)
 
     def _invariant(self, pack: Pack, sname: str, by_path: dict[str, Structure], inv: dict, fieldname: str) -> None:
         key = inv["key"]
         ctx = inv["context"]
-        rule = self.add_rule(pack, Rule(
-            f"{pack.ruleset}:{key}", "invariant", ctx, _severity(inv["severity"]), _KIND_CODES["invariant"],
-            f"{key}: {inv['human']} ({ctx}: {inv['expression']})",
-            inv.get("source") or pack.data["source"], pack.id), fieldname)
+        rule = self.add_rule(
+            pack,
+            Rule(
+                f"{pack.ruleset}:{key}",
+                "invariant",
+                ctx,
+                _severity(inv["severity"]),
+                _KIND_CODES["invariant"],
+                f"{key}: {inv['human']} ({ctx}: {inv['expression']})",
+                inv.get("source") or pack.data["source"],
+                pack.id,
+            ),
+            fieldname,
+        )
         impl = native.lookup(key, inv["expression"])
         compiled = None
         if impl is None:
@@ -271,9 +361,17 @@ class _Compiler:
             except FhirPathError as exc:
                 self.problem(pack, f"{sname} {key}", f"{fieldname}.expression", str(exc))
                 return
-        invariant = Invariant(key=key, context=ctx, severity=rule.severity, human=inv["human"],
-                              expression=inv["expression"], rule=rule, native=impl, compiled=compiled,
-                              model=self.model)
+        invariant = Invariant(
+            key=key,
+            context=ctx,
+            severity=rule.severity,
+            human=inv["human"],
+            expression=inv["expression"],
+            rule=rule,
+            native=impl,
+            compiled=compiled,
+            model=self.model,
+        )
         if ctx == "Element":
             self.element_invariants.append(invariant)
             return
@@ -283,7 +381,7 @@ class _Compiler:
         if not ctx.startswith(sname + "."):
             self.problem(pack, f"{sname} {key}", f"{fieldname}.context", f"context {ctx} is not inside {sname}")
             return
-        rel = ctx[len(sname) + 1:]
+        rel = ctx[len(sname) + 1 :]
         parent_rel, _, name = rel.rpartition(".")
         parent = by_path.get(parent_rel)
         target = next((e for e in parent.elements if e.name == name.removesuffix("[x]")), None) if parent else None
@@ -319,10 +417,16 @@ def compile_plan(packs: list[Pack], fhir_version: str, model: str) -> Plan:
         raise PackError(c.problems)
     rt_vs = c.value_sets.get("http://hl7.org/fhir/ValueSet/resource-types")
     return Plan(
-        fhir_version=fhir_version, model=model, structures=c.structures, primitives=c.primitives,
-        value_sets=c.value_sets, rules=c.rules,
+        fhir_version=fhir_version,
+        model=model,
+        structures=c.structures,
+        primitives=c.primitives,
+        value_sets=c.value_sets,
+        rules=c.rules,
         resource_types=rt_vs.codes if rt_vs else frozenset(),
-        element_invariants=c.element_invariants, packs=tuple(p.id for p in packs))
+        element_invariants=c.element_invariants,
+        packs=tuple(p.id for p in packs),
+    )
 
 
 def pack_files(directory: Path) -> list[Path]:

@@ -23,8 +23,12 @@ class PrimitiveType:
     description: str
 
 
-_JSON_NAMES = {"string": "a JSON string", "boolean": "a JSON boolean (true or false)",
-               "integer": "a JSON number without fraction or exponent", "decimal": "a JSON number"}
+_JSON_NAMES = {
+    "string": "a JSON string",
+    "boolean": "a JSON boolean (true or false)",
+    "integer": "a JSON number without fraction or exponent",
+    "decimal": "a JSON number",
+}
 
 
 def json_kind_problem(ptype: PrimitiveType, value: object) -> str | None:

@@ -32,6 +32,7 @@ def parse_version(text: str) -> FhirVersion:
     if key in VERSIONS:
         return VERSIONS[key]
     if key in PLANNED:
-        raise UnknownVersion(f"FHIR {key} ({PLANNED[key]}) has no rule pack in this release; available: "
-                             + ", ".join(VERSIONS))
+        raise UnknownVersion(
+            f"FHIR {key} ({PLANNED[key]}) has no rule pack in this release; available: " + ", ".join(VERSIONS)
+        )
     raise UnknownVersion(f"unknown FHIR version {text!r}; available: " + ", ".join(VERSIONS))

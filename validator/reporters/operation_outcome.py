@@ -38,14 +38,15 @@ def outcome(r: ResourceResult, index: int) -> dict:
     return {
         "resourceType": "OperationOutcome",
         "id": f"result-{index}",
-        "text": {"status": "generated",
-                 "div": f'<div xmlns="http://www.w3.org/1999/xhtml">Validation of {what}</div>'},
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">Validation of {what}</div>'},
         "issue": issues,
     }
 
 
 def render(run: RunResult) -> str:
-    entries = [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": outcome(r, i)}
-               for i, r in enumerate(run.results)]
+    entries = [
+        {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": outcome(r, i)}
+        for i, r in enumerate(run.results)
+    ]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     return json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"

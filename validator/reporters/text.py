@@ -6,8 +6,7 @@ from itertools import groupby
 
 from ..model import ResourceResult, RunResult, Severity
 
-_LABELS = {Severity.FATAL: "FATAL", Severity.ERROR: "error", Severity.WARNING: "warning",
-           Severity.INFORMATION: "info"}
+_LABELS = {Severity.FATAL: "FATAL", Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFORMATION: "info"}
 
 
 def _issue_lines(result: ResourceResult) -> list[str]:
@@ -36,6 +35,8 @@ def render(run: RunResult, quiet: bool = False) -> str:
         out.append("")
     s = run.summary()
     counts = ", ".join(f"{n} {name}" for name, n in s["issues"].items())
-    out.append(f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed: {counts}. "
-               f"Result: {s['status'].upper()} (fail on {s['failOn']})")
+    out.append(
+        f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed: {counts}. "
+        f"Result: {s['status'].upper()} (fail on {s['failOn']})"
+    )
     return "\n".join(out) + "\n"
