@@ -203,7 +203,7 @@ class ResourceWalk:
             if not value:
                 self.add(R.EMPTY_ARRAY, p, f"{key!r} is an empty array: leave the property out instead")
             return value, True
-        if el.repeats:
+        if el.repeats and value is not None:  # a null is reported as null only
             self.add(R.ARRAY_EXPECTED, p, f"{el.path} can repeat ({el.card}): it must be an array, even with one item")
         return [value], False
 
