@@ -37,31 +37,48 @@ FULL = {
     "reasonReference": [{"reference": "Condition/c"}],
     "note": [{"text": "none"}],
     "description": "CT chest",
-    "series": [{
-        "uid": "1.2.3.4.1",
-        "number": 1,
-        "modality": {"system": DCM, "code": "CT"},
-        "description": "axial",
-        "numberOfInstances": 1,
-        "endpoint": [{"reference": "Endpoint/w"}],
-        "bodySite": {"system": "http://snomed.info/sct", "code": "51185008"},
-        "laterality": {"system": "http://snomed.info/sct", "code": "51440002"},
-        "specimen": [{"reference": "Specimen/s"}],
-        "started": "2024-01-02T03:04:05+01:00",
-        "performer": [{"function": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                                "code": "PRF"}]},
-                       "actor": {"reference": "Practitioner/t"}}],
-        "instance": [{"uid": "1.2.3.4.1.1",
-                      "sopClass": {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2.840.10008.5.1.4.1.1.2"},
-                      "number": 1, "title": "image 1"}],
-    }],
+    "series": [
+        {
+            "uid": "1.2.3.4.1",
+            "number": 1,
+            "modality": {"system": DCM, "code": "CT"},
+            "description": "axial",
+            "numberOfInstances": 1,
+            "endpoint": [{"reference": "Endpoint/w"}],
+            "bodySite": {"system": "http://snomed.info/sct", "code": "51185008"},
+            "laterality": {"system": "http://snomed.info/sct", "code": "51440002"},
+            "specimen": [{"reference": "Specimen/s"}],
+            "started": "2024-01-02T03:04:05+01:00",
+            "performer": [
+                {
+                    "function": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRF"}
+                        ]
+                    },
+                    "actor": {"reference": "Practitioner/t"},
+                }
+            ],
+            "instance": [
+                {
+                    "uid": "1.2.3.4.1.1",
+                    "sopClass": {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2.840.10008.5.1.4.1.1.2"},
+                    "number": 1,
+                    "title": "image 1",
+                }
+            ],
+        }
+    ],
 }
 
 
 def _spec(shared):
-    return [e for e in json.loads((shared / "elements-r4.json").read_text())["elements"][1:]
-            if not e["path"].endswith((".id", ".extension", ".modifierExtension"))
-            and e["path"] not in ("ImagingStudy.contained",)]
+    return [
+        e
+        for e in json.loads((shared / "elements-r4.json").read_text())["elements"][1:]
+        if not e["path"].endswith((".id", ".extension", ".modifierExtension"))
+        and e["path"] not in ("ImagingStudy.contained",)
+    ]
 
 
 def _locate(resource, path):

@@ -16,16 +16,21 @@ from .engine import ResourceWalk, render_expression
 from .fhirpath import EvalContext
 from .load import ResourceInput, expand_paths, load_source
 from .model import Issue, ResourceResult, RunResult, Severity
-from .packs import load_pack
+from .packs import PackError, load_pack
 from .plan import Plan, compile_plan, pack_files
 from .resources import rules_dir
 from .versions import DEFAULT, FhirVersion, parse_version
 
 
-@cache
 def plan_for(version: FhirVersion) -> Plan:
-    """The compiled plan of a FHIR version: compiled once per process."""
-    root = rules_dir()
+    """The compiled plan of a FHIR version: compiled once per process (per rules folder)."""
+    return _plan(version, rules_dir())
+
+
+@cache
+def _plan(version: FhirVersion, root: Path) -> Plan:
+    if not (root / "core.yaml").is_file():
+        raise PackError([f"{root}: no core.yaml rule pack in this rules folder"])
     files = [root / "core.yaml", *pack_files(root / version.ruleset)]
     packs = [load_pack(f) for f in files]
     return compile_plan(packs, version.number, version.model)

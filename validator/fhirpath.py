@@ -87,12 +87,40 @@ def _model(name: str) -> dict:
     return models[name]
 
 
+def check_syntax(expression: str) -> None:
+    """Raise FhirPathError for an expression that is not valid FHIRPath.
+
+    fhirpathpy's own parse() recovers from syntax errors silently (its error listener ignores
+    them), so a broken invariant would compile into something that evaluates wrongly. The same
+    generated grammar is run here with a listener that raises, and must consume all the text."""
+    from antlr4 import CommonTokenStream, InputStream, Token
+    from antlr4.error.ErrorListener import ErrorListener
+    from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+    from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
+
+    class _Raise(ErrorListener):
+        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802, N803 - ANTLR API
+            raise FhirPathError(f"expression does not parse: column {column + 1}: {msg}")
+
+    lexer = FHIRPathLexer(InputStream(expression))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(_Raise())
+    parser = FHIRPathParser(CommonTokenStream(lexer))
+    parser.removeErrorListeners()
+    parser.addErrorListener(_Raise())
+    parser.expression()
+    token = parser.getCurrentToken()
+    if token.type != Token.EOF:
+        raise FhirPathError(f"expression does not parse: unexpected {token.text!r} at column {token.column + 1}")
+
+
 @cache
 def compile_expression(expression: str, model: str = "r4") -> Callable[..., list]:
     """Parse an expression once per process; the result is reused for every resource."""
     # Imported lazily: the FHIRPath parser is the slowest import of the validator.
     from fhirpathpy import compile as fp_compile
 
+    check_syntax(expression)
     try:
         return fp_compile(
             expression,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import invariants as native
 from . import rule_ids
-from .fhirpath import FhirPathError, compile_expression
+from .fhirpath import FhirPathError, check_syntax, compile_expression
 from .model import Severity
 from .packs import Pack, PackError
 from .primitives import PrimitiveType
@@ -355,12 +355,14 @@ class _Compiler:
         )
         impl = native.lookup(key, inv["expression"])
         compiled = None
-        if impl is None:
-            try:
+        try:
+            if impl is None:
                 compiled = compile_expression(inv["expression"], self.model)
-            except FhirPathError as exc:
-                self.problem(pack, f"{sname} {key}", f"{fieldname}.expression", str(exc))
-                return
+            else:
+                check_syntax(inv["expression"])  # a native check still stands for valid FHIRPath
+        except FhirPathError as exc:
+            self.problem(pack, f"{sname} {key}", f"{fieldname}.expression", str(exc))
+            return
         invariant = Invariant(
             key=key,
             context=ctx,

@@ -7,6 +7,7 @@ nowhere else.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -20,7 +21,9 @@ def _first_existing(name: str) -> Path:
 
 
 def rules_dir() -> Path:
-    return _first_existing("rules")
+    """The base rule packs; IMAGING_VALIDATOR_RULES points at another tree (for pack authors)."""
+    override = os.environ.get("IMAGING_VALIDATOR_RULES")
+    return Path(override) if override else _first_existing("rules")
 
 
 def profiles_dir() -> Path:
