@@ -4,8 +4,8 @@ evaluate it, on every node of the fixture corpus where the invariant applies."""
 from __future__ import annotations
 
 import pytest
-
 from fixture_cases import load_cases
+
 from validator import fhirpath
 from validator.invariants import InvariantContext, lookup, native_pairs
 

@@ -79,14 +79,16 @@ BROKEN = [
         "a repeated rule id",
         "core.yaml",
         "  - id: json:null\n",
-        "  - id: json:null\n    severity: error\n    code: structure\n    description: again\n    source: x\n  - id: json:null\n",
+        "  - id: json:null\n    severity: error\n    code: structure\n    description: again\n"
+        "    source: x\n  - id: json:null\n",
         ["core.yaml", "json:null", "duplicate rule id"],
     ),
     (
         "a rule the engine does not implement",
         "core.yaml",
         "  - id: json:null\n",
-        "  - id: json:nothing\n    severity: error\n    code: structure\n    description: x\n    source: x\n  - id: json:null\n",
+        "  - id: json:nothing\n    severity: error\n    code: structure\n    description: x\n"
+        "    source: x\n  - id: json:null\n",
         ["core.yaml", "json:nothing", "no such rule is implemented"],
     ),
     (

@@ -109,17 +109,13 @@ def test_the_full_study_holds_every_element_of_the_spec(shared) -> None:
 
 
 def _cases(shared, kind):
-    out = []
-    for e in _spec(shared):
-        if kind == "required" and e["min"] >= 1:
-            out.append(e)
-        elif kind == "single" and e["max"] == "1":
-            out.append(e)
-        elif kind == "repeating" and e["max"] == "*":
-            out.append(e)
-        elif kind == "primitive" and e["types"] and e["types"][0]["code"][0].islower():
-            out.append(e)
-    return out
+    wanted = {
+        "required": lambda e: e["min"] >= 1,
+        "single": lambda e: e["max"] == "1",
+        "repeating": lambda e: e["max"] == "*",
+        "primitive": lambda e: bool(e["types"]) and e["types"][0]["code"][0].islower(),
+    }[kind]
+    return [e for e in _spec(shared) if wanted(e)]
 
 
 def _ids(cases):

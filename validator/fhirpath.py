@@ -99,7 +99,7 @@ def check_syntax(expression: str) -> None:
     from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
     class _Raise(ErrorListener):
-        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802, N803 - ANTLR API
+        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
             raise FhirPathError(f"expression does not parse: column {column + 1}: {msg}")
 
     lexer = FHIRPathLexer(InputStream(expression))
