@@ -15,8 +15,13 @@ def validator() -> Validator:
     return Validator()
 
 
+def require_shared() -> Path:
+    """The specification reference folder beside the repository (read by tests, never by the product)."""
+    if not SHARED.is_dir():
+        raise RuntimeError("the tests need the reference folder ../shared/reference beside the repository")
+    return SHARED
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    if not SHARED.is_dir():
-        raise RuntimeError(f"the reference folder {SHARED} is required by the tests")
-    return SHARED
+    return require_shared()

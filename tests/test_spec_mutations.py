@@ -123,11 +123,11 @@ def _ids(cases):
 
 
 def pytest_generate_tests(metafunc):
-    from conftest import SHARED
+    from conftest import require_shared
 
     for kind in ("required", "single", "repeating", "primitive"):
         if f"{kind}_element" in metafunc.fixturenames:
-            cases = _cases(SHARED, kind)
+            cases = _cases(require_shared(), kind)
             metafunc.parametrize(f"{kind}_element", cases, ids=_ids(cases))
 
 
