@@ -55,25 +55,26 @@ def test_every_element_of_imagingstudy_and_its_datatypes_is_in_the_pack(validato
     )
 
 
-def test_cardinalities_match_the_spec(validator, spec) -> None:
-    index = {k.replace("[x]", ""): v for k, v in _element_index(validator.plan).items()}
-    wrong = []
+def _pairs(plan, spec):
+    """(spec row, pack element) for every spec element the packs declare."""
+    index = {k.replace("[x]", ""): v for k, v in _element_index(plan).items()}
     for e in spec:
         el = index.get(e["path"].replace("[x]", ""))
-        if el is None:
-            continue
+        if el is not None:
+            yield e, el
+
+
+def test_cardinalities_match_the_spec(validator, spec) -> None:
+    wrong = []
+    for e, el in _pairs(validator.plan, spec):
         if el.card != f"{e['min']}..{e['max']}":
             wrong.append(f"{e['path']}: pack {el.card}, spec {e['min']}..{e['max']}")
     assert not wrong, wrong
 
 
 def test_types_and_reference_targets_match_the_spec(validator, spec) -> None:
-    index = {k.replace("[x]", ""): v for k, v in _element_index(validator.plan).items()}
     wrong = []
-    for e in spec:
-        el = index.get(e["path"].replace("[x]", ""))
-        if el is None:
-            continue
+    for e, el in _pairs(validator.plan, spec):
         spec_types = [t["code"] for t in e.get("types") or []]
         if not any(t.startswith(SYSTEM) for t in spec_types) and list(el.types) != spec_types:
             wrong.append(f"{e['path']}: pack {el.types}, spec {spec_types}")
@@ -89,12 +90,10 @@ def test_types_and_reference_targets_match_the_spec(validator, spec) -> None:
 
 
 def test_required_and_extensible_bindings_match_the_spec(validator, spec) -> None:
-    index = {k.replace("[x]", ""): v for k, v in _element_index(validator.plan).items()}
     wrong = []
-    for e in spec:
-        el = index.get(e["path"].replace("[x]", ""))
+    for e, el in _pairs(validator.plan, spec):
         b = e.get("binding") or {}
-        if el is None or b.get("strength") not in ("required", "extensible"):
+        if b.get("strength") not in ("required", "extensible"):
             continue
         if el.binding is None or el.binding.strength != b["strength"] or el.binding.url != b["valueSet"].split("|")[0]:
             wrong.append(f"{e['path']}: spec {b['strength']} {b['valueSet']}")
