@@ -425,7 +425,7 @@ class ResourceWalk:
             self.add(
                 el.target_rule,
                 p + ("reference",),
-                f"{el.path} refers to a {kind} ({shorten(literal)}) but may only refer to {allowed}",
+                f"{el.path} refers to {kind} ({shorten(literal)}), but its allowed targets are {allowed}",
             )
 
     # -- invariants ----------------------------------------------------------------------------
