@@ -1,7 +1,7 @@
 """Reading the per-rule fixture files in tests/fixtures/rules/ into runnable cases.
 
 A file lists the rules (ids, or families such as r4:*:card) it covers and named cases. A case
-builds a payload from a base (`base` + `merge` + `remove`), gives a whole `resource`, or gives
+builds a payload from a base (`base` + `merge` + `set` (dotted paths) + `remove`), gives a whole `resource`, or gives
 raw file content (`text`, with optional `suffix` and `invalid_utf8`). `expect` lists the issues
 (rule and expression) that must be found; an empty list means a passing case. All issues must
 match `expect` exactly, so a fixture also catches cascades and stray findings.
@@ -17,6 +17,11 @@ from pathlib import Path
 import yaml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+
+IMR = "https://profiles.ihe.net/RAD/IMR/StructureDefinition/imr-imagingstudy"
+IMR_ENDPOINT = "https://profiles.ihe.net/RAD/IMR/StructureDefinition/imaging-study-endpoint"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+NARRATIVE = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">fixture</div>'}
 
 BASES = {
     "study": {
@@ -38,6 +43,45 @@ BASES = {
             }
         ],
     },
+    # An IMR study and the Imaging Study Endpoint it refers to, in one Bundle.
+    "imr-bundle": {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "fullUrl": "https://pacs.example.org/fhir/ImagingStudy/imr1",
+                "resource": {
+                    "resourceType": "ImagingStudy",
+                    "id": "imr1",
+                    "meta": {"profile": [IMR]},
+                    "text": NARRATIVE,
+                    "identifier": [{"system": "urn:dicom:uid", "value": "urn:oid:1.2.826.0.1.3680043.10.1001.1"}],
+                    "status": "available",
+                    "modality": [{"system": DCM, "code": "CT"}],
+                    "subject": {"reference": "Patient/p1"},
+                    "started": "2024-03-14T09:30:00+01:00",
+                    "endpoint": [{"reference": "Endpoint/ep1"}],
+                    "series": [{"uid": "1.2.826.0.1.3680043.10.1001.1.1", "modality": {"system": DCM, "code": "CT"}}],
+                },
+            },
+            {
+                "fullUrl": "https://pacs.example.org/fhir/Endpoint/ep1",
+                "resource": {
+                    "resourceType": "Endpoint",
+                    "id": "ep1",
+                    "meta": {"profile": [IMR_ENDPOINT]},
+                    "text": NARRATIVE,
+                    "status": "active",
+                    "connectionType": {
+                        "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+                        "code": "dicom-wado-rs",
+                    },
+                    "payloadType": [{"coding": [{"system": DCM, "code": "113014", "display": "Study"}]}],
+                    "address": "https://pacs.example.org/dicomweb/studies/1.2.826.0.1.3680043.10.1001.1",
+                },
+            },
+        ],
+    },
 }
 
 
@@ -51,6 +95,7 @@ class Case:
     suffix: str
     invalid_utf8: bool
     expect: list[dict]
+    profiles: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -76,12 +121,22 @@ def _merge(target: dict, patch: dict) -> None:
             target[key] = copy.deepcopy(value)
 
 
+def _node(target: object, parts: list[str]) -> object:
+    for part in parts:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    return target
+
+
 def _remove(target: dict, dotted: str) -> None:
     parts = dotted.split(".")
-    node = target
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    del node[parts[-1]]
+    node = _node(target, parts[:-1])
+    del node[int(parts[-1]) if isinstance(node, list) else parts[-1]]
+
+
+def _set(target: dict, dotted: str, value: object) -> None:
+    parts = dotted.split(".")
+    node = _node(target, parts[:-1])
+    node[int(parts[-1]) if isinstance(node, list) else parts[-1]] = copy.deepcopy(value)
 
 
 def load_cases() -> list[Case]:
@@ -95,6 +150,8 @@ def load_cases() -> list[Case]:
             elif "text" not in raw:
                 payload = copy.deepcopy(BASES[raw.get("base", "study")])
                 _merge(payload, _expand(raw.get("merge") or {}))
+                for dotted, value in (raw.get("set") or {}).items():
+                    _set(payload, dotted, _expand(value))
                 for dotted in raw.get("remove") or []:
                     _remove(payload, dotted)
             cases.append(
@@ -107,6 +164,7 @@ def load_cases() -> list[Case]:
                     suffix=raw.get("suffix", ".json"),
                     invalid_utf8=bool(raw.get("invalid_utf8")),
                     expect=list(raw.get("expect") or []),
+                    profiles=tuple(raw.get("profiles") or ()),
                 )
             )
     return cases
@@ -121,9 +179,13 @@ def write_case(case: Case, directory: Path) -> Path:
     return path
 
 
+ELEMENT_ASPECTS = ("card", "type", "binding", "target", "target-profile", "pattern", "fixed", "must-support", "slicing")
+
+
 def family(rule_id: str) -> str:
-    """r4:ImagingStudy.status:card -> r4:*:card for element rules generated from the spec tables."""
+    """r4:ImagingStudy.status:card -> r4:*:card: element rules generated from element tables (and
+    profile constraints) are covered as a family; their fidelity to the spec is tested apart."""
     parts = rule_id.split(":")
-    if len(parts) == 3 and parts[2] in ("card", "type", "binding", "target"):
-        return f"{parts[0]}:*:{parts[2]}"
+    if len(parts) >= 3 and parts[-1] in ELEMENT_ASPECTS:
+        return f"{parts[0]}:*:{parts[-1]}"
     return rule_id

@@ -74,7 +74,7 @@ def test_never_fail_exits_0_even_with_errors(broken_file) -> None:
         ["validate", "x.json", "--fail-on", "sometimes"],
         ["validate", "x.json", "--fhir-version", "R9"],
         ["validate", "x.json", "--fhir-version", "R5"],
-        ["validate", "x.json", "--profile", "imr"],
+        ["validate", "x.json", "--profile", "no-such-profile"],
         ["validate", "--bogus-option", "x.json"],
         ["rules", "show", "no-such-rule"],
     ],

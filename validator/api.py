@@ -1,25 +1,33 @@
 """The Python API; the CLI and the pytest plugin are thin layers over it.
 
 from validator import Validator
-result = Validator(fhir_version="R4").validate_paths(["payloads/"])
+result = Validator(fhir_version="R4", profiles=["imr"]).validate_paths(["payloads/"])
 result.failed, result.summary(), result.results[0].issues
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
-from .engine import ResourceWalk, render_expression
+from . import rule_ids as R
+from .engine import RawIssue, ResourceWalk, render_expression
 from .fhirpath import EvalContext
-from .load import ResourceInput, expand_paths, load_source
+from .load import PositionIndex, ResourceInput, expand_paths, load_source
 from .model import Issue, ResourceResult, RunResult, Severity
 from .packs import PackError, load_pack
-from .plan import Plan, compile_plan, pack_files
-from .resources import rules_dir
+from .plan import Plan, Rule, compile_plan, pack_files
+from .profile_check import PendingTarget
+from .profiles import Profile, ProfileSet, compile_profiles
+from .resources import profiles_dir, rules_dir
 from .versions import DEFAULT, FhirVersion, parse_version
+
+
+class UnknownProfile(ValueError):
+    """--profile names no known profile (usage error)."""
 
 
 def plan_for(version: FhirVersion) -> Plan:
@@ -36,36 +44,184 @@ def _plan(version: FhirVersion, root: Path) -> Plan:
     return compile_plan(packs, version.number, version.model)
 
 
-class Validator:
-    """Validates FHIR resources. Raises PackError (broken packs) and UnknownVersion on creation;
-    after that, every input problem is a finding, never an exception."""
+def profiles_for(version: FhirVersion, extra: tuple[Path, ...] = ()) -> ProfileSet:
+    """The bundled profile packs of a FHIR version (plus packs given by path), compiled once."""
+    return _profiles(version, rules_dir(), profiles_dir(), extra)
 
-    def __init__(self, fhir_version: str | None = None, fail_on: Severity | None = Severity.ERROR) -> None:
+
+@cache
+def _profiles(version: FhirVersion, rules_root: Path, root: Path, extra: tuple[Path, ...]) -> ProfileSet:
+    return compile_profiles([*pack_files(root), *extra], _plan(version, rules_root))
+
+
+@dataclass
+class _Pending:
+    """Target-profile checks waiting for the rest of the run."""
+
+    index: int  # position of the referencing result in the run
+    base: str
+    positions: PositionIndex | None
+    pointer: tuple
+    targets: list[PendingTarget] = field(default_factory=list)
+
+
+class Validator:
+    """Validates FHIR resources. Raises PackError (broken packs), UnknownVersion and
+    UnknownProfile on creation; after that, every input problem is a finding, never an exception."""
+
+    def __init__(
+        self,
+        fhir_version: str | None = None,
+        fail_on: Severity | None = Severity.ERROR,
+        profiles: Sequence[str] = (),
+        must_support: bool = True,
+    ) -> None:
         self.version_requested = fhir_version is not None
         self.version = parse_version(fhir_version or DEFAULT)
         self.fail_on = fail_on
+        self.must_support = must_support
         self.plan = plan_for(self.version)
+        self._extra = tuple(Path(p).resolve() for p in profiles if Path(p).is_file())
+        self._profile_set: ProfileSet | None = None
+        self.requested: list[Profile] = [self._find_requested(p) for p in profiles]
+        self._target_cache: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+
+    # -- profiles --------------------------------------------------------------------------------
+    @property
+    def profile_set(self) -> ProfileSet:
+        # Loaded on first need: a run without --profile or meta.profile never reads profile packs.
+        if self._profile_set is None:
+            self._profile_set = profiles_for(self.version, self._extra)
+        return self._profile_set
+
+    def _find_requested(self, key: str) -> Profile:
+        path = Path(key)
+        if path.is_file():
+            found = [p for p in self.profile_set.profiles.values() if p.pack == _pack_id(path)]
+            if found:
+                return found[0]
+            raise UnknownProfile(f"{key}: not a profile pack (it has no 'profile' section)")
+        prof = self.profile_set.find(key)
+        if prof is None:
+            names = ", ".join(sorted(self.profile_set.by_name)) or "none"
+            raise UnknownProfile(f"unknown profile {key!r} (known: {names}; or give a canonical URL or a pack file)")
+        return prof
+
+    @property
+    def rules(self) -> dict[str, Rule]:
+        """Every rule: the base packs' and the profiles'."""
+        return {**self.plan.rules, **self.profile_set.rules}
 
     # -- single resources ------------------------------------------------------------------------
     def validate_resource(self, resource: dict, source: str = "<memory>") -> ResourceResult:
         """Validate an already parsed resource (positions are not known)."""
-        return self._validate(ResourceInput(source, None, resource, (), None))
+        return self._finish([self._validate(ResourceInput(source, None, resource, (), None), 0)], {})[0]
 
     def validate_file(self, path: str | Path) -> list[ResourceResult]:
-        return [self._validate(item) for item in load_source(str(path))]
+        self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
+        index: dict[str, dict] = {}
+        pending: list[_Pending | None] = []
+        results: list[ResourceResult] = []
+        for item in load_source(str(path)):
+            result, waiting = self._validate(item, len(results))
+            self._remember(item, index)
+            results.append(result)
+            pending.append(waiting)
+        return self._finish(list(zip(results, pending, strict=True)), index)
 
     def validate_paths(self, paths: Iterable[str]) -> RunResult:
         """Files, directories, globs or '-'. Raises InputError when a path names nothing."""
-        results: list[ResourceResult] = []
+        self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
+        index: dict[str, dict] = {}
+        pairs: list[tuple[ResourceResult, _Pending | None]] = []
         for source in expand_paths(list(paths)):
-            results.extend(self.validate_file(source))
-        return RunResult(results=tuple(results), fail_on=self.fail_on)
+            for item in load_source(source):
+                pairs.append(self._validate(item, len(pairs)))
+                self._remember(item, index)
+        return RunResult(results=tuple(self._finish(pairs, index)), fail_on=self.fail_on)
 
     def run(self, results: Iterable[ResourceResult]) -> RunResult:
         return RunResult(results=tuple(results), fail_on=self.fail_on)
 
     # -- internals -------------------------------------------------------------------------------
-    def _validate(self, item: ResourceInput) -> ResourceResult:
+    def _remember(self, item: ResourceInput, index: dict[str, dict]) -> None:
+        """Keep resources that a profile's target check may need later (only the types that are
+        targets of some profile, e.g. Endpoint, so memory stays bounded on large runs)."""
+        res = item.resource
+        if not isinstance(res, dict):
+            return
+        rtype, rid = res.get("resourceType"), res.get("id")
+        if isinstance(rtype, str) and isinstance(rid, str) and rtype in self._target_types():
+            index.setdefault(f"{rtype}/{rid}", res)
+            for url, target in item.bundle.items():
+                if target is res:
+                    index.setdefault(url, res)
+
+    @cache  # noqa: B019 - one Validator per run; the set of profiles does not change
+    def _target_types(self) -> frozenset[str]:
+        types = set()
+        for prof in self.profile_set.profiles.values():
+            stack = [prof.root]
+            while stack:
+                c = stack.pop()
+                for url in c.target_profiles:
+                    target = self.profile_set.find(url)
+                    if target is not None:
+                        types.add(target.resource_type)
+                stack.extend(c.children.values())
+                if c.slicing:
+                    stack.extend(s.constraint for s in c.slicing.slices)
+        return frozenset(types)
+
+    def _profiles_of(self, res: dict, rtype: str, issues: list[RawIssue]) -> list[Profile]:
+        applied = [p for p in self.requested if p.resource_type == rtype]
+        meta = res.get("meta")
+        declared = meta.get("profile") if isinstance(meta, dict) else None
+        if isinstance(declared, list):
+            for i, url in enumerate(declared):
+                if not isinstance(url, str):
+                    continue
+                prof = self.profile_set.find(url)
+                if prof is None or prof.resource_type != rtype:
+                    why = (
+                        "is not known to this validator"
+                        if prof is None
+                        else f"constrains {prof.resource_type}, not {rtype}"
+                    )
+                    issues.append(
+                        RawIssue(
+                            self.plan.rules[R.UNKNOWN_PROFILE],
+                            ("meta", "profile", i),
+                            f"meta.profile {url} {why}: only the base rules were applied",
+                            self.plan.rules[R.UNKNOWN_PROFILE].severity,
+                        )
+                    )
+                elif prof not in applied:
+                    applied.append(prof)
+        return applied
+
+    def _check_target(self, target: dict, bundle: dict[str, dict], urls: tuple[str, ...]) -> list[str]:
+        """Problems (errors) of a reference target against the profiles it must conform to."""
+        key = (id(target), urls)
+        if key in self._target_cache:
+            return self._target_cache[key]
+        problems: list[str] = []
+        for url in urls:
+            prof = self.profile_set.find(url)
+            if prof is None or prof.resource_type != target.get("resourceType"):
+                problems.append(f"it is a {target.get('resourceType')}, not a {url}" if prof else f"{url} is unknown")
+                continue
+            walk = ResourceWalk(self.plan, EvalContext(root=target, bundle=bundle), profiles=[prof], must_support=False)
+            rtype = target.get("resourceType") or "Resource"
+            problems.extend(
+                f"{render_expression(rtype, r.pointer)}: {r.message} [{r.rule.id}]"
+                for r in walk.run(target)
+                if r.severity >= Severity.ERROR
+            )
+        self._target_cache[key] = problems
+        return problems
+
+    def _validate(self, item: ResourceInput, index: int) -> tuple[ResourceResult, _Pending | None]:
         started = time.perf_counter()
         issues: list[Issue] = []
         for w in item.warnings:
@@ -73,6 +229,8 @@ class Validator:
             issues.append(Issue(rule.severity, rule.code, rule.id, "", w.message, w.line, w.column))
         res = item.resource
         rtype = rid = None
+        applied: list[Profile] = []
+        waiting = None
         if item.problem is not None:
             p = item.problem
             rule = self.plan.rules[p.rule]
@@ -80,28 +238,94 @@ class Validator:
         elif isinstance(res, dict):
             rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
             rid = res.get("id") if isinstance(res.get("id"), str) else None
-            walk = ResourceWalk(self.plan, EvalContext(root=res, bundle=item.bundle))
-            raw = walk.run(res)
+            raw: list[RawIssue] = []
+            if rtype is not None and (self.requested or _declares_profile(res)):
+                applied = self._profiles_of(res, rtype, raw)
+            bundle = item.bundle
+            walk = ResourceWalk(
+                self.plan,
+                EvalContext(root=res, bundle=bundle),
+                profiles=applied,
+                must_support=self.must_support,
+                target_checker=lambda t, urls: self._check_target(t, bundle, urls),
+            )
+            raw.extend(walk.run(res))
             base = rtype or "Resource"
-            for r in raw:
-                line = col = None
-                if item.positions is not None:
-                    loc = item.positions.locate(item.pointer + r.pointer, r.duplicate)
-                    if loc:
-                        line, col = loc
-                issues.append(
-                    Issue(r.severity, r.rule.code, r.rule.id, render_expression(base, r.pointer), r.message, line, col)
-                )
+            issues.extend(self._issue(r, base, item.positions, item.pointer) for r in raw)
+            if walk.pending:
+                waiting = _Pending(index, base, item.positions, item.pointer, walk.pending)
         issues.sort(key=lambda i: (i.line is None, i.line or 0, i.column or 0))
         reason = "--fhir-version" if self.version_requested else "default (R4)"
-        return ResourceResult(
+        result = ResourceResult(
             source=item.source,
             entry=item.entry,
             resource_type=rtype,
             id=rid,
             fhir_version=self.version.number,
-            profiles=(),
+            profiles=tuple(p.url for p in applied),
             issues=tuple(issues),
             version_reason=reason,
             duration=time.perf_counter() - started,
         )
+        return result, waiting
+
+    @staticmethod
+    def _issue(r: RawIssue, base: str, positions: PositionIndex | None, pointer: tuple) -> Issue:
+        line = col = None
+        if positions is not None:
+            loc = positions.locate(pointer + r.pointer, r.duplicate)
+            if loc:
+                line, col = loc
+        return Issue(r.severity, r.rule.code, r.rule.id, render_expression(base, r.pointer), r.message, line, col)
+
+    def _finish(
+        self, pairs: list[tuple[ResourceResult, _Pending | None]], index: dict[str, dict]
+    ) -> list[ResourceResult]:
+        """Check the target profiles that waited for the whole run, and add what they found."""
+        results = [r for r, _ in pairs]
+        not_checked = self.plan.rules[R.TARGET_NOT_CHECKED]
+        for _, waiting in pairs:
+            if waiting is None:
+                continue
+            added: list[Issue] = []
+            for t in waiting.targets:
+                target = index.get(t.reference) or index.get("/".join(t.reference.split("/")[-2:]))
+                if target is None:
+                    raw = RawIssue(
+                        not_checked,
+                        t.pointer,
+                        f"{t.path}: {t.reference} is not in this run (not contained, "
+                        f"not in the Bundle, not another input), so its conformance to "
+                        f"{' or '.join(t.profiles)} was not checked",
+                        not_checked.severity,
+                    )
+                else:
+                    problems = self._check_target(target, {}, t.profiles)
+                    if not problems:
+                        continue
+                    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+                    raw = RawIssue(
+                        t.rule,
+                        t.pointer,
+                        f"{t.path} refers to {t.reference}, which does not conform to "
+                        f"{' or '.join(t.profiles)}: {shown}",
+                        t.rule.severity,
+                    )
+                added.append(self._issue(raw, waiting.base, waiting.positions, waiting.pointer))
+            if added:
+                old = results[waiting.index]
+                issues = sorted((*old.issues, *added), key=lambda i: (i.line is None, i.line or 0, i.column or 0))
+                results[waiting.index] = replace(old, issues=tuple(issues))
+        return results
+
+
+def _declares_profile(res: dict) -> bool:
+    meta = res.get("meta")
+    return isinstance(meta, dict) and bool(meta.get("profile"))
+
+
+def _pack_id(path: Path) -> str | None:
+    try:
+        return load_pack(path).id
+    except PackError:
+        return None

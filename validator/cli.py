@@ -46,14 +46,16 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _validator(fhir_version: str | None, fail_on: Severity | None):
-    from .api import Validator
+def _validator(
+    fhir_version: str | None, fail_on: Severity | None, profiles: list[str] | None = None, must_support: bool = True
+):
+    from .api import UnknownProfile, Validator
     from .packs import PackError
     from .versions import UnknownVersion
 
     try:
-        return Validator(fhir_version=fhir_version, fail_on=fail_on)
-    except UnknownVersion as exc:
+        return Validator(fhir_version=fhir_version, fail_on=fail_on, profiles=profiles or (), must_support=must_support)
+    except (UnknownVersion, UnknownProfile) as exc:
         raise _usage_error(str(exc)) from None
     except PackError as exc:
         raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
@@ -80,15 +82,16 @@ def validate(
         Path | None, typer.Option("--operation-outcome", help="Write a Bundle of OperationOutcomes to FILE.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing resources and the summary.")] = False,
+    must_support: Annotated[
+        bool, typer.Option("--must-support/--no-must-support", help="List absent must-support elements as information.")
+    ] = True,
 ) -> None:
     """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
     from .load import InputError
     from .reporters import json_report, operation_outcome, text
 
     threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
-    if profile:
-        raise _usage_error(f"unknown profile {profile[0]!r}: no profile packs are installed (see: profiles list)")
-    validator = _validator(fhir_version, threshold)
+    validator = _validator(fhir_version, threshold, profile, must_support)
     try:
         run: RunResult = validator.validate_paths(paths)
     except InputError as exc:
@@ -107,8 +110,7 @@ def rules_list(
     fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.text,
 ) -> None:
     """Every rule: id, element path, severity, kind and description."""
-    plan = _validator(fhir_version, Severity.ERROR).plan
-    rules = sorted(plan.rules.values(), key=lambda r: r.id)
+    rules = sorted(_validator(fhir_version, Severity.ERROR).rules.values(), key=lambda r: r.id)
     if fmt is ListFormat.json:
         typer.echo(
             json.dumps(
@@ -138,10 +140,10 @@ def rules_show(
     fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None,
 ) -> None:
     """Everything about one rule."""
-    plan = _validator(fhir_version, Severity.ERROR).plan
-    rule = plan.rules.get(rule_id)
+    rules = _validator(fhir_version, Severity.ERROR).rules
+    rule = rules.get(rule_id)
     if rule is None:
-        close = [r for r in plan.rules if rule_id.lower() in r.lower()][:5]
+        close = [r for r in rules if rule_id.lower() in r.lower()][:5]
         hint = f"; did you mean: {', '.join(close)}" if close else ""
         raise _usage_error(f"no rule {rule_id!r}{hint}")
     typer.echo(
@@ -152,9 +154,13 @@ def rules_show(
 
 
 @profiles_app.command("list")
-def profiles_list() -> None:
-    """Profiles that --profile accepts and meta.profile triggers."""
-    typer.echo("No profile packs are installed in this release; base FHIR rules apply.")
+def profiles_list(fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None) -> None:
+    """Profiles that --profile accepts (short name, canonical URL) and that meta.profile triggers."""
+    profiles = sorted(_validator(fhir_version, Severity.ERROR).profile_set.profiles.values(), key=lambda p: p.name)
+    if not profiles:
+        typer.echo("No profile packs are installed; base FHIR rules apply.")
+    for p in profiles:
+        typer.echo(f"{p.name}\t{p.resource_type}\t{p.url}\t{p.title}")
 
 
 def main() -> None:

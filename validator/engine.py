@@ -8,6 +8,7 @@ The engine only returns findings; it never prints and never exits.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import fhirpath
@@ -17,6 +18,8 @@ from .jsontext import DupDict
 from .model import Severity
 from .plan import Binding, ElementDef, Invariant, Plan, Rule, Structure
 from .primitives import describe_json, format_problem, json_kind_problem, shorten
+from .profile_check import PendingTarget, ProfileCheck
+from .profiles import Profile
 
 Pointer = tuple[str | int, ...]
 
@@ -47,13 +50,29 @@ def render_expression(resource_type: str, pointer: Pointer) -> str:
     return "".join(parts)
 
 
-class ResourceWalk:
-    """Validates one resource (with its contained resources) against a plan."""
+# Checks a resolved reference target against profiles; returns the problems found (empty = conforms).
+TargetChecker = Callable[[dict, tuple[str, ...]], list[str]]
 
-    def __init__(self, plan: Plan, eval_ctx: fhirpath.EvalContext) -> None:
+
+class ResourceWalk:
+    """Validates one resource (with its contained resources) against a plan, and the profiles
+    given, which are applied to the resource after the walk over their constrained elements."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        eval_ctx: fhirpath.EvalContext,
+        profiles: Sequence[Profile] = (),
+        must_support: bool = True,
+        target_checker: TargetChecker | None = None,
+    ) -> None:
         self.plan = plan
         self.eval_ctx = eval_ctx
+        self.profiles = profiles
+        self.must_support = must_support
+        self.target_checker = target_checker
         self.issues: list[RawIssue] = []
+        self.pending: list[PendingTarget] = []  # target profiles to check once the whole run is read
         self._once: set[tuple[str, str]] = set()
         self._element = plan.structures.get("Element")
 
@@ -65,6 +84,8 @@ class ResourceWalk:
     # -- resources -----------------------------------------------------------------------------
     def run(self, resource: dict) -> list[RawIssue]:
         self.visit_resource(resource, (), resource)
+        for profile in self.profiles:
+            ProfileCheck(self, profile, self.must_support).run(resource)
         return self.issues
 
     def visit_resource(self, res: dict, ptr: Pointer, root: dict) -> None:
@@ -408,24 +429,50 @@ class ResourceWalk:
             self.add(
                 el.target_rule, p + ("type",), f"{el.path}.type is {rtype!r} but {el.path} may only refer to {allowed}"
             )
-        literal = ref.get("reference")
-        if not isinstance(literal, str):
-            return
-        kind = None
-        if literal.startswith("#"):
-            target = fhirpath.resolve_reference(literal, fhirpath.EvalContext(root=root))
-            kind = target.get("resourceType") if target else None
-        elif literal.startswith(("urn:uuid:", "urn:oid:")):
-            target = self.eval_ctx.bundle.get(literal)
-            kind = target.get("resourceType") if target else None
-        else:
-            m = _LITERAL_REF.fullmatch(literal)
-            kind = m.group(1) if m else None
+        kind = self.reference_kind(ref, root)
         if kind is not None and kind not in targets:
             self.add(
                 el.target_rule,
                 p + ("reference",),
-                f"{el.path} refers to {kind} ({shorten(literal)}), but its allowed targets are {allowed}",
+                f"{el.path} refers to {kind} ({shorten(ref['reference'])}), but its allowed targets are {allowed}",
+            )
+
+    def reference_kind(self, ref: dict, root: dict | None = None) -> str | None:
+        """The resource type a literal reference points at, when it can be told."""
+        literal = ref.get("reference")
+        if not isinstance(literal, str):
+            return None
+        if literal.startswith(("#", "urn:uuid:", "urn:oid:")):
+            target = self.resolve(literal, root)
+            return target.get("resourceType") if target else None
+        m = _LITERAL_REF.fullmatch(literal)
+        return m.group(1) if m else None
+
+    def resolve(self, literal: str, root: dict | None = None) -> dict | None:
+        """The target of a literal reference inside the resource (#id) or its Bundle, else None."""
+        ctx = self.eval_ctx if root is None else fhirpath.EvalContext(root=root, bundle=self.eval_ctx.bundle)
+        return fhirpath.resolve_reference(literal, ctx)
+
+    def resolve_any(self, node: object) -> dict | None:
+        if isinstance(node, dict) and isinstance(node.get("reference"), str):
+            return self.resolve(node["reference"])
+        return self.resolve(node) if isinstance(node, str) else None
+
+    def conforms(self, resource: dict, profile_url: str) -> bool:
+        return self.target_checker is not None and not self.target_checker(resource, (profile_url,))
+
+    def report_target(
+        self, rule: Rule, p: Pointer, path: str, literal: str, target: dict, profiles: tuple[str, ...]
+    ) -> None:
+        if self.target_checker is None:
+            return
+        problems = self.target_checker(target, profiles)
+        if problems:
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            self.add(
+                rule,
+                p,
+                f"{path} refers to {shorten(literal)}, which does not conform to {' or '.join(profiles)}: {shown}",
             )
 
     # -- invariants ----------------------------------------------------------------------------

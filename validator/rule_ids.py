@@ -20,5 +20,7 @@ COMPANION = "json:companion"
 UNSUPPORTED_RESOURCE_TYPE = "engine:unsupported-resource-type"
 INVARIANT_NOT_EVALUATED = "engine:invariant-not-evaluated"
 BINDING_NOT_CHECKED = "engine:binding-not-checked"
+UNKNOWN_PROFILE = "engine:unknown-profile"
+TARGET_NOT_CHECKED = "engine:target-not-checked"
 
 NATIVE = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
