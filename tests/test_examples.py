@@ -24,7 +24,7 @@ def test_the_official_r4_examples_have_no_error_or_warning(validator, shared) ->
             assert bad == [], f"{path.name}: {bad}"
 
 
-@pytest.mark.parametrize("name", ["ct-chest.json", "searchset-bundle.json"])
+@pytest.mark.parametrize("name", ["ct-chest.json", "searchset-bundle.json", "imr-study-bundle.json"])
 def test_the_bundled_conformant_examples_pass(validator, name) -> None:
     results = validator.validate_file(EXAMPLES / name)
     assert results and not any(r.fails(Severity.WARNING) for r in results)

@@ -30,7 +30,8 @@ def render(run: RunResult, quiet: bool = False) -> str:
         for r in shown:
             status = "FAIL" if r.fails(run.fail_on) else "ok"
             version = f"FHIR {r.fhir_version}" if r.fhir_version else ""
-            out.append(f"  {status:<4} {r.label}  {version}".rstrip())
+            profiles = f"  profiles: {', '.join(p.rsplit('/', 1)[-1] for p in r.profiles)}" if r.profiles else ""
+            out.append(f"  {status:<4} {r.label}  {version}{profiles}".rstrip())
             out.extend(_issue_lines(r))
         out.append("")
     s = run.summary()
