@@ -19,7 +19,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-# Validate the bundled example payloads and write every report to reports/.
+# Validate the bundled example payloads and write every report to reports/
+# (summary.txt, report.json, operation-outcome.json, junit.xml, report.html, report.sarif).
 # Some examples are non-conformant on purpose: exit status 1 (findings) is expected here,
 # exit status 2 (usage error, broken rule pack) is not.
 run: $(VENV)/.installed
@@ -27,12 +28,25 @@ run: $(VENV)/.installed
 	$(BIN)/imaging-validator validate examples/payloads \
 		--json $(REPORTS)/report.json \
 		--operation-outcome $(REPORTS)/operation-outcome.json \
+		--junit $(REPORTS)/junit.xml \
+		--html $(REPORTS)/report.html \
+		--sarif $(REPORTS)/report.sarif \
 		| tee $(REPORTS)/summary.txt; \
 	status=$${PIPESTATUS[0]}; \
 	if [ $$status -gt 1 ]; then exit $$status; fi; \
 	echo "Reports written to $(REPORTS)/ (exit status $$status: 1 means findings in the examples, as intended)"
 
-test: $(VENV)/.installed-test
+# The HTML report is tested in a real headless browser: Debian's chromium, driven by Playwright.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The HTML report test needs Debian's chromium package: sudo apt-get install chromium"; exit 1; \
+	fi
+
+test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/ruff check validator tests
 	$(BIN)/python -m pytest
 
@@ -40,4 +54,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check validator tests
 
 clean:
-	rm -rf $(VENV) $(REPORTS)/*.json $(REPORTS)/*.txt
+	rm -rf $(VENV) $(REPORTS)/*.json $(REPORTS)/*.txt $(REPORTS)/*.xml $(REPORTS)/*.html $(REPORTS)/*.sarif

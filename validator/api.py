@@ -8,7 +8,7 @@ result.failed, result.summary(), result.results[0].issues
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -129,8 +129,9 @@ class Validator:
             pending.append(waiting)
         return self._finish(list(zip(results, pending, strict=True)), index)
 
-    def validate_paths(self, paths: Iterable[str]) -> RunResult:
-        """Files, directories, globs or '-'. Raises InputError when a path names nothing."""
+    def validate_paths(self, paths: Iterable[str], progress: Callable[[int], None] | None = None) -> RunResult:
+        """Files, directories, globs or '-'. Raises InputError when a path names nothing.
+        `progress` is called with the number of resources validated so far."""
         self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
         index: dict[str, dict] = {}
         pairs: list[tuple[ResourceResult, _Pending | None]] = []
@@ -138,6 +139,8 @@ class Validator:
             for item in load_source(source):
                 pairs.append(self._validate(item, len(pairs)))
                 self._remember(item, index)
+                if progress is not None:
+                    progress(len(pairs))
         return RunResult(results=tuple(self._finish(pairs, index)), fail_on=self.fail_on)
 
     def run(self, results: Iterable[ResourceResult]) -> RunResult:
@@ -272,11 +275,14 @@ class Validator:
     @staticmethod
     def _issue(r: RawIssue, base: str, positions: PositionIndex | None, pointer: tuple) -> Issue:
         line = col = None
+        snippet: tuple[tuple[int, str], ...] = ()
         if positions is not None:
             loc = positions.locate(pointer + r.pointer, r.duplicate)
             if loc:
                 line, col = loc
-        return Issue(r.severity, r.rule.code, r.rule.id, render_expression(base, r.pointer), r.message, line, col)
+                snippet = positions.lines(line, col)
+        expression = render_expression(base, r.pointer)
+        return Issue(r.severity, r.rule.code, r.rule.id, expression, r.message, line, col, snippet)
 
     def _finish(
         self, pairs: list[tuple[ResourceResult, _Pending | None]], index: dict[str, dict]

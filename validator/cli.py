@@ -62,11 +62,12 @@ def _validator(
 
 
 def _write(path: Path, text: str) -> None:
+    from .report_files import ReportWriteError, write_atomic
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise _usage_error(f"cannot write report {path}: {exc.strerror or exc}") from None
+        write_atomic(path, text)
+    except ReportWriteError as exc:
+        raise _usage_error(str(exc)) from None
 
 
 @app.command()
@@ -81,25 +82,37 @@ def validate(
     oo_out: Annotated[
         Path | None, typer.Option("--operation-outcome", help="Write a Bundle of OperationOutcomes to FILE.")
     ] = None,
+    junit_out: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report to FILE.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report to FILE.")] = None,
+    sarif_out: Annotated[Path | None, typer.Option("--sarif", help="Write a SARIF 2.1.0 report to FILE.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing resources and the summary.")] = False,
     must_support: Annotated[
         bool, typer.Option("--must-support/--no-must-support", help="List absent must-support elements as information.")
     ] = True,
 ) -> None:
     """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
+    from . import __version__
     from .load import InputError
-    from .reporters import json_report, operation_outcome, text
+    from .progress import Progress
+    from .reporters import html_report, json_report, junit, operation_outcome, sarif, text
 
     threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
     validator = _validator(fhir_version, threshold, profile, must_support)
     try:
-        run: RunResult = validator.validate_paths(paths)
+        with Progress(enabled=not quiet) as progress:
+            run: RunResult = validator.validate_paths(paths, progress=progress)
     except InputError as exc:
         raise _usage_error(str(exc)) from None
-    if json_out is not None:
-        _write(json_out, json_report.render(run))
-    if oo_out is not None:
-        _write(oo_out, operation_outcome.render(run))
+    outputs = {
+        json_out: lambda: json_report.render(run),
+        oo_out: lambda: operation_outcome.render(run),
+        junit_out: lambda: junit.render(run),
+        html_out: lambda: html_report.render(run, validator.rules, __version__),
+        sarif_out: lambda: sarif.render(run, validator.rules, __version__),
+    }
+    for path, render in outputs.items():
+        if path is not None:
+            _write(path, render())
     typer.echo(text.render(run, quiet=quiet), nl=False)
     raise typer.Exit(EXIT_FAIL if run.failed else EXIT_OK)
 

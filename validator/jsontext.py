@@ -143,6 +143,27 @@ class PositionIndex:
         line = bisect_right(self._line_starts, offset)
         return line + self._line_offset, offset - self._line_starts[line - 1] + 1
 
+    def lines(self, line: int, column: int, radius: int = 2, width: int = 160) -> tuple[tuple[int, str], ...]:
+        """The source lines around (line, column), each cut to `width` characters around the column
+        when longer (an NDJSON line or a minified file is one very long line)."""
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self._text)]
+        starts = self._line_starts
+        local = line - self._line_offset
+        out = []
+        for n in range(max(1, local - radius), min(len(starts), local + radius) + 1):
+            end = starts[n] - 1 if n < len(starts) else len(self._text)
+            text = self._text[starts[n - 1] : end].rstrip("\r")
+            if len(text) > width:
+                start = max(0, min(column - width // 2, len(text) - width)) if n == local else 0
+                text = (
+                    ("..." if start else "")
+                    + text[start : start + width]
+                    + ("..." if start + width < len(text) else "")
+                )
+            out.append((n + self._line_offset, text))
+        return tuple(out)
+
     def locate(self, pointer: Pointer, duplicate: bool = False) -> tuple[int, int] | None:
         """Position of `pointer`, or of its nearest existing ancestor (for a missing element).
         With duplicate=True, the position of the repeated occurrence of a key, if any."""

@@ -43,6 +43,8 @@ class Issue:
     message: str
     line: int | None = None
     column: int | None = None
+    # Source lines around the finding, (line number, text), for reports that show them.
+    snippet: tuple[tuple[int, str], ...] = ()
 
     def as_dict(self) -> dict:
         return {

@@ -24,6 +24,8 @@ def _issue(i: Issue) -> dict:
     out["severity"] = i.severity.label
     out["code"] = i.code
     out["details"] = {"coding": [{"system": RULE_SYSTEM, "code": i.rule}], "text": i.message}
+    where = f" at line {i.line}, column {i.column}" if i.line is not None else ""
+    out["diagnostics"] = f"{i.rule}{where}"
     if i.expression:
         out["expression"] = [i.expression]
     return out
