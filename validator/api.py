@@ -84,7 +84,9 @@ class Validator:
         self._extra = tuple(Path(p).resolve() for p in profiles if Path(p).is_file())
         self._profile_set: ProfileSet | None = None
         self.requested: list[Profile] = [self._find_requested(p) for p in profiles]
-        self._target_cache: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+        # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
+        # be recycled by another object while the entry lives. Cleared at the start of each run.
+        self._target_cache: dict[tuple[int, tuple[str, ...]], tuple[dict, list[str]]] = {}
 
     # -- profiles --------------------------------------------------------------------------------
     @property
@@ -119,6 +121,7 @@ class Validator:
 
     def validate_file(self, path: str | Path) -> list[ResourceResult]:
         self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
+        self._target_cache.clear()
         index: dict[str, dict] = {}
         pending: list[_Pending | None] = []
         results: list[ResourceResult] = []
@@ -133,6 +136,7 @@ class Validator:
         """Files, directories, globs or '-'. Raises InputError when a path names nothing.
         `progress` is called with the number of resources validated so far."""
         self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
+        self._target_cache.clear()
         index: dict[str, dict] = {}
         pairs: list[tuple[ResourceResult, _Pending | None]] = []
         for source in expand_paths(list(paths)):
@@ -206,8 +210,9 @@ class Validator:
     def _check_target(self, target: dict, bundle: dict[str, dict], urls: tuple[str, ...]) -> list[str]:
         """Problems (errors) of a reference target against the profiles it must conform to."""
         key = (id(target), urls)
-        if key in self._target_cache:
-            return self._target_cache[key]
+        cached = self._target_cache.get(key)
+        if cached is not None and cached[0] is target:
+            return cached[1]
         problems: list[str] = []
         for url in urls:
             prof = self.profile_set.find(url)
@@ -221,7 +226,7 @@ class Validator:
                 for r in walk.run(target)
                 if r.severity >= Severity.ERROR
             )
-        self._target_cache[key] = problems
+        self._target_cache[key] = (target, problems)
         return problems
 
     def _validate(self, item: ResourceInput, index: int) -> tuple[ResourceResult, _Pending | None]:

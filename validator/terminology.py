@@ -1,9 +1,13 @@
-"""Bundled value sets and code look-ups: offline and deterministic, no terminology server."""
+"""Bundled value sets and code look-ups: offline and deterministic, no terminology server.
+
+A value set's codes are listed in its pack, defined by a grammar (media types), or read from
+the DICOM tables of the pydicom package (context groups, the SOP Class registry); the last are
+read on first use only, so a run that never checks such a code never loads them.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 # RFC 6838 media type (type/subtype) with optional RFC 2045 parameters: the grammar of BCP 13,
 # which the mimetypes value set includes in full.
@@ -13,30 +17,56 @@ _GRAMMARS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+def _pydicom_codes(source: str) -> set[str]:
+    from .dicom import registry
+
+    if source == "sop-classes":
+        return {"urn:oid:" + uid for uid in registry.sop_classes()}
+    kind, _, number = source.partition(":")
+    if kind == "cid":
+        return set(registry.cid_codes(int(number)))
+    raise ValueError(f"unknown pydicom table {source!r}")
+
+
 class ValueSet:
-    url: str
-    title: str
-    source: str
-    codings: frozenset[tuple[str | None, str]]  # (system or None, code)
-    codes: frozenset[str]
-    grammar: re.Pattern | None = None
+    __slots__ = ("_codes", "_codings", "_lazy", "grammar", "source", "title", "url")
+
+    def __init__(self, url: str, title: str, source: str, codings: set[tuple[str | None, str]],
+                 lazy: tuple[tuple[str | None, str], ...] = (), grammar: re.Pattern | None = None) -> None:  # fmt: skip
+        self.url = url
+        self.title = title
+        self.source = source
+        self.grammar = grammar
+        self._codings = codings
+        self._lazy = lazy  # (system, pydicom table) pairs not read yet
+        self._codes: frozenset[str] | None = None
 
     @classmethod
     def from_pack(cls, entry: dict) -> ValueSet:
         codings: set[tuple[str | None, str]] = set()
+        lazy = []
         for inc in entry.get("include") or []:
             system = inc.get("system")
+            if "pydicom" in inc:
+                lazy.append((system, inc["pydicom"]))
             for code in inc.get("codes") or inc.get("concepts") or {}:
                 codings.add((system, str(code)))
-        return cls(
-            url=entry["url"],
-            title=entry["title"],
-            source=entry["source"],
-            codings=frozenset(codings),
-            codes=frozenset(c for _, c in codings),
-            grammar=_GRAMMARS[entry["grammar"]] if "grammar" in entry else None,
-        )
+        grammar = _GRAMMARS[entry["grammar"]] if "grammar" in entry else None
+        return cls(entry["url"], entry["title"], entry["source"], codings, tuple(lazy), grammar)
+
+    @property
+    def codings(self) -> set[tuple[str | None, str]]:
+        if self._lazy:
+            for system, table in self._lazy:
+                self._codings.update((system, code) for code in _pydicom_codes(table))
+            self._lazy = ()
+        return self._codings
+
+    @property
+    def codes(self) -> frozenset[str]:
+        if self._codes is None:
+            self._codes = frozenset(c for _, c in self.codings)
+        return self._codes
 
     def has_code(self, code: str) -> bool:
         """Membership of a bare `code` (the system is implied by the element)."""
@@ -49,7 +79,8 @@ class ValueSet:
             return False
         if self.grammar is not None:
             return self.grammar.fullmatch(code) is not None
-        return (system, code) in self.codings or (None, code) in self.codings
+        codings = self.codings
+        return (system, code) in codings or (None, code) in codings
 
     def describe(self, limit: int = 12) -> str:
         if self.grammar is not None:

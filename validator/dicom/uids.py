@@ -1,0 +1,24 @@
+"""DICOM UID syntax (PS3.5 section 9.1)."""
+
+from __future__ import annotations
+
+MAX_LENGTH = 64
+
+
+def uid_problem(uid: str) -> str | None:
+    """Why `uid` is not a valid DICOM UID, or None. Components are digits separated by '.', a
+    component has no leading zero unless it is the single digit 0, and the whole is at most 64
+    characters."""
+    if not uid:
+        return "it is empty"
+    if len(uid) > MAX_LENGTH:
+        return f"it is {len(uid)} characters long (at most {MAX_LENGTH})"
+    for part in uid.split("."):
+        if part == "":
+            return "it has an empty component (two dots in a row, or a dot at the start or end)"
+        if not part.isascii() or not part.isdigit():
+            shown = part if len(part) <= 20 else part[:17] + "..."
+            return f"component {shown!r} is not made of the digits 0-9 only"
+        if len(part) > 1 and part[0] == "0":
+            return f"component {part!r} has a leading zero"
+    return None
