@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import warnings
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -85,6 +88,84 @@ BASES = {
 }
 
 
+# A real CT study from pydicom's test data: 7 instances in 2 series (Study Instance UID below).
+CT_STUDY_UID = "1.3.6.1.4.1.5962.1.1.0.0.0.1194734704.16302.0.1"
+
+
+@cache
+def dicom_folder(name: str) -> Path:
+    """A folder of DICOM files for --dicom cases: `ct-study`, or `ct-study-with-junk` (plus a text file)."""
+    import tempfile
+
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    source = Path(get_testdata_file("CT_small.dcm")).parent
+    target = Path(tempfile.mkdtemp(prefix=f"dicom-{name}-"))
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and path.suffix not in (".txt", ".py"):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ds = dcmread(path, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
+            except Exception:
+                continue
+            if str(getattr(ds, "StudyInstanceUID", "")) == CT_STUDY_UID:
+                shutil.copy(path, target / path.name)
+    if name == "ct-study-with-junk":
+        (target / "notes.txt").write_text("not a DICOM file")
+    return target
+
+
+@cache
+def study_from_dicom(folder_name: str = "ct-study") -> dict:
+    """An ImagingStudy built from the DICOM headers of the folder (the way a PACS would)."""
+    from pydicom import dcmread
+
+    series: dict[str, dict] = {}
+    for path in sorted(dicom_folder(folder_name).iterdir()):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = dcmread(path, stop_before_pixels=True)
+        except Exception:
+            continue
+        s = series.setdefault(
+            str(ds.SeriesInstanceUID),
+            {
+                "uid": str(ds.SeriesInstanceUID),
+                "number": int(ds.SeriesNumber),
+                "modality": {"system": DCM, "code": str(ds.Modality)},
+                "instance": [],
+            },
+        )
+        s["instance"].append(
+            {
+                "uid": str(ds.SOPInstanceUID),
+                "number": int(ds.InstanceNumber),
+                "sopClass": {"system": "urn:ietf:rfc:3986", "code": f"urn:oid:{ds.SOPClassUID}"},
+            }
+        )
+        date, time = str(ds.StudyDate), str(ds.StudyTime)
+    listed = sorted(series.values(), key=lambda s: s["number"])
+    for s in listed:
+        s["instance"].sort(key=lambda i: i["number"])
+        s["numberOfInstances"] = len(s["instance"])
+    return {
+        "resourceType": "ImagingStudy",
+        "id": "from-dicom",
+        "text": NARRATIVE,
+        "identifier": [{"system": "urn:dicom:uid", "value": f"urn:oid:{CT_STUDY_UID}"}],
+        "status": "available",
+        "modality": [{"system": DCM, "code": "CT"}],
+        "subject": {"reference": "Patient/p"},
+        "started": f"{date[:4]}-{date[4:6]}-{date[6:]}T{time[:2]}:{time[2:4]}:{time[4:6]}Z",
+        "numberOfSeries": len(listed),
+        "numberOfInstances": sum(len(s["instance"]) for s in listed),
+        "series": listed,
+    }
+
+
 @dataclass
 class Case:
     file: str
@@ -96,6 +177,7 @@ class Case:
     invalid_utf8: bool
     expect: list[dict]
     profiles: tuple[str, ...] = ()
+    dicom_files: str | None = None
 
     @property
     def id(self) -> str:
@@ -148,7 +230,8 @@ def load_cases() -> list[Case]:
             if "resource" in raw:
                 payload = raw["resource"]
             elif "text" not in raw:
-                payload = copy.deepcopy(BASES[raw.get("base", "study")])
+                base = raw.get("base", "study")
+                payload = copy.deepcopy(study_from_dicom() if base == "dicom-ct" else BASES[base])
                 _merge(payload, _expand(raw.get("merge") or {}))
                 for dotted, value in (raw.get("set") or {}).items():
                     _set(payload, dotted, _expand(value))
@@ -165,6 +248,7 @@ def load_cases() -> list[Case]:
                     invalid_utf8=bool(raw.get("invalid_utf8")),
                     expect=list(raw.get("expect") or []),
                     profiles=tuple(raw.get("profiles") or ()),
+                    dicom_files=raw.get("dicom_files"),
                 )
             )
     return cases

@@ -15,13 +15,20 @@ def _official(shared):
     return sorted((shared / "examples" / "r4").glob("*.json"))
 
 
-def test_the_official_r4_examples_have_no_error_or_warning(validator, shared) -> None:
+def test_the_official_r4_examples_have_no_error(validator, shared) -> None:
     files = _official(shared)
     assert len(files) == 2
     for path in files:
         for result in validator.validate_file(path):
-            bad = [i for i in result.issues if i.severity >= Severity.WARNING]
+            bad = [i for i in result.issues if i.severity >= Severity.ERROR]
             assert bad == [], f"{path.name}: {bad}"
+
+
+def test_the_only_warnings_on_the_official_examples_are_real_dicom_findings(validator, shared) -> None:
+    # The XR example lists CT Image Storage instances in a DX series: the DICOM pack says so.
+    warnings = {(p.name, i.rule) for p in _official(shared) for r in validator.validate_file(p) for i in r.issues
+                if i.severity is Severity.WARNING}  # fmt: skip
+    assert warnings == {("ImagingStudy-example-xr.json", "dicom:sop-class-modality")}
 
 
 @pytest.mark.parametrize("name", ["ct-chest.json", "searchset-bundle.json", "imr-study-bundle.json"])
@@ -42,7 +49,9 @@ def test_the_bundled_broken_example_shows_one_finding_per_planted_defect(validat
         "json:unknown-property",
         "r4:ImagingStudy.subject:target",
         "json:empty-array",
-        "r4:ImagingStudy.series.instance.sopClass:binding",
+        "dicom:uid-syntax",
+        "dicom:sop-class-modality",
+        "dicom:series-number-of-instances",
     } == rules
 
 

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import pytest
-from fixture_cases import Case, family, load_cases, write_case
+from fixture_cases import Case, dicom_folder, family, load_cases, write_case
 
 from validator import Validator
 
 CASES = load_cases()
 
 
-_VALIDATORS: dict[tuple[str, ...], Validator] = {}
+_VALIDATORS: dict[tuple, Validator] = {}
 
 
 def _validator_for(case: Case, default: Validator) -> Validator:
-    if not case.profiles:
+    if not case.profiles and not case.dicom_files:
         return default
-    return _VALIDATORS.setdefault(case.profiles, Validator(profiles=case.profiles))
+    key = (case.profiles, case.dicom_files)
+    if key not in _VALIDATORS:
+        folder = dicom_folder(case.dicom_files) if case.dicom_files else None
+        _VALIDATORS[key] = Validator(profiles=case.profiles, dicom_files=folder)
+    return _VALIDATORS[key]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fixture_case_reports_exactly_the_expected_issues(case: Case, validator, tmp_path) -> None:
-    results = _validator_for(case, validator).validate_file(write_case(case, tmp_path))
+    results = _validator_for(case, validator).validate_paths([str(write_case(case, tmp_path))]).results
     found = sorted((i.rule, i.expression) for r in results for i in r.issues)
     expected = sorted((e["rule"], e.get("expression", "")) for e in case.expect)
     assert found == expected, "\n".join(

@@ -30,6 +30,10 @@ class UnknownProfile(ValueError):
     """--profile names no known profile (usage error)."""
 
 
+class UnknownRule(ValueError):
+    """A severity override names no rule (usage error)."""
+
+
 def plan_for(version: FhirVersion) -> Plan:
     """The compiled plan of a FHIR version: compiled once per process (per rules folder)."""
     return _plan(version, rules_dir())
@@ -39,7 +43,7 @@ def plan_for(version: FhirVersion) -> Plan:
 def _plan(version: FhirVersion, root: Path) -> Plan:
     if not (root / "core.yaml").is_file():
         raise PackError([f"{root}: no core.yaml rule pack in this rules folder"])
-    files = [root / "core.yaml", *pack_files(root / version.ruleset)]
+    files = [root / "core.yaml", *pack_files(root / version.ruleset), *pack_files(root / "dicom")]
     packs = [load_pack(f) for f in files]
     return compile_plan(packs, version.number, version.model)
 
@@ -75,6 +79,9 @@ class Validator:
         fail_on: Severity | None = Severity.ERROR,
         profiles: Sequence[str] = (),
         must_support: bool = True,
+        dicom: bool = True,
+        severity: dict[str, Severity] | None = None,
+        dicom_files: str | Path | None = None,
     ) -> None:
         self.version_requested = fhir_version is not None
         self.version = parse_version(fhir_version or DEFAULT)
@@ -87,6 +94,16 @@ class Validator:
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
         # be recycled by another object while the entry lives. Cleared at the start of each run.
         self._target_cache: dict[tuple[int, tuple[str, ...]], tuple[dict, list[str]]] = {}
+        self.dicom = dicom
+        self.severity = dict(severity or {})
+        unknown = sorted(r for r in self.severity if r not in self.rules)
+        if unknown:
+            raise UnknownRule(f"no rule {', '.join(map(repr, unknown))} to change the severity of (see: rules list)")
+        self.dicom_files = None
+        if dicom_files is not None:
+            from .dicom.files import read_dicom_folder
+
+            self.dicom_files = read_dicom_folder(Path(dicom_files))
 
     # -- profiles --------------------------------------------------------------------------------
     @property
@@ -145,7 +162,20 @@ class Validator:
                 self._remember(item, index)
                 if progress is not None:
                     progress(len(pairs))
-        return RunResult(results=tuple(self._finish(pairs, index)), fail_on=self.fail_on)
+        results = self._finish(pairs, index)
+        return RunResult(results=tuple(self._dicom_file_results() + results), fail_on=self.fail_on)
+
+    def _dicom_file_results(self) -> list[ResourceResult]:
+        """The files of the --dicom folder that could not be read: reported, not fatal."""
+        if self.dicom_files is None:
+            return []
+        rule = self.plan.rules[R.FILES_UNREADABLE]
+        sev = self.severity.get(rule.id, rule.severity)
+        return [
+            ResourceResult(source=path, entry=None, resource_type=None, id=None, fhir_version=None, profiles=(),
+                           issues=(Issue(sev, rule.code, rule.id, "", f"not a readable DICOM file, skipped: {why}"),))
+            for path, why in self.dicom_files.unreadable
+        ]  # fmt: skip
 
     def run(self, results: Iterable[ResourceResult]) -> RunResult:
         return RunResult(results=tuple(results), fail_on=self.fail_on)
@@ -234,7 +264,8 @@ class Validator:
         issues: list[Issue] = []
         for w in item.warnings:
             rule = self.plan.rules[w.rule]
-            issues.append(Issue(rule.severity, rule.code, rule.id, "", w.message, w.line, w.column))
+            sev = self.severity.get(rule.id, rule.severity)
+            issues.append(Issue(sev, rule.code, rule.id, "", w.message, w.line, w.column))
         res = item.resource
         rtype = rid = None
         applied: list[Profile] = []
@@ -242,7 +273,8 @@ class Validator:
         if item.problem is not None:
             p = item.problem
             rule = self.plan.rules[p.rule]
-            issues.append(Issue(rule.severity, rule.code, rule.id, "", p.message, p.line, p.column))
+            sev = self.severity.get(rule.id, rule.severity)
+            issues.append(Issue(sev, rule.code, rule.id, "", p.message, p.line, p.column))
         elif isinstance(res, dict):
             rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
             rid = res.get("id") if isinstance(res.get("id"), str) else None
@@ -258,6 +290,8 @@ class Validator:
                 target_checker=lambda t, urls: self._check_target(t, bundle, urls),
             )
             raw.extend(walk.run(res))
+            if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
+                self._dicom(res, walk, raw)
             base = rtype or "Resource"
             issues.extend(self._issue(r, base, item.positions, item.pointer) for r in raw)
             if walk.pending:
@@ -277,8 +311,23 @@ class Validator:
         )
         return result, waiting
 
-    @staticmethod
-    def _issue(r: RawIssue, base: str, positions: PositionIndex | None, pointer: tuple) -> Issue:
+    def _dicom(self, study: dict, walk: ResourceWalk, raw: list[RawIssue]) -> None:
+        rules = self.plan.rules
+
+        def report(rule_id: str, pointer: tuple, message: str) -> None:
+            rule = rules[rule_id]
+            raw.append(RawIssue(rule, pointer, message, rule.severity))
+
+        if self.dicom:
+            from .dicom.study import StudyCheck
+
+            StudyCheck(report, walk.resolve, self.plan.fhir_version, self.plan.sop_class_modalities).run(study)
+        if self.dicom_files is not None:
+            from .dicom.files import cross_check
+
+            cross_check(study, self.dicom_files, report)
+
+    def _issue(self, r: RawIssue, base: str, positions: PositionIndex | None, pointer: tuple) -> Issue:
         line = col = None
         snippet: tuple[tuple[int, str], ...] = ()
         if positions is not None:
@@ -287,7 +336,8 @@ class Validator:
                 line, col = loc
                 snippet = positions.lines(line, col)
         expression = render_expression(base, r.pointer)
-        return Issue(r.severity, r.rule.code, r.rule.id, expression, r.message, line, col, snippet)
+        severity = self.severity.get(r.rule.id, r.severity)
+        return Issue(severity, r.rule.code, r.rule.id, expression, r.message, line, col, snippet)
 
     def _finish(
         self, pairs: list[tuple[ResourceResult, _Pending | None]], index: dict[str, dict]

@@ -46,16 +46,28 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _validator(
-    fhir_version: str | None, fail_on: Severity | None, profiles: list[str] | None = None, must_support: bool = True
-):
-    from .api import UnknownProfile, Validator
+def _parse_severities(pairs: list[str] | None) -> dict[str, Severity]:
+    out = {}
+    for pair in pairs or []:
+        rule, sep, level = pair.partition("=")
+        if not sep or not rule.strip():
+            raise _usage_error(f"--severity {pair!r}: expected RULE=LEVEL, e.g. dicom:uid-level-reuse=error")
+        try:
+            out[rule.strip()] = Severity.parse(level)
+        except ValueError as exc:
+            raise _usage_error(f"--severity {pair!r}: {exc}") from None
+    return out
+
+
+def _validator(fhir_version: str | None, fail_on: Severity | None, profiles: list[str] | None = None, **options):
+    from .api import UnknownProfile, UnknownRule, Validator
+    from .dicom.files import DicomFolderError
     from .packs import PackError
     from .versions import UnknownVersion
 
     try:
-        return Validator(fhir_version=fhir_version, fail_on=fail_on, profiles=profiles or (), must_support=must_support)
-    except (UnknownVersion, UnknownProfile) as exc:
+        return Validator(fhir_version=fhir_version, fail_on=fail_on, profiles=profiles or (), **options)
+    except (UnknownVersion, UnknownProfile, UnknownRule, DicomFolderError) as exc:
         raise _usage_error(str(exc)) from None
     except PackError as exc:
         raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
@@ -89,6 +101,15 @@ def validate(
     must_support: Annotated[
         bool, typer.Option("--must-support/--no-must-support", help="List absent must-support elements as information.")
     ] = True,
+    dicom: Annotated[
+        bool, typer.Option("--dicom-rules/--no-dicom", help="Apply the DICOM-level rules (on by default).")
+    ] = True,
+    dicom_dir: Annotated[
+        Path | None, typer.Option("--dicom", help="Cross-check each ImagingStudy against the DICOM files in DIR.")
+    ] = None,
+    severity: Annotated[
+        list[str] | None, typer.Option("--severity", help="Change a rule's severity: RULE=LEVEL (repeatable).")
+    ] = None,
 ) -> None:
     """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
     from . import __version__
@@ -97,7 +118,15 @@ def validate(
     from .reporters import html_report, json_report, junit, operation_outcome, sarif, text
 
     threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
-    validator = _validator(fhir_version, threshold, profile, must_support)
+    validator = _validator(
+        fhir_version,
+        threshold,
+        profile,
+        must_support=must_support,
+        dicom=dicom,
+        dicom_files=dicom_dir,
+        severity=_parse_severities(severity),
+    )
     try:
         with Progress(enabled=not quiet) as progress:
             run: RunResult = validator.validate_paths(paths, progress=progress)

@@ -111,6 +111,7 @@ class Plan:
     resource_types: frozenset[str]
     element_invariants: list[Invariant]  # context Element: every element (ele-1)
     packs: tuple[str, ...]
+    sop_class_modalities: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _severity(text: str) -> Severity:
@@ -132,6 +133,7 @@ class _Compiler:
         self.primitives: dict[str, PrimitiveType] = {}
         self.value_sets: dict[str, ValueSet] = {}
         self.element_invariants: list[Invariant] = []
+        self.sop_class_modalities: dict[str, frozenset[str]] = {}
         self._raw: dict[str, tuple[Pack, dict]] = {}
 
     def problem(self, pack: Pack, rule: str, fieldname: str, message: str) -> None:
@@ -202,6 +204,8 @@ class _Compiler:
                     ),
                     "rules",
                 )
+            for keyword, modalities in (d.get("sopClassModalities") or {}).items():
+                self.sop_class_modalities[keyword] = frozenset(modalities)
             for sname, struct in (d.get("structures") or {}).items():
                 if sname in self._raw:
                     self.problem(
@@ -428,6 +432,7 @@ def compile_plan(packs: list[Pack], fhir_version: str, model: str) -> Plan:
         resource_types=rt_vs.codes if rt_vs else frozenset(),
         element_invariants=c.element_invariants,
         packs=tuple(p.id for p in packs),
+        sop_class_modalities=c.sop_class_modalities,
     )
 
 
