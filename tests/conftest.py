@@ -6,6 +6,8 @@ import pytest
 
 from validator import Validator
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "reference"
 

@@ -146,6 +146,48 @@ def validate(
     raise typer.Exit(EXIT_FAIL if run.failed else EXIT_OK)
 
 
+@app.command("test")
+def test_suites(
+    suites: Annotated[list[Path], typer.Argument(help="Conformance suite files (YAML).")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report to FILE.")] = None,
+    junit_out: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report to FILE.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report to FILE.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing cases and the summary.")] = False,
+) -> None:
+    """Run conformance suites: each case passes when exactly its expected issues occur."""
+    from . import __version__
+    from .packs import PackError
+    from .reporters import suite_report
+    from .suites import SuiteError, load_suite, run_case
+
+    try:
+        cases = [case for path in suites for case in load_suite(path)]
+    except SuiteError as exc:
+        raise _usage_error(str(exc)) from None
+    except PackError as exc:
+        raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
+    pool: dict = {}
+    results = [run_case(case, pool) for case in cases]
+    for r in results:
+        if quiet and r.passed:
+            continue
+        typer.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.case.title}  [{r.case.suite}]")
+        for problem in r.problems:
+            typer.echo(f"      {problem}")
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{len(results)} case(s): {len(results) - failed} passed, {failed} failed")
+    rules = next(iter(pool.values())).rules if pool else {}
+    outputs = {
+        json_out: lambda: suite_report.render_json(results),
+        junit_out: lambda: suite_report.render_junit(results),
+        html_out: lambda: suite_report.render_html(results, rules, __version__),
+    }
+    for path, render in outputs.items():
+        if path is not None:
+            _write(path, render())
+    raise typer.Exit(EXIT_FAIL if failed else EXIT_OK)
+
+
 @rules_app.command("list")
 def rules_list(
     fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None,

@@ -40,7 +40,7 @@ class Pack:
         return self.data["ruleset"]
 
 
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """Safe YAML loading that refuses repeated mapping keys: a repeated element or rule in a pack
     would otherwise silently replace the first one."""
 
@@ -56,7 +56,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
     return result
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 @cache
@@ -114,7 +114,7 @@ def load_pack(path: Path) -> Pack:
     except (OSError, UnicodeDecodeError) as exc:
         raise PackError([f"{name}: cannot read rule pack: {exc}"]) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)
+        data = yaml.load(text, Loader=StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

@@ -1,0 +1,257 @@
+"""pytest plugin (entry point pytest11): payload files and conformance suites become tests.
+
+    # pytest.ini
+    [pytest]
+    fhir_payloads = payloads/**/*.json payloads/**/*.ndjson
+    fhir_profile = imr
+    fhir_xfail = payloads/known-bad/*.json :: accepted deviation, see ticket 123
+
+Every resource of a matching file (Bundle entries and NDJSON lines included) is one test, with
+an id such as `payloads/ct.json::ImagingStudy/abc`; a failing test shows the issue table. Files
+matching `fhir_suites` (default `*.fhir-suite.yaml`) run their cases as tests. For hand-written
+tests there are the `fhir_validator` fixture and `assert_conforms`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from .model import Issue, ResourceResult, Severity
+
+_LEVELS = ("fatal", "error", "warning", "information", "never")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("imaging-validator", "FHIR ImagingStudy conformance (imaging-validator)")
+    group.addoption(
+        "--fhir-payloads",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="payload files to collect, one test per resource (ini: fhir_payloads)",
+    )
+    group.addoption(
+        "--fhir-profile",
+        action="append",
+        default=None,
+        metavar="PROFILE",
+        help="profile to apply: short name, canonical URL or pack file (ini: fhir_profile)",
+    )
+    group.addoption("--fhir-version", default=None, metavar="VERSION", help="FHIR version: R4, R4B (ini: fhir_version)")
+    group.addoption(
+        "--fhir-fail-on",
+        default=None,
+        choices=_LEVELS,
+        help="lowest severity that fails a payload test (ini: fhir_fail_on, default error)",
+    )
+    parser.addini("fhir_payloads", "globs of payload files to collect (relative to rootdir)", type="args", default=[])
+    parser.addini("fhir_profile", "profiles to apply to collected payloads", type="args", default=[])
+    parser.addini("fhir_version", "FHIR version of collected payloads", default="")
+    parser.addini("fhir_fail_on", "lowest severity that fails a payload test", default="error")
+    parser.addini(
+        "fhir_suites", "globs of conformance suite files to collect", type="args", default=["*.fhir-suite.yaml"]
+    )
+    parser.addini("fhir_skip", "'GLOB :: reason' lines: payloads to skip", type="linelist", default=[])
+    parser.addini("fhir_xfail", "'GLOB :: reason' lines: payloads expected to fail", type="linelist",
+                  default=[])  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fhir_payload: a test generated from a FHIR payload file")
+    config.addinivalue_line("markers", "fhir_suite: a test generated from a conformance suite case")
+
+
+class Settings:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.payloads = config.getoption("fhir_payloads") or config.getini("fhir_payloads")
+        self.profiles = tuple(config.getoption("fhir_profile") or config.getini("fhir_profile"))
+        self.version = config.getoption("fhir_version") or config.getini("fhir_version") or None
+        level = config.getoption("fhir_fail_on") or config.getini("fhir_fail_on") or "error"
+        if level not in _LEVELS:
+            raise pytest.UsageError(f"fhir_fail_on = {level!r}: expected one of {', '.join(_LEVELS)}")
+        self.fail_on = None if level == "never" else Severity.parse(level)
+        self.suites = config.getini("fhir_suites")
+        self.skip = _marks(config.getini("fhir_skip"), "fhir_skip")
+        self.xfail = _marks(config.getini("fhir_xfail"), "fhir_xfail")
+
+    @cache  # noqa: B019 - one Settings per session
+    def validator(self):
+        from .api import UnknownProfile, Validator
+        from .packs import PackError
+        from .versions import UnknownVersion
+
+        try:
+            return Validator(fhir_version=self.version, profiles=self.profiles, fail_on=self.fail_on)
+        except (UnknownVersion, UnknownProfile, PackError) as exc:
+            raise pytest.UsageError(f"imaging-validator: {exc}") from None
+
+
+def _marks(lines: list[str], key: str) -> list[tuple[str, str]]:
+    out = []
+    for line in lines:
+        glob, _, reason = line.partition("::")
+        if not glob.strip():
+            raise pytest.UsageError(f"{key}: {line!r} names no file glob (expected 'GLOB :: reason')")
+        out.append((glob.strip(), reason.strip() or f"marked in {key}"))
+    return out
+
+
+def _settings(config: pytest.Config) -> Settings:
+    settings = getattr(config, "_imaging_validator", None)
+    if settings is None:
+        settings = Settings(config)
+        config._imaging_validator = settings  # type: ignore[attr-defined]
+    return settings
+
+
+def _matches(path: Path, root: Path, globs: list[str]) -> bool:
+    try:
+        rel = path.relative_to(root).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    # fnmatch's * crosses folders, so payloads/**/*.json also matches payloads/a.json.
+    return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(rel, g.replace("**/", "")) or
+               fnmatch.fnmatch(path.name, g) for g in globs)  # fmt: skip
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    settings = _settings(parent.config)
+    root = Path(parent.config.rootpath)
+    if settings.suites and file_path.suffix in (".yaml", ".yml") and _matches(file_path, root, settings.suites):
+        return SuiteFile.from_parent(parent, path=file_path)
+    if settings.payloads and _matches(file_path, root, settings.payloads):
+        return PayloadFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ConformanceFailure(Exception):
+    """A payload or suite case that fails; its report is the issue table, not a traceback."""
+
+
+def issue_table(issues: list[Issue] | tuple[Issue, ...]) -> str:
+    lines = [f"{'severity':<11} {'rule':<44} {'expression':<40} {'line:col':<9} message"]
+    for i in issues:
+        where = f"{i.line}:{i.column}" if i.line is not None else "-"
+        lines.append(f"{i.severity.label:<11} {i.rule:<44} {i.expression or '(input)':<40} {where:<9} {i.message}")
+    return "\n".join(lines)
+
+
+class PayloadFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from .load import load_source
+
+        settings = _settings(self.config)
+        root = Path(self.config.rootpath)
+        seen: dict[str, int] = {}
+        for item in load_source(str(self.path)):
+            res = item.resource if isinstance(item.resource, dict) else {}
+            rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
+            rid = res.get("id") if isinstance(res.get("id"), str) else None
+            name = f"{rtype}/{rid}" if rtype else "(not a resource)" if item.problem else "(no resourceType)"
+            if item.entry is not None and (rid is None or name in seen):
+                name = f"{name} (entry {item.entry})"
+            seen[name] = 1
+            test = PayloadItem.from_parent(self, name=name, entry=item.entry)
+            test.add_marker(pytest.mark.fhir_payload)
+            for glob, reason in settings.skip:
+                if _matches(self.path, root, [glob]):
+                    test.add_marker(pytest.mark.skip(reason=reason))
+            for glob, reason in settings.xfail:
+                if _matches(self.path, root, [glob]):
+                    test.add_marker(pytest.mark.xfail(reason=reason, raises=ConformanceFailure, strict=True))
+            yield test
+
+    def results(self) -> list[ResourceResult]:
+        # The whole file is validated once, on its first test (references between entries resolve).
+        if not hasattr(self, "_results"):
+            self._results = _settings(self.config).validator().validate_file(self.path)
+        return self._results
+
+
+class PayloadItem(pytest.Item):
+    def __init__(self, *, entry: int | None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.entry = entry
+
+    def runtest(self) -> None:
+        settings = _settings(self.config)
+        results = [r for r in self.parent.results() if r.entry == self.entry]  # type: ignore[attr-defined]
+        for r in results:
+            if r.fails(settings.fail_on):
+                raise ConformanceFailure(f"{r.label} in {r.source} does not conform "
+                                         f"(fail on {settings.fail_on.label if settings.fail_on else 'never'}):\n"
+                                         + issue_table(r.issues))  # fmt: skip
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        if isinstance(excinfo.value, ConformanceFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::{self.name}"
+
+
+class SuiteFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from .suites import SuiteError, load_suite
+
+        try:
+            cases = load_suite(self.path)
+        except SuiteError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        for case in cases:
+            item = SuiteItem.from_parent(self, name=case.title, case=case)
+            item.add_marker(pytest.mark.fhir_suite)
+            yield item
+
+
+class SuiteItem(pytest.Item):
+    def __init__(self, *, case, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self) -> None:
+        from .suites import run_case
+
+        pool = self.config.__dict__.setdefault("_imaging_validator_pool", {})
+        result = run_case(self.case, pool)
+        if not result.passed:
+            raise ConformanceFailure(f"case {self.case.title!r} failed:\n  " + "\n  ".join(result.problems))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        if isinstance(excinfo.value, ConformanceFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::{self.name}"
+
+
+@pytest.fixture(scope="session")
+def fhir_validator(pytestconfig: pytest.Config):
+    """The session's Validator, configured by the --fhir-* options and ini keys."""
+    return _settings(pytestconfig).validator()
+
+
+def assert_conforms(resource: dict, profile: str | None = None, fail_on: str = "error",
+                    fhir_version: str | None = None) -> ResourceResult:  # fmt: skip
+    """Assert that a resource (a dict) conforms; the assertion message is the issue table."""
+    validator = _validator_for(fhir_version, (profile,) if profile else ())
+    result = validator.validate_resource(resource)
+    threshold = None if fail_on == "never" else Severity.parse(fail_on)
+    if result.fails(threshold):
+        raise AssertionError(f"{result.label} does not conform (fail on {fail_on}):\n" + issue_table(result.issues))
+    return result
+
+
+@cache
+def _validator_for(fhir_version: str | None, profiles: tuple[str, ...]):
+    from .api import Validator
+
+    return Validator(fhir_version=fhir_version, profiles=profiles)
