@@ -178,10 +178,16 @@ class Case:
     expect: list[dict]
     profiles: tuple[str, ...] = ()
     dicom_files: str | None = None
+    version: str | None = None  # validated with --fhir-version VERSION when the file lists versions
+    ignore: tuple[str, ...] = ()  # rules outside what the file tests (e.g. terminology coverage notes)
+
+    @property
+    def ruleset(self) -> str:
+        return {"R4": "r4", "R4B": "r4", "R5": "r5", "R6": "r6", None: "r4"}[self.version]
 
     @property
     def id(self) -> str:
-        return f"{self.file}::{self.name}"
+        return f"{self.file}::{self.name}" + (f"[{self.version}]" if self.version else "")
 
 
 def _expand(value: object) -> object:
@@ -221,10 +227,46 @@ def _set(target: dict, dotted: str, value: object) -> None:
     node[int(parts[-1]) if isinstance(node, list) else parts[-1]] = copy.deepcopy(value)
 
 
+def _for_version(value: object, version: str | None, ruleset: str) -> object:
+    """{v} in strings is the version's rule prefix; the R4 base study becomes the version's shape."""
+    if isinstance(value, str):
+        return value.replace("{v}", ruleset)
+    if isinstance(value, list):
+        return [_for_version(v, version, ruleset) for v in value]
+    if isinstance(value, dict):
+        return {k: _for_version(v, version, ruleset) for k, v in value.items()}
+    return value
+
+
+def _reshape(study: dict, version: str) -> dict:
+    """The base study in the shape of R5 (modality as CodeableConcept) or R6 (and sopClass as oid)."""
+    if version not in ("R5", "R6"):
+        return study
+    if version == "R6" and "series" in study and "identifier" not in study:
+        study["identifier"] = [{"system": "urn:dicom:uid", "value": "urn:oid:1.2.3.4"}]  # ist-1
+    for s in study.get("series") or []:
+        if isinstance(s.get("modality"), dict) and "coding" not in s["modality"]:
+            s["modality"] = {"coding": [s["modality"]]}
+        for inst in s.get("instance") or []:
+            if version == "R6" and isinstance(inst.get("sopClass"), dict):
+                inst["sopClass"] = inst["sopClass"]["code"]
+    return study
+
+
 def load_cases() -> list[Case]:
     cases = []
     for path in sorted(FIXTURES.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        versions = data.get("versions") or [None]
+        for version in versions:
+            ruleset = {"R4": "r4", "R4B": "r4", "R5": "r5", "R6": "r6", None: "r4"}[version]
+            cases.extend(_cases(path, _for_version(data, version, ruleset), version))
+    return cases
+
+
+def _cases(path: Path, data: dict, version: str | None) -> list[Case]:
+    cases = []
+    if True:
         for raw in data["cases"]:
             payload = None
             if "resource" in raw:
@@ -232,9 +274,12 @@ def load_cases() -> list[Case]:
             elif "text" not in raw:
                 base = raw.get("base", "study")
                 payload = copy.deepcopy(study_from_dicom() if base == "dicom-ct" else BASES[base])
+                reshape = base == "study" and version
                 _merge(payload, _expand(raw.get("merge") or {}))
                 for dotted, value in (raw.get("set") or {}).items():
                     _set(payload, dotted, _expand(value))
+                if reshape:
+                    payload = _reshape(payload, version)
                 for dotted in raw.get("remove") or []:
                     _remove(payload, dotted)
             cases.append(
@@ -249,6 +294,8 @@ def load_cases() -> list[Case]:
                     expect=list(raw.get("expect") or []),
                     profiles=tuple(raw.get("profiles") or ()),
                     dicom_files=raw.get("dicom_files"),
+                    version=version,
+                    ignore=tuple(data.get("ignore") or ()),
                 )
             )
     return cases

@@ -79,9 +79,10 @@ def test_the_native_check_agrees_with_the_fhirpath(key, types, validator) -> Non
 
 def test_every_native_invariant_is_compared_or_documented_as_unevaluable() -> None:
     compared = {k for k, _ in EVALUABLE}
-    # dom-3 and rng-2: fhirpathpy raises on the spec expression (shown below); txt-1/txt-2 use
-    # htmlChecks(), a function this validator itself supplies. Their fixtures pin the behaviour.
-    unevaluable = {"dom-3", "rng-2", "txt-1", "txt-2"}
+    # dom-3, rng-2 (R4 and R5), per-1 (R5) and ratrng-2: fhirpathpy raises on the spec expression;
+    # ist-7: fhirpathpy returns a wrong result (both shown below); txt-1/txt-2 use htmlChecks(), a
+    # function this validator itself supplies. Their fixtures pin the behaviour.
+    unevaluable = {"dom-3", "rng-2", "per-1", "ratrng-2", "ist-7", "txt-1", "txt-2"}
     assert {k for k, _ in native_pairs()} == compared | unevaluable
 
 
@@ -105,3 +106,33 @@ def test_fhirpathpy_indeed_cannot_evaluate_the_spec_expression(key) -> None:
     root = node if "resourceType" in node else {"resourceType": "ImagingStudy"}
     with pytest.raises(fhirpath.FhirPathError):
         fhirpath.evaluate(compiled, node, type_name, root, root, fhirpath.EvalContext(root=root))
+
+
+@pytest.mark.parametrize(
+    ("key", "node", "type_name"),
+    [
+        ("per-1", {"start": "2020-01-01", "end": "2020-02-01"}, "Period"),
+        (
+            "ratrng-2",
+            {"lowNumerator": {"value": 1, "unit": "mg"}, "highNumerator": {"value": 2, "unit": "mg"}},
+            "RatioRange",
+        ),
+    ],
+)
+def test_fhirpathpy_cannot_evaluate_the_r5_boundary_expressions(key, node, type_name) -> None:
+    expression = next(expr for k, expr in native_pairs() if k == key and "Boundary" in expr)
+    compiled = fhirpath.compile_expression(expression, "r5")
+    root = {"resourceType": "ImagingStudy"}
+    with pytest.raises(fhirpath.FhirPathError, match="lowBoundary"):
+        fhirpath.evaluate(compiled, node, type_name, root, root, fhirpath.EvalContext(root=root))
+
+
+def test_fhirpathpy_gets_ist_7_wrong_and_the_native_check_right() -> None:
+    expression = next(expr for k, expr in native_pairs() if k == "ist-7")
+    compiled = fhirpath.compile_expression(expression, "r5")
+    ct = {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "CT"}]}
+    study = {"resourceType": "ImagingStudy", "modality": [ct], "series": [{"uid": "1.2", "modality": ct}]}
+    ctx = fhirpath.EvalContext(root=study)
+    # The study's modalities equal its series' modalities, so ist-7 holds; fhirpathpy says it does not.
+    assert fhirpath.evaluate(compiled, study, "ImagingStudy", study, study, ctx) == [False]
+    assert lookup("ist-7", expression)(study, InvariantContext(study, study)) is None

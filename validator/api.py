@@ -23,7 +23,8 @@ from .plan import Plan, Rule, compile_plan, pack_files
 from .profile_check import PendingTarget
 from .profiles import Profile, ProfileSet, compile_profiles
 from .resources import profiles_dir, rules_dir
-from .versions import DEFAULT, FhirVersion, parse_version
+from .version_detect import choose
+from .versions import DEFAULT, VERSIONS, FhirVersion, parse_version
 
 
 class UnknownProfile(ValueError):
@@ -210,8 +211,19 @@ class Validator:
                     stack.extend(s.constraint for s in c.slicing.slices)
         return frozenset(types)
 
-    def _profiles_of(self, res: dict, rtype: str, issues: list[RawIssue]) -> list[Profile]:
-        applied = [p for p in self.requested if p.resource_type == rtype]
+    def _profiles_of(self, res: dict, rtype: str, issues: list[RawIssue], plan: Plan) -> list[Profile]:
+        # A profile applies to resources of its type and FHIR version (IMR is an R4 profile).
+        family = plan.fhir_version.split(".")[0]
+        applied = []
+        for p in self.requested:
+            if p.resource_type != rtype:
+                continue
+            if p.fhir_version.split(".")[0] != family:
+                rule = self.plan.rules[R.UNKNOWN_PROFILE]
+                why = f"{p.title} is a FHIR {p.fhir_version} profile and this resource is FHIR {plan.fhir_version}"
+                issues.append(RawIssue(rule, (), f"{why}: the profile was not applied", rule.severity))
+                continue
+            applied.append(p)
         meta = res.get("meta")
         declared = meta.get("profile") if isinstance(meta, dict) else None
         if isinstance(declared, list):
@@ -270,6 +282,8 @@ class Validator:
         rtype = rid = None
         applied: list[Profile] = []
         waiting = None
+        version = self.version
+        reason = "--fhir-version" if self.version_requested else "default (R4)"
         if item.problem is not None:
             p = item.problem
             rule = self.plan.rules[p.rule]
@@ -279,31 +293,35 @@ class Validator:
             rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
             rid = res.get("id") if isinstance(res.get("id"), str) else None
             raw: list[RawIssue] = []
-            if rtype is not None and (self.requested or _declares_profile(res)):
-                applied = self._profiles_of(res, rtype, raw)
-            bundle = item.bundle
-            walk = ResourceWalk(
-                self.plan,
-                EvalContext(root=res, bundle=bundle),
-                profiles=applied,
-                must_support=self.must_support,
-                target_checker=lambda t, urls: self._check_target(t, bundle, urls),
-            )
-            raw.extend(walk.run(res))
-            if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
-                self._dicom(res, walk, raw)
+            version, reason, conflicts = self._version_of(res, rtype)
+            plan = plan_for(version)
             base = rtype or "Resource"
+            if conflicts:
+                raw.extend(self._mismatch(version, reason, conflicts))
+            else:
+                if rtype is not None and (self.requested or _declares_profile(res)):
+                    applied = self._profiles_of(res, rtype, raw, plan)
+                bundle = item.bundle
+                walk = ResourceWalk(
+                    plan,
+                    EvalContext(root=res, bundle=bundle),
+                    profiles=applied,
+                    must_support=self.must_support,
+                    target_checker=lambda t, urls: self._check_target(t, bundle, urls),
+                )
+                raw.extend(walk.run(res))
+                if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
+                    self._dicom(res, walk, raw, plan)
+                if walk.pending:
+                    waiting = _Pending(index, base, item.positions, item.pointer, walk.pending)
             issues.extend(self._issue(r, base, item.positions, item.pointer) for r in raw)
-            if walk.pending:
-                waiting = _Pending(index, base, item.positions, item.pointer, walk.pending)
         issues.sort(key=lambda i: (i.line is None, i.line or 0, i.column or 0))
-        reason = "--fhir-version" if self.version_requested else "default (R4)"
         result = ResourceResult(
             source=item.source,
             entry=item.entry,
             resource_type=rtype,
             id=rid,
-            fhir_version=self.version.number,
+            fhir_version=version.number,
             profiles=tuple(p.url for p in applied),
             issues=tuple(issues),
             version_reason=reason,
@@ -311,7 +329,42 @@ class Validator:
         )
         return result, waiting
 
-    def _dicom(self, study: dict, walk: ResourceWalk, raw: list[RawIssue]) -> None:
+    def _version_of(self, res: dict, rtype: str | None) -> tuple[FhirVersion, str, list]:
+        """The FHIR version to validate with, why, and the elements that contradict it."""
+        requested = self.version.name if self.version_requested else None
+        if requested is None:
+            declared = self._declared_profile_version(res)
+            if declared is not None:
+                return VERSIONS[declared[0]], declared[1], []
+        if rtype != "ImagingStudy":
+            return self.version, "--fhir-version" if requested else "default (R4)", []
+        choice = choose(res, requested)
+        return VERSIONS[choice.version], choice.reason, choice.conflicts
+
+    def _declared_profile_version(self, res: dict) -> tuple[str, str] | None:
+        if not _declares_profile(res):
+            return None
+        for url in res["meta"]["profile"]:
+            prof = self.profile_set.find(url) if isinstance(url, str) else None
+            if prof is not None:
+                name = next(n for n, v in VERSIONS.items() if v.number == prof.fhir_version)
+                return name, f"meta.profile: {prof.title} is a FHIR {name} profile"
+        return None
+
+    def _mismatch(self, version: FhirVersion, reason: str, conflicts: list) -> list[RawIssue]:
+        rule = self.plan.rules[R.VERSION_MISMATCH]
+        hint_rule = self.plan.rules[R.MIGRATION_HINT]
+        parts = ", ".join(f"{m.describe()} ({m.allowed()})" for m, _ in conflicts)
+        message = (f"validated as FHIR {version.name} ({reason}), but the payload has {parts}: fix the version or the "
+                   "payload; no other rule was applied to this resource")  # fmt: skip
+        out = [RawIssue(rule, (), message, rule.severity)]
+        for marker, pointer in conflicts:
+            hint = marker.hints.get(version.name) or marker.hints.get("R4" if version.name == "R4B" else "")
+            if hint:
+                out.append(RawIssue(hint_rule, pointer, hint, hint_rule.severity))
+        return out
+
+    def _dicom(self, study: dict, walk: ResourceWalk, raw: list[RawIssue], plan: Plan) -> None:
         rules = self.plan.rules
 
         def report(rule_id: str, pointer: tuple, message: str) -> None:
@@ -321,7 +374,7 @@ class Validator:
         if self.dicom:
             from .dicom.study import StudyCheck
 
-            StudyCheck(report, walk.resolve, self.plan.fhir_version, self.plan.sop_class_modalities).run(study)
+            StudyCheck(report, walk.resolve, plan.fhir_version, plan.sop_class_modalities).run(study)
         if self.dicom_files is not None:
             from .dicom.files import cross_check
 

@@ -85,7 +85,9 @@ def _write(path: Path, text: str) -> None:
 @app.command()
 def validate(
     paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive), globs, or - for stdin.")],
-    fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="R4 or R4B (default R4).")] = None,
+    fhir_version: Annotated[
+        str | None, typer.Option("--fhir-version", help="R4, R4B, R5 or R6 (default: detected per payload).")
+    ] = None,
     profile: Annotated[
         list[str] | None, typer.Option("--profile", help="Profile to apply (short name, URL or pack path).")
     ] = None,

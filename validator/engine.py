@@ -100,7 +100,9 @@ class ResourceWalk:
             return
         struct = self.plan.structures.get(rt)
         if struct is None or struct.kind != "resource":
-            if rt in self.plan.resource_types:
+            # Without a bundled resource list (R5, R6) an unknown name cannot be told from a real
+            # type without rules: both are reported as not validated, not as errors.
+            if rt in self.plan.resource_types or not self.plan.resource_types:
                 self.add(
                     R.UNSUPPORTED_RESOURCE_TYPE,
                     ptr,

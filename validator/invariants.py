@@ -14,8 +14,11 @@ raises NotEvaluated when the payload leaves the invariant undecidable.
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from .narrative import has_content, html_problems
@@ -132,6 +135,72 @@ def _rng_2(node: object, _ctx: InvariantContext) -> str | None:
     return f"low ({low[0]}) is greater than high ({high[0]})"
 
 
+def _rng_2_r5(node: object, _ctx: InvariantContext) -> str | None:
+    # low.value.empty() or high.value.empty() or low.lowBoundary().comparable(high.highBoundary()).not()
+    #   or (low.lowBoundary() <= high.highBoundary()): quantities in different units are not comparable,
+    # and then the invariant holds (R5 wording).
+    if not isinstance(node, dict):
+        return None
+    low, high = _quantity_value(node.get("low")), _quantity_value(node.get("high"))
+    if low is None or high is None or low[1] != high[1] or low[0] <= high[0]:
+        return None
+    return f"low ({low[0]}) is greater than high ({high[0]})"
+
+
+_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?)?)?")
+
+
+def _boundaries(value: str) -> tuple[datetime, datetime] | None:
+    """lowBoundary() and highBoundary() of a date or dateTime (as naive wall-clock times)."""
+    m = _DATE.match(value)
+    if not m:
+        return None
+    y, mo, d, h, mi, s, frac = m.groups()
+    try:
+        low = datetime(int(y), int(mo or 1), int(d or 1), int(h or 0), int(mi or 0), int(s or 0))
+    except ValueError:
+        return None
+    if mo is None:
+        high = datetime(int(y), 12, 31, 23, 59, 59, 999999)
+    elif d is None:
+        high = datetime(int(y), int(mo), calendar.monthrange(int(y), int(mo))[1], 23, 59, 59, 999999)
+    elif h is None:
+        high = low.replace(hour=23, minute=59, second=59, microsecond=999999)
+    elif s is None:
+        high = low.replace(second=59, microsecond=999999)
+    else:
+        high = low.replace(microsecond=999999 if frac is None else int((frac + "000000")[:6]))
+        low = low.replace(microsecond=0 if frac is None else int((frac + "000000")[:6]))
+    return low, high
+
+
+def _per_1_r5(node: object, _ctx: InvariantContext) -> str | None:
+    # start.hasValue().not() or end.hasValue().not() or (start.lowBoundary() <= end.highBoundary())
+    if not isinstance(node, dict) or not isinstance(node.get("start"), str) or not isinstance(node.get("end"), str):
+        return None
+    start, end = _boundaries(node["start"]), _boundaries(node["end"])
+    if start is None or end is None:
+        return None  # an unreadable date is the format rule's finding
+    if start[0] > end[1]:
+        return f"start {node['start']} is after end {node['end']}"
+    return None
+
+
+def _ratrng_2(node: object, _ctx: InvariantContext) -> str | None:
+    # lowNumerator.hasValue().not() or highNumerator.hasValue().not() or
+    #   (lowNumerator.lowBoundary() <= highNumerator.highBoundary()); fhirpathpy lacks lowBoundary().
+    if not isinstance(node, dict):
+        return None
+    low, high = _quantity_value(node.get("lowNumerator")), _quantity_value(node.get("highNumerator"))
+    if low is None or high is None:
+        return None
+    if low[1] != high[1]:
+        raise NotEvaluated("the numerators use different units; comparing them needs unit conversion (UCUM)")
+    if low[0] <= high[0]:
+        return None
+    return f"lowNumerator ({low[0]}) is greater than highNumerator ({high[0]})"
+
+
 def _txt_1(node: object, _ctx: InvariantContext) -> str | None:
     if not isinstance(node, str):
         return None
@@ -145,6 +214,39 @@ def _txt_2(node: object, _ctx: InvariantContext) -> str | None:
     return None
 
 
+def _coded(values: list) -> tuple[set[str], set[str]]:
+    """system|code of every coding, and every text, of CodeableConcepts (as ist-7 compares them)."""
+    codes, texts = set(), set()
+    for cc in values:
+        if not isinstance(cc, dict):
+            continue
+        for c in cc.get("coding") or []:
+            if isinstance(c, dict):
+                codes.add(f"{c.get('system') or ''}|{c.get('code') or ''}")
+        if isinstance(cc.get("text"), str):
+            texts.add(cc["text"])
+    return codes, texts
+
+
+def _ist_7(node: object, _ctx: InvariantContext) -> str | None:
+    # modality.exists() implies the study's modality codings and texts equal the distinct ones of
+    # series.modality (both ways). fhirpathpy evaluates exclude()'s argument with the $this left
+    # by the preceding select(), so it cannot evaluate the spec's expression.
+    if not isinstance(node, dict) or not node.get("modality"):
+        return None
+    study_codes, study_texts = _coded(node["modality"] if isinstance(node["modality"], list) else [])
+    series = [s.get("modality") for s in node.get("series") or [] if isinstance(s, dict)]
+    series_codes, series_texts = _coded([m for m in series if m is not None])
+    problems = []
+    if study_codes - series_codes:
+        problems.append(f"study modality {', '.join(sorted(study_codes - series_codes))} is in no series")
+    if series_codes - study_codes:
+        problems.append(f"series modality {', '.join(sorted(series_codes - study_codes))} is missing from the study")
+    if study_texts ^ series_texts:
+        problems.append("modality texts differ between the study and its series")
+    return "; ".join(problems) or None
+
+
 _NATIVE: dict[tuple[str, str], NativeCheck] = {
     ("ele-1", "hasValue() or (children().count() > id.count())"): _ele_1,
     ("ext-1", "extension.exists() != value.exists()"): _ext_1,
@@ -154,6 +256,20 @@ _NATIVE: dict[tuple[str, str], NativeCheck] = {
         "(reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))",
     ): _ref_1,
     ("rng-2", "low.empty() or high.empty() or (low <= high)"): _rng_2,
+    (
+        "rng-2",
+        "low.value.empty() or high.value.empty() or low.lowBoundary().comparable(high.highBoundary()).not() or "
+        "(low.lowBoundary() <= high.highBoundary())",
+    ): _rng_2_r5,
+    (
+        "per-1",
+        "start.hasValue().not() or end.hasValue().not() or (start.lowBoundary() <= end.highBoundary())",
+    ): _per_1_r5,
+    (
+        "ratrng-2",
+        "lowNumerator.hasValue().not() or highNumerator.hasValue().not()  or "
+        "(lowNumerator.lowBoundary() <= highNumerator.highBoundary())",
+    ): _ratrng_2,
     ("txt-1", "htmlChecks()"): _txt_1,
     ("txt-2", "htmlChecks()"): _txt_2,
     (
@@ -163,6 +279,13 @@ _NATIVE: dict[tuple[str, str], NativeCheck] = {
         "descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or "
         "descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()",
     ): _dom_3,
+    (
+        "ist-7",
+        "modality.exists() implies modality.coding.select(system&'|'&code).trace('r').exclude(series.modality.coding"
+        ".select(system&'|'&code).trace('c')).empty() and modality.text.exclude(series.modality.text).empty() and "
+        "series.modality.coding.select(system&'|'&code).trace('r').exclude(modality.coding.select(system&'|'&code)"
+        ".trace('c')).empty() and series.modality.text.exclude(modality.text).empty()",
+    ): _ist_7,
 }
 
 

@@ -68,6 +68,7 @@ def _valid_date(year: int, month: int | None, day: int | None) -> bool:
     return 1 <= day <= calendar.monthrange(year, month)[1]
 
 
+_ZONE = re.compile(r"(Z|[+-]\d\d:\d\d)$")
 _DATE_PART = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 _BASE64_CHARS = re.compile(r"[A-Za-z0-9+/=]*")
 
@@ -89,6 +90,11 @@ def format_problem(ptype: PrimitiveType, value: object) -> str | None:
             return None
         if ptype.regex is not None and not ptype.regex.fullmatch(value):
             return f"{shorten(value)} is not a valid {ptype.name}{_hint(ptype.name, value)}"
+        if ptype.check in ("dateTime", "instant") and "T" in value and not _ZONE.search(value):
+            # R4 and R5: if hours and minutes are specified, a time zone SHALL be populated (the R5
+            # regex alone does not say so).
+            zone = "a time zone (Z or +hh:mm) is required when a time is given"
+            return f"{shorten(value)} is not a valid {ptype.name}: {zone}"
         if ptype.check in ("date", "dateTime", "instant"):
             m = _DATE_PART.match(value)
             if m and not _valid_date(int(m[1]), m[2] and int(m[2]), m[3] and int(m[3])):

@@ -22,6 +22,8 @@ INVARIANT_NOT_EVALUATED = "engine:invariant-not-evaluated"
 BINDING_NOT_CHECKED = "engine:binding-not-checked"
 UNKNOWN_PROFILE = "engine:unknown-profile"
 TARGET_NOT_CHECKED = "engine:target-not-checked"
+VERSION_MISMATCH = "engine:version-mismatch"
+MIGRATION_HINT = "engine:migration-hint"
 
 # The DICOM pack (rules/dicom/dicom.yaml)
 UID_SYNTAX = "dicom:uid-syntax"

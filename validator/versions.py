@@ -17,9 +17,12 @@ class FhirVersion:
 VERSIONS = {
     "R4": FhirVersion("R4", "4.0.1", "r4", "r4"),
     "R4B": FhirVersion("R4B", "4.3.0", "r4", "r4"),
+    "R5": FhirVersion("R5", "5.0.0", "r5", "r5"),
+    # The R6 ballot: ImagingStudy as on the 6.0.0-ballot3 page, over the R5 datatypes.
+    "R6": FhirVersion("R6", "6.0.0-ballot3", "r6", "r5"),
 }
 # Versions users may ask for, whose packs are not part of this release yet.
-PLANNED = {"R5": "5.0.0", "R6": "6.0.0-ballot3"}
+PLANNED: dict[str, str] = {}
 DEFAULT = "R4"
 
 

@@ -36,14 +36,15 @@ def sop_classes_by_keyword() -> dict[str, SopClass]:
 
 @cache
 def cid_codes(cid: int) -> dict[str, str]:
-    """Code -> meaning of the DCM codes in context group `cid` (PS3.16)."""
+    """Code -> meaning of the codes in context group `cid` (PS3.16), whatever their scheme."""
     from pydicom.sr._cid_dict import cid_concepts
     from pydicom.sr._concepts_dict import concepts
 
     codes: dict[str, str] = {}
-    for keyword in cid_concepts.get(cid, {}).get("DCM", []):
-        for code, (meaning, _cids) in concepts["DCM"].get(keyword, {}).items():
-            codes[code] = meaning
+    for scheme, keywords in cid_concepts.get(cid, {}).items():  # DCM for modalities, SCT for laterality
+        for keyword in keywords:
+            for code, (meaning, _cids) in concepts.get(scheme, {}).get(keyword, {}).items():
+                codes[code] = meaning
     return codes
 
 
