@@ -180,6 +180,7 @@ class Case:
     dicom_files: str | None = None
     version: str | None = None  # validated with --fhir-version VERSION when the file lists versions
     ignore: tuple[str, ...] = ()  # rules outside what the file tests (e.g. terminology coverage notes)
+    limits: tuple[tuple[str, int], ...] = ()  # input limits other than the defaults
 
     @property
     def ruleset(self) -> str:
@@ -271,6 +272,8 @@ def _cases(path: Path, data: dict, version: str | None) -> list[Case]:
             payload = None
             if "resource" in raw:
                 payload = raw["resource"]
+            elif "text_parts" in raw:
+                raw = {**raw, "text": "".join(piece * times for piece, times in raw["text_parts"])}
             elif "text" not in raw:
                 base = raw.get("base", "study")
                 payload = copy.deepcopy(study_from_dicom() if base == "dicom-ct" else BASES[base])
@@ -296,6 +299,7 @@ def _cases(path: Path, data: dict, version: str | None) -> list[Case]:
                     dicom_files=raw.get("dicom_files"),
                     version=version,
                     ignore=tuple(data.get("ignore") or ()),
+                    limits=tuple(sorted((raw.get("limits") or {}).items())),
                 )
             )
     return cases

@@ -6,6 +6,7 @@ import pytest
 from fixture_cases import Case, dicom_folder, family, load_cases, write_case
 
 from validator import Validator
+from validator.limits import Limits
 
 CASES = load_cases()
 
@@ -14,12 +15,13 @@ _VALIDATORS: dict[tuple, Validator] = {}
 
 
 def _validator_for(case: Case, default: Validator) -> Validator:
-    if not case.profiles and not case.dicom_files and not case.version:
+    if not case.profiles and not case.dicom_files and not case.version and not case.limits:
         return default
-    key = (case.profiles, case.dicom_files, case.version)
+    key = (case.profiles, case.dicom_files, case.version, case.limits)
     if key not in _VALIDATORS:
         folder = dicom_folder(case.dicom_files) if case.dicom_files else None
-        _VALIDATORS[key] = Validator(fhir_version=case.version, profiles=case.profiles, dicom_files=folder)
+        _VALIDATORS[key] = Validator(fhir_version=case.version, profiles=case.profiles, dicom_files=folder,
+                                     limits=Limits(**dict(case.limits)))  # fmt: skip
     return _VALIDATORS[key]
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from . import rule_ids as R
 from .engine import RawIssue, ResourceWalk, render_expression
 from .fhirpath import EvalContext
+from .limits import DEFAULT as DEFAULT_LIMITS
+from .limits import Limits
 from .load import PositionIndex, ResourceInput, expand_paths, load_source
 from .model import Issue, ResourceResult, RunResult, Severity
 from .packs import PackError, load_pack
@@ -83,7 +85,9 @@ class Validator:
         dicom: bool = True,
         severity: dict[str, Severity] | None = None,
         dicom_files: str | Path | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
+        self.limits = limits
         self.version_requested = fhir_version is not None
         self.version = parse_version(fhir_version or DEFAULT)
         self.fail_on = fail_on
@@ -143,7 +147,7 @@ class Validator:
         index: dict[str, dict] = {}
         pending: list[_Pending | None] = []
         results: list[ResourceResult] = []
-        for item in load_source(str(path)):
+        for item in load_source(str(path), self.limits, self.plan):
             result, waiting = self._validate(item, len(results))
             self._remember(item, index)
             results.append(result)
@@ -158,7 +162,7 @@ class Validator:
         index: dict[str, dict] = {}
         pairs: list[tuple[ResourceResult, _Pending | None]] = []
         for source in expand_paths(list(paths)):
-            for item in load_source(source):
+            for item in load_source(source, self.limits, self.plan):
                 pairs.append(self._validate(item, len(pairs)))
                 self._remember(item, index)
                 if progress is not None:
@@ -308,6 +312,7 @@ class Validator:
                     profiles=applied,
                     must_support=self.must_support,
                     target_checker=lambda t, urls: self._check_target(t, bundle, urls),
+                    max_depth=self.limits.max_depth,
                 )
                 raw.extend(walk.run(res))
                 if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from .limits import DEFAULT as DEFAULT_LIMITS
+from .limits import Limits
 from .model import RunResult, Severity
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -112,6 +114,15 @@ def validate(
     severity: Annotated[
         list[str] | None, typer.Option("--severity", help="Change a rule's severity: RULE=LEVEL (repeatable).")
     ] = None,
+    max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Largest input file read, in bytes.")] = (
+        DEFAULT_LIMITS.max_bytes
+    ),
+    max_depth: Annotated[int, typer.Option("--max-depth", min=2, help="Deepest JSON nesting followed.")] = (
+        DEFAULT_LIMITS.max_depth
+    ),
+    max_string: Annotated[int, typer.Option("--max-string", min=1, help="Longest JSON string read.")] = (
+        DEFAULT_LIMITS.max_string
+    ),
 ) -> None:
     """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
     from . import __version__
@@ -128,6 +139,7 @@ def validate(
         dicom=dicom,
         dicom_files=dicom_dir,
         severity=_parse_severities(severity),
+        limits=Limits(max_bytes=max_bytes, max_depth=max_depth, max_string=max_string),
     )
     try:
         with Progress(enabled=not quiet) as progress:

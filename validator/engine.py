@@ -15,6 +15,7 @@ from . import fhirpath
 from . import rule_ids as R
 from .invariants import InvariantContext, NotEvaluated
 from .jsontext import DupDict
+from .limits import DEFAULT as DEFAULT_LIMITS
 from .model import Severity
 from .plan import Binding, ElementDef, Invariant, Plan, Rule, Structure
 from .primitives import describe_json, format_problem, json_kind_problem, shorten
@@ -65,8 +66,10 @@ class ResourceWalk:
         profiles: Sequence[Profile] = (),
         must_support: bool = True,
         target_checker: TargetChecker | None = None,
+        max_depth: int = DEFAULT_LIMITS.max_depth,
     ) -> None:
         self.plan = plan
+        self.max_depth = max_depth
         self.eval_ctx = eval_ctx
         self.profiles = profiles
         self.must_support = must_support
@@ -129,6 +132,13 @@ class ResourceWalk:
         is_resource: bool = False,
         companion: bool = False,
     ) -> None:
+        if len(ptr) >= self.max_depth:
+            # The walk recurses with the payload: refuse to follow it past the limit (and so past
+            # Python's stack), reporting it once at the first place it is reached.
+            if not any(i.rule.id == R.TOO_DEEP for i in self.issues):
+                self.add(R.TOO_DEEP, ptr, f"the payload nests deeper than the limit of {self.max_depth} levels "
+                         "(--max-depth); nothing below this point was validated")  # fmt: skip
+            return
         if type(obj) is DupDict:
             for key in obj.duplicate_keys:
                 self.add(

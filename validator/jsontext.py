@@ -45,11 +45,12 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_object_hook, parse_float=Decimal,
 
 
 class JsonSyntaxError(ValueError):
-    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+    def __init__(self, message: str, line: int | None, column: int | None, too_deep: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        self.too_deep = too_deep
 
 
 def parse(text: str) -> object:
@@ -59,7 +60,7 @@ def parse(text: str) -> object:
     except json.JSONDecodeError as exc:
         raise JsonSyntaxError(exc.msg, exc.lineno, exc.colno) from None
     except RecursionError:
-        raise JsonSyntaxError("nesting is too deep to parse", None, None) from None
+        raise JsonSyntaxError("the JSON nests too deep to parse", None, None, too_deep=True) from None
     except ValueError as exc:
         raise JsonSyntaxError(str(exc), None, None) from None
 

@@ -7,6 +7,7 @@ cannot be read or parsed becomes a fatal finding for that file; the other inputs
 from __future__ import annotations
 
 import glob
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,8 +15,10 @@ from pathlib import Path
 
 from . import rule_ids as R
 from .jsontext import JsonSyntaxError, PositionIndex, parse
+from .limits import DEFAULT, Limits
+from .plan import Plan
 
-PAYLOAD_SUFFIXES = (".json", ".ndjson", ".jsonl")
+PAYLOAD_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 
 
@@ -71,11 +74,21 @@ def expand_paths(paths: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _read(source: str) -> tuple[str | None, LoadProblem | None, list[LoadProblem]]:
+def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, list[LoadProblem]]:
+    too_large = LoadProblem(R.TOO_LARGE, f"{source} is larger than the limit of {limits.max_bytes} bytes (--max-bytes)")
     try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        if source == "-":
+            data = sys.stdin.buffer.read(limits.max_bytes + 1)
+        else:
+            path = Path(source)
+            if path.is_file() and path.stat().st_size > limits.max_bytes:
+                return None, too_large, []
+            with path.open("rb") as handle:
+                data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
         return None, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"), []
+    if len(data) > limits.max_bytes:
+        return None, too_large, []
     warnings = []
     if data.startswith(b"\xef\xbb\xbf"):
         warnings.append(LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1))
@@ -95,11 +108,34 @@ def _read(source: str) -> tuple[str | None, LoadProblem | None, list[LoadProblem
         )
 
 
-def load_source(source: str) -> Iterator[ResourceInput]:
-    """Every resource of one input, in document order."""
-    text, problem, warnings = _read(source)
+def _long_string(text: str, limits: Limits) -> LoadProblem | None:
+    """A JSON string longer than the limit (looked for only in texts that could hold one)."""
+    if len(text) <= limits.max_string:
+        return None
+    for m in _STRING.finditer(text):
+        if m.end() - m.start() - 2 > limits.max_string:
+            line = text.count("\n", 0, m.start()) + 1
+            return LoadProblem(R.STRING_TOO_LONG, f"a JSON string of {m.end() - m.start() - 2} characters exceeds the "
+                               f"limit of {limits.max_string} (--max-string)", line)  # fmt: skip
+    return None
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None) -> Iterator[ResourceInput]:
+    """Every resource of one input, in document order. FHIR XML needs the plan of its version to
+    know which elements repeat and which primitives are numbers."""
+    text, problem, warnings = _read(source, limits)
     if text is None:
         yield ResourceInput(source, None, None, (), None, warnings=warnings, problem=problem)
+        return
+    if source.lower().endswith(".xml") or (source == "-" and text.lstrip().startswith("<")):
+        yield from _xml(source, text, warnings, limits, plan)
+        return
+    long_string = _long_string(text, limits)
+    if long_string is not None:
+        yield ResourceInput(source, None, None, (), None, warnings=warnings, problem=long_string)
         return
     if source.lower().endswith(NDJSON_SUFFIXES):
         yield from _ndjson(source, text, warnings)
@@ -117,11 +153,34 @@ def load_source(source: str) -> Iterator[ResourceInput]:
             (),
             None,
             warnings=warnings,
-            problem=LoadProblem(R.MALFORMED_JSON, f"malformed JSON: {exc.message}", exc.line, exc.column),
+            problem=_syntax_problem(exc, ""),
         )
         return
     positions = PositionIndex(text)
     yield from _split(source, doc, positions, warnings)
+
+
+def _xml(
+    source: str, text: str, warnings: list[LoadProblem], limits: Limits, plan: Plan | None
+) -> Iterator[ResourceInput]:
+    from .xml_load import XmlInputError, load_xml
+
+    if plan is None:
+        raise ValueError("reading FHIR XML needs the plan of a FHIR version")
+    try:
+        doc, positions = load_xml(text.encode("utf-8"), plan, limits.max_depth)
+    except XmlInputError as exc:
+        rule = R.TOO_DEEP if "--max-depth" in exc.message else R.MALFORMED_XML
+        yield ResourceInput(source, None, None, (), None, warnings=warnings,
+                            problem=LoadProblem(rule, exc.message, exc.line, exc.column))  # fmt: skip
+        return
+    yield from _split(source, doc, positions, warnings)  # type: ignore[arg-type]
+
+
+def _syntax_problem(exc: JsonSyntaxError, where: str, line: int | None = None) -> LoadProblem:
+    if exc.too_deep:
+        return LoadProblem(R.TOO_DEEP, f"{where}the JSON nests too deep to read, far beyond --max-depth", line)
+    return LoadProblem(R.MALFORMED_JSON, f"{where}malformed JSON: {exc.message}", line or exc.line, exc.column)
 
 
 def _ndjson(source: str, text: str, warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
@@ -138,9 +197,7 @@ def _ndjson(source: str, text: str, warnings: list[LoadProblem]) -> Iterator[Res
                 (),
                 None,
                 warnings=list(warnings),
-                problem=LoadProblem(
-                    R.MALFORMED_JSON, f"line {lineno} is malformed JSON: {exc.message}", lineno, exc.column
-                ),
+                problem=_syntax_problem(exc, f"line {lineno}: ", lineno),
             )
             warnings = []
             continue

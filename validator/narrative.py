@@ -158,6 +158,9 @@ def html_problems(div: str) -> tuple[str, ...]:
                 problems.append(f"attribute {aname} on <{name}> is not allowed")
             elif aname in ("href", "src") and value.strip().lower().startswith(("javascript:", "vbscript:")):
                 problems.append(f"{aname} on <{name}> must not run script")
+            elif name == "img" and aname == "src" and not value.strip().startswith(("#", "data:")):
+                # An external image would be fetched by every viewer that renders the narrative.
+                problems.append(f"<img> must show a contained image (#id) or data: URI, not {value.strip()[:60]!r}")
     return tuple(dict.fromkeys(problems))
 
 

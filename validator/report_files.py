@@ -33,3 +33,6 @@ def write_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise ReportWriteError(f"cannot write report {path}: {exc.strerror or exc}") from None
+    except BaseException:  # Ctrl-C while writing: no temporary file is left behind either
+        Path(tmp).unlink(missing_ok=True)
+        raise

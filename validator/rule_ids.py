@@ -2,8 +2,12 @@
 
 UNREADABLE = "input:unreadable"
 MALFORMED_JSON = "input:malformed-json"
+MALFORMED_XML = "input:malformed-xml"
 NOT_A_RESOURCE = "input:not-a-resource"
 BYTE_ORDER_MARK = "input:byte-order-mark"
+TOO_LARGE = "input:too-large"
+TOO_DEEP = "input:too-deep"
+STRING_TOO_LONG = "input:string-too-long"
 
 MISSING_RESOURCE_TYPE = "json:missing-resourceType"
 UNKNOWN_RESOURCE_TYPE = "json:unknown-resource-type"
