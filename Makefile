@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REPORTS := reports
 
-.PHONY: run test lint clean
+.PHONY: run test lint fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,14 @@ $(CHROMIUM):
 	fi
 
 test: $(VENV)/.installed-test $(CHROMIUM)
-	$(BIN)/ruff check validator tests
+	$(BIN)/ruff check validator tests fuzz
 	$(BIN)/python -m pytest
+
+# Coverage-guided fuzzing of reading and validating payload files, for a bounded time
+# (make test runs a fixed budget of it too).
+FUZZ_SECONDS ?= 120
+fuzz: $(VENV)/.installed-test
+	$(BIN)/python fuzz/fuzz_loader.py -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=reports/
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check validator tests

@@ -403,7 +403,8 @@ class ResourceWalk:
         if not isinstance(value, dict):
             return
         if tcode == "CodeableConcept":
-            codings = [c for c in value.get("coding") or [] if isinstance(c, dict)]
+            raw_codings = value.get("coding")
+            codings = [c for c in raw_codings if isinstance(c, dict)] if isinstance(raw_codings, list) else []
             if any(vs.has_coding(c.get("system"), c.get("code")) for c in codings):
                 return
             if not codings:
@@ -423,8 +424,8 @@ class ResourceWalk:
             )
             return
         system, code = value.get("system"), value.get("code")
-        if code is None:
-            return
+        if not isinstance(code, str) or not (system is None or isinstance(system, str)):
+            return  # absent or malformed: nothing to look up (a malformed value is the type rule's finding)
         if not vs.has_coding(system, code):
             self.add(
                 binding.rule,

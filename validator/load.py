@@ -124,8 +124,27 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 
 
 def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None) -> Iterator[ResourceInput]:
-    """Every resource of one input, in document order. FHIR XML needs the plan of its version to
+    """Every resource of one input, in document order; an input without any resource yields one
+    finding, so no input is ever missing from a report. FHIR XML needs the plan of its version to
     know which elements repeat and which primitives are numbers."""
+    found = False
+    for item in _load_source(source, limits, plan):
+        found = True
+        yield item
+    if not found:
+        yield ResourceInput(
+            source,
+            None,
+            None,
+            (),
+            None,
+            problem=LoadProblem(
+                R.NO_RESOURCE, f"{source} holds no resource (empty NDJSON, or a Bundle without entry resources)"
+            ),
+        )
+
+
+def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[ResourceInput]:
     text, problem, warnings = _read(source, limits)
     if text is None:
         yield ResourceInput(source, None, None, (), None, warnings=warnings, problem=problem)

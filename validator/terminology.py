@@ -74,9 +74,9 @@ class ValueSet:
             return self.grammar.fullmatch(code) is not None
         return code in self.codes
 
-    def has_coding(self, system: str | None, code: str | None) -> bool:
-        if code is None:
-            return False
+    def has_coding(self, system: object, code: object) -> bool:
+        if not isinstance(code, str) or not (system is None or isinstance(system, str)):
+            return False  # a malformed system or code is the type rule's finding
         if self.grammar is not None:
             return self.grammar.fullmatch(code) is not None
         codings = self.codings
