@@ -132,3 +132,22 @@ def test_an_interrupted_write_leaves_neither_a_half_file_nor_a_temporary_one(tmp
         write_atomic(target, "new report")
     assert target.read_text() == "previous report"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_a_study_with_300000_instances_is_still_validated(tmp_path) -> None:
+    uid = "1.2.826.0.1.3680043.10.1001.9"
+    sop = {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2.840.10008.5.1.4.1.1.2"}
+    study = {**STUDY, "identifier": [{"system": "urn:dicom:uid", "value": f"urn:oid:{uid}"}],
+             "series": [{"uid": f"{uid}.{n}", "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM",
+                                                            "code": "CT"},
+                         "instance": [{"uid": f"{uid}.{n}.{k}", "sopClass": sop} for k in range(1, 30001)]}
+                        for n in range(1, 11)]}  # fmt: skip
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(study))
+    (result,) = Validator().validate_file(path)
+    assert result.issues == ()
+    broken = json.loads(path.read_text())
+    del broken["series"][9]["instance"][29999]["uid"]
+    path.write_text(json.dumps(broken))
+    (result,) = Validator().validate_file(path)
+    assert [i.expression for i in result.issues] == ["ImagingStudy.series[9].instance[29999].uid"]

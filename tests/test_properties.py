@@ -113,12 +113,8 @@ REQUIRED = [("status",), ("subject",), ("series", 0, "uid"), ("series", 0, "moda
 def test_removing_a_required_element_is_always_an_error(study, path) -> None:
     node = study
     for step in path[:-1]:
-        if (
-            (isinstance(node, dict)
-            and step in node)
-            or (isinstance(node, list)
-            and isinstance(step, int)
-            and step < len(node))
+        if (isinstance(node, dict) and step in node) or (
+            isinstance(node, list) and isinstance(step, int) and step < len(node)
         ):
             node = node[step]
         else:
