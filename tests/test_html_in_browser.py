@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hostile_payloads import HOSTILE
 from playwright.sync_api import sync_playwright
 
 from validator import Validator, __version__
@@ -24,14 +25,6 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-HOSTILE = {
-    "resourceType": "ImagingStudy",
-    "id": "x",
-    "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'},
-    "status": "</td><script>window.__pwned = 1</script>",
-    "subject": {"reference": "Patient/p"},
-    "<img src=x onerror=window.__pwned=2>": "y",
-}
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hostile_payloads import HOSTILE
 from jsonschema import Draft4Validator
 from lxml import etree
 from typer.testing import CliRunner
@@ -100,16 +101,6 @@ def test_operation_outcome_issues_carry_details_diagnostics_expression_and_posit
     assert issue["diagnostics"] == "json:duplicate-key at line 20, column 3"
     ext = {e["url"].rsplit("-", 1)[-1]: e["valueInteger"] for e in issue["extension"]}
     assert ext == {"line": 20, "col": 3}
-
-
-HOSTILE = {
-    "resourceType": "ImagingStudy",
-    "id": "x",
-    "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'},
-    "status": "</td><script>window.__pwned = 1</script>",
-    "subject": {"reference": "Patient/p"},
-    "<img src=x onerror=window.__pwned=2>": "y",
-}
 
 
 def test_the_html_report_escapes_all_payload_text(tmp_path) -> None:

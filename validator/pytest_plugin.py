@@ -174,7 +174,19 @@ class PayloadFile(pytest.File):
         return self._results
 
 
-class PayloadItem(pytest.Item):
+class _ConformanceItem(pytest.Item):
+    """A generated test whose failure report is the finding table, not a traceback."""
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        if isinstance(excinfo.value, ConformanceFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::{self.name}"
+
+
+class PayloadItem(_ConformanceItem):
     def __init__(self, *, entry: int | None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.entry = entry
@@ -187,14 +199,6 @@ class PayloadItem(pytest.Item):
                 raise ConformanceFailure(f"{r.label} in {r.source} does not conform "
                                          f"(fail on {settings.fail_on.label if settings.fail_on else 'never'}):\n"
                                          + issue_table(r.issues))  # fmt: skip
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
-        if isinstance(excinfo.value, ConformanceFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.path.name}::{self.name}"
 
 
 class SuiteFile(pytest.File):
@@ -211,7 +215,7 @@ class SuiteFile(pytest.File):
             yield item
 
 
-class SuiteItem(pytest.Item):
+class SuiteItem(_ConformanceItem):
     def __init__(self, *, case, **kwargs) -> None:
         super().__init__(**kwargs)
         self.case = case
@@ -223,14 +227,6 @@ class SuiteItem(pytest.Item):
         result = run_case(self.case, pool)
         if not result.passed:
             raise ConformanceFailure(f"case {self.case.title!r} failed:\n  " + "\n  ".join(result.problems))
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
-        if isinstance(excinfo.value, ConformanceFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.path.name}::{self.name}"
 
 
 @pytest.fixture(scope="session")
