@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REPORTS := reports
 
-.PHONY: run test lint fuzz clean
+.PHONY: run test lint fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ $(CHROMIUM):
 	fi
 
 test: $(VENV)/.installed-test $(CHROMIUM)
-	$(BIN)/ruff check validator tests fuzz
+	$(BIN)/ruff check validator tests fuzz bench
 	$(BIN)/python -m pytest
 
 # Coverage-guided fuzzing of reading and validating payload files, for a bounded time
@@ -55,6 +55,12 @@ test: $(VENV)/.installed-test $(CHROMIUM)
 FUZZ_SECONDS ?= 120
 fuzz: $(VENV)/.installed-test
 	$(BIN)/python fuzz/fuzz_loader.py -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=reports/
+
+# Speed against peer validators on a seeded corpus (not part of make test).
+NDJSON ?= 100000
+bench: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/benchmark.py --ndjson $(NDJSON)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check validator tests
