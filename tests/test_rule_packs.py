@@ -131,3 +131,33 @@ def test_the_bundled_packs_all_load(validator) -> None:
     for path in sorted(rules_dir().rglob("*.yaml")):
         assert load_pack(path).id
     assert len(validator.plan.rules) > 600
+
+
+def test_a_pack_checked_once_is_read_from_the_cache_and_a_changed_one_is_checked_again(tmp_path, monkeypatch) -> None:
+    import validator.packs as packs
+
+    monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path / "cache"))
+    pack_file = tmp_path / "core.yaml"
+    shutil.copy(rules_dir() / "core.yaml", pack_file)
+    first = load_pack(pack_file)
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+    def no_schema_check():
+        raise AssertionError("the schema was checked again for an unchanged pack")
+
+    monkeypatch.setattr(packs, "_schema_validator", no_schema_check)
+    assert load_pack(pack_file).data == first.data
+    monkeypatch.undo()
+    monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path / "cache"))
+    _edit(pack_file, "  - id: json:null\n    severity: error", "  - id: json:null\n    severity: disaster")
+    with pytest.raises(PackError, match="json:null"):
+        load_pack(pack_file)
+
+
+def test_a_damaged_cache_entry_is_ignored(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path / "cache"))
+    pack_file = rules_dir() / "core.yaml"
+    load_pack(pack_file)
+    (entry,) = (tmp_path / "cache").iterdir()
+    entry.write_text("{not json")
+    assert load_pack(pack_file).id == "core"

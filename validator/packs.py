@@ -6,7 +6,9 @@ author can find the problem without reading engine code.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -106,13 +108,63 @@ def _semantic_problems(data: dict) -> list[tuple[str, str, str]]:
     return problems
 
 
+def _cache_dir() -> Path | None:
+    configured = os.environ.get("IMAGING_VALIDATOR_CACHE")
+    if configured == "off":
+        return None
+    return Path(configured) if configured else Path.home() / ".cache" / "imaging-validator" / "packs"
+
+
+@cache
+def _schema_digest() -> str:
+    return hashlib.sha256(package_file("schemas", "pack.schema.json").read_bytes()).hexdigest()
+
+
+def _cache_file(text: str) -> Path | None:
+    folder = _cache_dir()
+    if folder is None:
+        return None
+    key = hashlib.sha256(f"{_schema_digest()}\0{text}".encode()).hexdigest()
+    return folder / f"{key}.json"
+
+
+def _from_cache(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # absent, unreadable or damaged: load the pack the slow way
+    return data if isinstance(data, dict) else None
+
+
+def _to_cache(path: Path | None, data: dict) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except (OSError, TypeError, ValueError):
+        pass  # a cache that cannot be written only costs time
+
+
 def load_pack(path: Path) -> Pack:
-    """Read and check one pack file. Raises PackError naming the file, rule and field."""
+    """Read and check one pack file. Raises PackError naming the file, rule and field.
+
+    A pack whose exact text (under the same pack schema) was loaded and checked before is read from
+    a content-addressed cache (IMAGING_VALIDATOR_CACHE=off disables it): parsing YAML and checking
+    the schema are most of the validator's start-up. Any change to the text misses the cache."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PackError([f"{name}: cannot read rule pack: {exc}"]) from None
+    cache_file = _cache_file(text)
+    cached = _from_cache(cache_file)
+    if cached is not None:
+        return Pack(path=path, data=cached)
     try:
         data = yaml.load(text, Loader=StrictLoader)
     except yaml.YAMLError as exc:
@@ -132,4 +184,5 @@ def load_pack(path: Path) -> Pack:
             problems.append(f"{name}: rule {rule}: field {field}: {message}")
     if problems:
         raise PackError(problems)
+    _to_cache(cache_file, data)
     return Pack(path=path, data=data)
