@@ -240,3 +240,20 @@ def test_the_cli_cross_checks_and_reports_unreadable_files(tmp_path) -> None:
     assert junk.exit_code == 0 and "dicom-files:unreadable" in junk.output and "notes.txt" in junk.output
     missing = runner.invoke(app, ["validate", str(path), "--dicom", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "nowhere" in missing.output
+
+
+def test_a_wado_rs_endpoint_in_another_file_of_the_run_is_checked(tmp_path) -> None:
+    endpoint = {"resourceType": "Endpoint", "id": "e", "status": "active", "payloadType": [{"text": "DICOM"}],
+                "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">e</div>'},
+                "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+                                   "code": "dicom-wado-rs"},
+                "address": "https://pacs.example.org/dicom-web/studies/9.8.7"}  # fmt: skip
+    (tmp_path / "a-study.json").write_text(
+        json.dumps(_with(lambda s: s.update(endpoint=[{"reference": "Endpoint/e"}])))
+    )
+    (tmp_path / "b-endpoint.json").write_text(json.dumps(endpoint))
+    run = Validator().validate_paths([str(tmp_path)])
+    hits = [i for i in run.results[0].issues if i.rule == "dicom:wado-study"]
+    assert len(hits) == 1 and hits[0].line is not None and "9.8.7" in hits[0].message
+    alone = Validator().validate_paths([str(tmp_path / "a-study.json")])
+    assert not any(i.rule.startswith("dicom:wado") for i in alone.results[0].issues)

@@ -70,6 +70,7 @@ class _Pending:
     positions: PositionIndex | None
     pointer: tuple
     targets: list[PendingTarget] = field(default_factory=list)
+    endpoints: list[tuple] = field(default_factory=list)  # (reference, pointer, study UID, series UID)
 
 
 class Validator:
@@ -193,7 +194,8 @@ class Validator:
         if not isinstance(res, dict):
             return
         rtype, rid = res.get("resourceType"), res.get("id")
-        if isinstance(rtype, str) and isinstance(rid, str) and rtype in self._target_types():
+        # Endpoint: the DICOM pack checks where an ImagingStudy's WADO-RS endpoints point.
+        if isinstance(rtype, str) and isinstance(rid, str) and (rtype in self._target_types() or rtype == "Endpoint"):
             index.setdefault(f"{rtype}/{rid}", res)
             for url, target in item.bundle.items():
                 if target is res:
@@ -315,10 +317,11 @@ class Validator:
                     max_depth=self.limits.max_depth,
                 )
                 raw.extend(walk.run(res))
+                endpoints: list[tuple] = []
                 if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
-                    self._dicom(res, walk, raw, plan)
-                if walk.pending:
-                    waiting = _Pending(index, base, item.positions, item.pointer, walk.pending)
+                    endpoints = self._dicom(res, walk, raw, plan)
+                if walk.pending or endpoints:
+                    waiting = _Pending(index, base, item.positions, item.pointer, walk.pending, endpoints)
             issues.extend(self._issue(r, base, item.positions, item.pointer) for r in raw)
         issues.sort(key=lambda i: (i.line is None, i.line or 0, i.column or 0))
         result = ResourceResult(
@@ -369,21 +372,26 @@ class Validator:
                 out.append(RawIssue(hint_rule, pointer, hint, hint_rule.severity))
         return out
 
-    def _dicom(self, study: dict, walk: ResourceWalk, raw: list[RawIssue], plan: Plan) -> None:
+    def _dicom(self, study: dict, walk: ResourceWalk, raw: list[RawIssue], plan: Plan) -> list[tuple]:
+        """DICOM checks; returns the endpoint references to check once the whole run is read."""
         rules = self.plan.rules
 
         def report(rule_id: str, pointer: tuple, message: str) -> None:
             rule = rules[rule_id]
             raw.append(RawIssue(rule, pointer, message, rule.severity))
 
+        unresolved: list[tuple] = []
         if self.dicom:
             from .dicom.study import StudyCheck
 
-            StudyCheck(report, walk.resolve, plan.fhir_version, plan.sop_class_modalities).run(study)
+            check = StudyCheck(report, walk.resolve, plan.fhir_version, plan.sop_class_modalities)
+            check.run(study)
+            unresolved = check.unresolved
         if self.dicom_files is not None:
             from .dicom.files import cross_check
 
             cross_check(study, self.dicom_files, report)
+        return unresolved
 
     def _issue(self, r: RawIssue, base: str, positions: PositionIndex | None, pointer: tuple) -> Issue:
         line = col = None
@@ -407,8 +415,18 @@ class Validator:
             if waiting is None:
                 continue
             added: list[Issue] = []
+            for literal, pointer, study_uid, series_uid in waiting.endpoints:
+                target = _lookup(index, literal)
+                if target is None:
+                    continue  # an endpoint nowhere in the run: where it points cannot be told
+                from .dicom.study import endpoint_problems
+
+                for rule_id, message in endpoint_problems(target, literal, study_uid, series_uid):
+                    rule = self.plan.rules[rule_id]
+                    added.append(self._issue(RawIssue(rule, pointer, message, rule.severity), waiting.base,
+                                             waiting.positions, waiting.pointer))  # fmt: skip
             for t in waiting.targets:
-                target = index.get(t.reference) or index.get("/".join(t.reference.split("/")[-2:]))
+                target = _lookup(index, t.reference)
                 if target is None:
                     raw = RawIssue(
                         not_checked,
@@ -436,6 +454,11 @@ class Validator:
                 issues = sorted((*old.issues, *added), key=lambda i: (i.line is None, i.line or 0, i.column or 0))
                 results[waiting.index] = replace(old, issues=tuple(issues))
         return results
+
+
+def _lookup(index: dict[str, dict], reference: str) -> dict | None:
+    """A resource of the run by its fullUrl or by the Type/id its reference ends with."""
+    return index.get(reference) or index.get("/".join(reference.split("/")[-2:]))
 
 
 def _declares_profile(res: dict) -> bool:

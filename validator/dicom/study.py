@@ -46,6 +46,7 @@ class StudyCheck:
         self.cid = 29 if fhir_version.startswith("4.") else 33
         self.sop_class_modalities = sop_class_modalities
         self.where: dict[str, str] = {}  # UID -> where it was first seen (for uniqueness)
+        self.unresolved: list[tuple[str, Pointer, str | None, str | None]] = []  # endpoints not in the payload
 
     # -- entry ----------------------------------------------------------------------------------
     def run(self, study: dict) -> None:
@@ -222,22 +223,38 @@ class StudyCheck:
     def endpoints(self, value: object, p: Pointer, study_uid: str | None, series_uid: str | None) -> None:
         for k, ref in _items(value):
             literal = ref.get("reference")
-            target = self.resolve(literal) if isinstance(literal, str) else None
-            if target is None or target.get("resourceType") != "Endpoint" or not _is_wado_rs(target):
-                continue
-            address = target.get("address")
-            if not isinstance(address, str):
+            if not isinstance(literal, str):
                 continue
             rp = (*p, k, "reference")
-            named_study = _STUDIES.search(address)
-            named_series = _SERIES.search(address)
-            if named_study and study_uid and named_study.group(1) != study_uid:
-                rule = R.WADO_SERIES if series_uid is not None else R.WADO_STUDY
-                self.report(rule, rp, f"WADO-RS endpoint {literal} ({address}) names study {named_study.group(1)}, "
-                            f"not this study {study_uid} (PS3.18 10.4)")  # fmt: skip
-            if series_uid is not None and named_series and named_series.group(1) != series_uid:
-                self.report(R.WADO_SERIES, rp, f"series endpoint {literal} ({address}) names series "
-                            f"{named_series.group(1)}, not this series {series_uid} (PS3.18 10.4)")  # fmt: skip
+            target = self.resolve(literal)
+            if target is None:
+                # Perhaps another input of the run: checked once the whole run has been read.
+                self.unresolved.append((literal, rp, study_uid, series_uid))
+                continue
+            for rule, message in endpoint_problems(target, literal, study_uid, series_uid):
+                self.report(rule, rp, message)
+
+
+def endpoint_problems(target: dict, literal: str, study_uid: str | None,
+                      series_uid: str | None) -> list[tuple[str, str]]:  # fmt: skip
+    """WADO-RS endpoint addresses that name another study or series than the one referring."""
+    if target.get("resourceType") != "Endpoint" or not _is_wado_rs(target):
+        return []
+    address = target.get("address")
+    if not isinstance(address, str):
+        return []
+    problems = []
+    named_study = _STUDIES.search(address)
+    named_series = _SERIES.search(address)
+    if named_study and study_uid and named_study.group(1) != study_uid:
+        rule = R.WADO_SERIES if series_uid is not None else R.WADO_STUDY
+        problems.append((rule, f"WADO-RS endpoint {literal} ({address}) names study {named_study.group(1)}, "
+                               f"not this study {study_uid} (PS3.18 10.4)"))  # fmt: skip
+    if series_uid is not None and named_series and named_series.group(1) != series_uid:
+        message = (f"series endpoint {literal} ({address}) names series {named_series.group(1)}, "
+                   f"not this series {series_uid} (PS3.18 10.4)")  # fmt: skip
+        problems.append((R.WADO_SERIES, message))
+    return problems
 
 
 def _count(value: object) -> int | None:
