@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,6 +145,9 @@ def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None)
 
 
 def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[ResourceInput]:
+    if source != "-" and source.lower().endswith(NDJSON_SUFFIXES) and Path(source).is_file():
+        yield from _ndjson_file(source, limits)
+        return
     text, problem, warnings = _read(source, limits)
     if text is None:
         yield ResourceInput(source, None, None, (), None, warnings=warnings, problem=problem)
@@ -156,14 +159,12 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
     if long_string is not None:
         yield ResourceInput(source, None, None, (), None, warnings=warnings, problem=long_string)
         return
-    if source.lower().endswith(NDJSON_SUFFIXES):
-        yield from _ndjson(source, text, warnings)
-        return
     try:
         doc = parse(text)
     except JsonSyntaxError as exc:
         if source == "-" and exc.message.startswith("Extra data") and "\n" in text.strip():
-            yield from _ndjson(source, text, warnings)  # stdin has no file name to tell NDJSON apart
+            # stdin has no file name to tell NDJSON apart
+            yield from _ndjson(source, enumerate(text.split("\n"), start=1), warnings)
             return
         yield ResourceInput(
             source,
@@ -202,8 +203,78 @@ def _syntax_problem(exc: JsonSyntaxError, where: str, line: int | None = None) -
     return LoadProblem(R.MALFORMED_JSON, f"{where}malformed JSON: {exc.message}", line or exc.line, exc.column)
 
 
-def _ndjson(source: str, text: str, warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
-    for lineno, line in enumerate(text.split("\n"), start=1):
+def _ndjson_file(source: str, limits: Limits) -> Iterator[ResourceInput]:
+    """An NDJSON file read line by line, so memory stays bounded by the longest line, not the file."""
+    path = Path(source)
+    try:
+        if path.stat().st_size > limits.max_bytes:
+            yield ResourceInput(
+                source,
+                None,
+                None,
+                (),
+                None,
+                problem=LoadProblem(
+                    R.TOO_LARGE, f"{source} is larger than the limit of {limits.max_bytes} bytes (--max-bytes)"
+                ),
+            )
+            return
+        handle = path.open("rb")
+    except OSError as exc:
+        yield ResourceInput(
+            source,
+            None,
+            None,
+            (),
+            None,
+            problem=LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"),
+        )
+        return
+    warnings: list[LoadProblem] = []
+    bad: list[ResourceInput] = []
+
+    def lines() -> Iterator[tuple[int, str]]:
+        with handle:
+            for lineno, raw in enumerate(handle, start=1):
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    warnings.append(
+                        LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1)
+                    )
+                    raw = raw[3:]
+                try:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    bad.append(
+                        ResourceInput(
+                            source,
+                            lineno,
+                            None,
+                            (),
+                            None,
+                            problem=LoadProblem(
+                                R.UNREADABLE, f"line {lineno} is not UTF-8 text (byte offset {exc.start})", lineno
+                            ),
+                        )
+                    )
+                    yield lineno, ""
+                    continue
+                too_long = _long_string(line, limits)
+                if too_long is not None:
+                    too_long.line = lineno
+                    bad.append(ResourceInput(source, lineno, None, (), None, problem=too_long))
+                    yield lineno, ""
+                    continue
+                yield lineno, line
+
+    for item in _ndjson(source, lines(), warnings):
+        while bad:
+            yield bad.pop(0)
+        yield item
+    yield from bad
+
+
+def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
+    for lineno, line in lines:
         if not line.strip():
             continue
         try:
