@@ -48,6 +48,16 @@ class ResourceInput:
     problem: LoadProblem | None = None  # fatal: nothing else is known about this input
 
 
+def _only(source: str, problem: LoadProblem, entry: int | None = None,
+          warnings: list[LoadProblem] | None = None) -> ResourceInput:  # fmt: skip
+    """An input that is nothing but a finding (unreadable, malformed, too large, ...)."""
+    return ResourceInput(source, entry, None, (), None, warnings=list(warnings or []), problem=problem)
+
+
+def _too_large(source: str, limits: Limits) -> LoadProblem:
+    return LoadProblem(R.TOO_LARGE, f"{source} is larger than the limit of {limits.max_bytes} bytes (--max-bytes)")
+
+
 def expand_paths(paths: list[str]) -> list[str]:
     """Files named by the arguments, in a stable order; '-' stays '-' (stdin).
     Raises InputError for a path or glob that names nothing."""
@@ -75,7 +85,7 @@ def expand_paths(paths: list[str]) -> list[str]:
 
 
 def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, list[LoadProblem]]:
-    too_large = LoadProblem(R.TOO_LARGE, f"{source} is larger than the limit of {limits.max_bytes} bytes (--max-bytes)")
+    too_large = _too_large(source, limits)
     try:
         if source == "-":
             data = sys.stdin.buffer.read(limits.max_bytes + 1)
@@ -132,13 +142,9 @@ def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None)
         found = True
         yield item
     if not found:
-        yield ResourceInput(
+        yield _only(
             source,
-            None,
-            None,
-            (),
-            None,
-            problem=LoadProblem(
+            LoadProblem(
                 R.NO_RESOURCE, f"{source} holds no resource (empty NDJSON, or a Bundle without entry resources)"
             ),
         )
@@ -150,14 +156,14 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
         return
     text, problem, warnings = _read(source, limits)
     if text is None:
-        yield ResourceInput(source, None, None, (), None, warnings=warnings, problem=problem)
+        yield _only(source, problem, warnings=warnings)  # type: ignore[arg-type]
         return
     if source.lower().endswith(".xml") or (source == "-" and text.lstrip().startswith("<")):
         yield from _xml(source, text, warnings, limits, plan)
         return
     long_string = _long_string(text, limits)
     if long_string is not None:
-        yield ResourceInput(source, None, None, (), None, warnings=warnings, problem=long_string)
+        yield _only(source, long_string, warnings=warnings)
         return
     try:
         doc = parse(text)
@@ -166,15 +172,7 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
             # stdin has no file name to tell NDJSON apart
             yield from _ndjson(source, enumerate(text.split("\n"), start=1), warnings)
             return
-        yield ResourceInput(
-            source,
-            None,
-            None,
-            (),
-            None,
-            warnings=warnings,
-            problem=_syntax_problem(exc, ""),
-        )
+        yield _only(source, _syntax_problem(exc, ""), warnings=warnings)
         return
     positions = PositionIndex(text)
     yield from _split(source, doc, positions, warnings)
@@ -191,8 +189,7 @@ def _xml(
         doc, positions = load_xml(text.encode("utf-8"), plan, limits.max_depth)
     except XmlInputError as exc:
         rule = R.TOO_DEEP if "--max-depth" in exc.message else R.MALFORMED_XML
-        yield ResourceInput(source, None, None, (), None, warnings=warnings,
-                            problem=LoadProblem(rule, exc.message, exc.line, exc.column))  # fmt: skip
+        yield _only(source, LoadProblem(rule, exc.message, exc.line, exc.column), warnings=warnings)
         return
     yield from _split(source, doc, positions, warnings)  # type: ignore[arg-type]
 
@@ -208,27 +205,11 @@ def _ndjson_file(source: str, limits: Limits) -> Iterator[ResourceInput]:
     path = Path(source)
     try:
         if path.stat().st_size > limits.max_bytes:
-            yield ResourceInput(
-                source,
-                None,
-                None,
-                (),
-                None,
-                problem=LoadProblem(
-                    R.TOO_LARGE, f"{source} is larger than the limit of {limits.max_bytes} bytes (--max-bytes)"
-                ),
-            )
+            yield _only(source, _too_large(source, limits))
             return
         handle = path.open("rb")
     except OSError as exc:
-        yield ResourceInput(
-            source,
-            None,
-            None,
-            (),
-            None,
-            problem=LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"),
-        )
+        yield _only(source, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"))
         return
     warnings: list[LoadProblem] = []
     bad: list[ResourceInput] = []
@@ -244,24 +225,14 @@ def _ndjson_file(source: str, limits: Limits) -> Iterator[ResourceInput]:
                 try:
                     line = raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError as exc:
-                    bad.append(
-                        ResourceInput(
-                            source,
-                            lineno,
-                            None,
-                            (),
-                            None,
-                            problem=LoadProblem(
-                                R.UNREADABLE, f"line {lineno} is not UTF-8 text (byte offset {exc.start})", lineno
-                            ),
-                        )
-                    )
+                    problem = LoadProblem(R.UNREADABLE, f"line {lineno} is not UTF-8 text (byte {exc.start})", lineno)
+                    bad.append(_only(source, problem, entry=lineno))
                     yield lineno, ""
                     continue
                 too_long = _long_string(line, limits)
                 if too_long is not None:
                     too_long.line = lineno
-                    bad.append(ResourceInput(source, lineno, None, (), None, problem=too_long))
+                    bad.append(_only(source, too_long, entry=lineno))
                     yield lineno, ""
                     continue
                 yield lineno, line
@@ -280,15 +251,7 @@ def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadPr
         try:
             doc = parse(line)
         except JsonSyntaxError as exc:
-            yield ResourceInput(
-                source,
-                lineno,
-                None,
-                (),
-                None,
-                warnings=list(warnings),
-                problem=_syntax_problem(exc, f"line {lineno}: ", lineno),
-            )
+            yield _only(source, _syntax_problem(exc, f"line {lineno}: ", lineno), entry=lineno, warnings=warnings)
             warnings = []
             continue
         if not isinstance(doc, dict):
