@@ -267,41 +267,40 @@ def load_cases() -> list[Case]:
 
 def _cases(path: Path, data: dict, version: str | None) -> list[Case]:
     cases = []
-    if True:
-        for raw in data["cases"]:
-            payload = None
-            if "resource" in raw:
-                payload = raw["resource"]
-            elif "text_parts" in raw:
-                raw = {**raw, "text": "".join(piece * times for piece, times in raw["text_parts"])}
-            elif "text" not in raw:
-                base = raw.get("base", "study")
-                payload = copy.deepcopy(study_from_dicom() if base == "dicom-ct" else BASES[base])
-                reshape = base == "study" and version
-                _merge(payload, _expand(raw.get("merge") or {}))
-                for dotted, value in (raw.get("set") or {}).items():
-                    _set(payload, dotted, _expand(value))
-                if reshape:
-                    payload = _reshape(payload, version)
-                for dotted in raw.get("remove") or []:
-                    _remove(payload, dotted)
-            cases.append(
-                Case(
-                    file=path.name,
-                    name=raw["name"],
-                    rules=list(data["rules"]),
-                    payload=payload,
-                    text=raw.get("text"),
-                    suffix=raw.get("suffix", ".json"),
-                    invalid_utf8=bool(raw.get("invalid_utf8")),
-                    expect=list(raw.get("expect") or []),
-                    profiles=tuple(raw.get("profiles") or ()),
-                    dicom_files=raw.get("dicom_files"),
-                    version=version,
-                    ignore=tuple(data.get("ignore") or ()),
-                    limits=tuple(sorted((raw.get("limits") or {}).items())),
-                )
+    for raw in data["cases"]:
+        payload = None
+        if "resource" in raw:
+            payload = raw["resource"]
+        elif "text_parts" in raw:
+            raw = {**raw, "text": "".join(piece * times for piece, times in raw["text_parts"])}
+        elif "text" not in raw:
+            base = raw.get("base", "study")
+            payload = copy.deepcopy(study_from_dicom() if base == "dicom-ct" else BASES[base])
+            reshape = base == "study" and version
+            _merge(payload, _expand(raw.get("merge") or {}))
+            for dotted, value in (raw.get("set") or {}).items():
+                _set(payload, dotted, _expand(value))
+            if reshape:
+                payload = _reshape(payload, version)
+            for dotted in raw.get("remove") or []:
+                _remove(payload, dotted)
+        cases.append(
+            Case(
+                file=path.name,
+                name=raw["name"],
+                rules=list(data["rules"]),
+                payload=payload,
+                text=raw.get("text"),
+                suffix=raw.get("suffix", ".json"),
+                invalid_utf8=bool(raw.get("invalid_utf8")),
+                expect=list(raw.get("expect") or []),
+                profiles=tuple(raw.get("profiles") or ()),
+                dicom_files=raw.get("dicom_files"),
+                version=version,
+                ignore=tuple(data.get("ignore") or ()),
+                limits=tuple(sorted((raw.get("limits") or {}).items())),
             )
+        )
     return cases
 
 

@@ -99,6 +99,13 @@ BROKEN = [
         ["core.yaml", "json:null", "severity"],
     ),
     (
+        "one invariant key with two expressions",
+        "r4/datatypes.yaml",
+        "expression: code.empty() or system.exists()",
+        "expression: code.empty()",
+        ["datatypes.yaml", "r4:qty-3", "duplicate rule id"],
+    ),
+    (
         "text that is not YAML",
         "r4/primitives.yaml",
         "primitives:",

@@ -143,33 +143,27 @@ class Validator:
         return self._finish([self._validate(ResourceInput(source, None, resource, (), None), 0)], {})[0]
 
     def validate_file(self, path: str | Path) -> list[ResourceResult]:
-        self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
-        self._target_cache.clear()
-        index: dict[str, dict] = {}
-        pending: list[_Pending | None] = []
-        results: list[ResourceResult] = []
-        for item in load_source(str(path), self.limits, self.plan):
-            result, waiting = self._validate(item, len(results))
-            self._remember(item, index)
-            results.append(result)
-            pending.append(waiting)
-        return self._finish(list(zip(results, pending, strict=True)), index)
+        return self._run([str(path)])
 
     def validate_paths(self, paths: Iterable[str], progress: Callable[[int], None] | None = None) -> RunResult:
         """Files, directories, globs or '-'. Raises InputError when a path names nothing.
         `progress` is called with the number of resources validated so far."""
+        results = self._run(expand_paths(list(paths)), progress)
+        return RunResult(results=tuple(self._dicom_file_results() + results), fail_on=self.fail_on)
+
+    def _run(self, sources: list[str], progress: Callable[[int], None] | None = None) -> list[ResourceResult]:
+        """Validate every resource of the sources, then the checks that needed the whole run."""
         self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
         self._target_cache.clear()
         index: dict[str, dict] = {}
         pairs: list[tuple[ResourceResult, _Pending | None]] = []
-        for source in expand_paths(list(paths)):
+        for source in sources:
             for item in load_source(source, self.limits, self.plan):
                 pairs.append(self._validate(item, len(pairs)))
                 self._remember(item, index)
                 if progress is not None:
                     progress(len(pairs))
-        results = self._finish(pairs, index)
-        return RunResult(results=tuple(self._dicom_file_results() + results), fail_on=self.fail_on)
+        return self._finish(pairs, index)
 
     def _dicom_file_results(self) -> list[ResourceResult]:
         """The files of the --dicom folder that could not be read: reported, not fatal."""

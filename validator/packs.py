@@ -97,8 +97,6 @@ def _semantic_problems(data: dict) -> list[tuple[str, str, str]]:
             lo, hi = el["card"].split("..")
             if hi != "*" and int(lo) > int(hi):
                 problems.append((f"{sname}.{epath}", "card", f"min {lo} is greater than max {hi}"))
-            if hi == "0" and lo == "0":
-                continue
     for pname, prim in (data.get("primitives") or {}).items():
         if "regex" in prim:
             try:

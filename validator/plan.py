@@ -135,17 +135,12 @@ class _Compiler:
         self.element_invariants: list[Invariant] = []
         self.sop_class_modalities: dict[str, frozenset[str]] = {}
         self._raw: dict[str, tuple[Pack, dict]] = {}
+        self._invariant_expressions: dict[str, str] = {}  # rule id -> FHIRPath
 
     def problem(self, pack: Pack, rule: str, fieldname: str, message: str) -> None:
         self.problems.append(f"{pack.path}: rule {rule}: field {fieldname}: {message}")
 
     def add_rule(self, pack: Pack, rule: Rule, fieldname: str) -> Rule:
-        if rule.kind == "invariant" and rule.id in self.rules and self.rules[rule.id].kind == "invariant":
-            # One invariant may constrain several types (qty-3 on Quantity, Age, Count, ...):
-            # the same key with the same expression is one rule; with another expression, a clash.
-            other = self.rules[rule.id]
-            if other.description.rsplit(": ", 1)[-1] == rule.description.rsplit(": ", 1)[-1]:
-                return other
         if rule.id in self.rules:
             other = self.rules[rule.id]
             self.problem(pack, rule.id, fieldname, f"duplicate rule id (also defined in pack {other.pack})")
@@ -343,19 +338,28 @@ class _Compiler:
     def _invariant(self, pack: Pack, sname: str, by_path: dict[str, Structure], inv: dict, fieldname: str) -> None:
         key = inv["key"]
         ctx = inv["context"]
-        rule = self.add_rule(
-            pack,
-            Rule(
-                f"{pack.ruleset}:{key}",
-                "invariant",
-                ctx,
-                _severity(inv["severity"]),
-                _KIND_CODES["invariant"],
-                f"{key}: {inv['human']} ({ctx}: {inv['expression']})",
-                inv.get("source") or pack.data["source"],
-                pack.id,
-            ),
-            fieldname,
+        rid = f"{pack.ruleset}:{key}"
+        # One invariant may constrain several types (qty-3 on Quantity, Age, Count, ...): the same
+        # key with the same expression is one rule; the same key with another expression, a clash.
+        shared = self._invariant_expressions.get(rid) == inv["expression"]
+        self._invariant_expressions.setdefault(rid, inv["expression"])
+        rule = (
+            self.rules[rid]
+            if shared
+            else self.add_rule(
+                pack,
+                Rule(
+                    f"{pack.ruleset}:{key}",
+                    "invariant",
+                    ctx,
+                    _severity(inv["severity"]),
+                    _KIND_CODES["invariant"],
+                    f"{key}: {inv['human']} ({ctx}: {inv['expression']})",
+                    inv.get("source") or pack.data["source"],
+                    pack.id,
+                ),
+                fieldname,
+            )
         )
         impl = native.lookup(key, inv["expression"])
         compiled = None

@@ -371,14 +371,3 @@ def compile_profiles(files: list[Path], base: Plan) -> ProfileSet:
     if problems:
         raise PackError(problems)
     return ProfileSet(profiles=profiles, by_name=by_name, rules=compiler.rules)
-
-
-def load_profile_pack(path: Path, base: Plan, known: ProfileSet) -> Profile:
-    """A profile pack given by path (--profile FILE), compiled beside the bundled profiles."""
-    files = [path]
-    result = compile_profiles(files, base) if path.suffix in (".yaml", ".yml") else None
-    if result is None or not result.profiles:
-        raise PackError([f"{path}: not a profile pack (it has no 'profile' section)"])
-    (prof,) = result.profiles.values()
-    known.rules.update(result.rules)
-    return prof

@@ -87,7 +87,7 @@ class XmlPositions:
     def __init__(self, text: str, positions: dict[tuple, tuple[int, int]]) -> None:
         self._text = text
         self._positions = positions
-        self._starts: list[int] | None = None
+        self._lines: list[str] | None = None  # split on the first snippet only
 
     def locate(self, pointer: tuple, duplicate: bool = False) -> tuple[int, int] | None:
         ptr = tuple(pointer)
@@ -99,7 +99,9 @@ class XmlPositions:
             ptr = ptr[:-1]
 
     def lines(self, line: int, column: int, radius: int = 2, width: int = 160) -> tuple[tuple[int, str], ...]:
-        all_lines = self._text.split("\n")
+        if self._lines is None:
+            self._lines = self._text.split("\n")
+        all_lines = self._lines
         return tuple(
             (n, all_lines[n - 1][:width]) for n in range(max(1, line - radius), min(len(all_lines), line + radius) + 1)
         )
