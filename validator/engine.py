@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from . import fhirpath
 from . import rule_ids as R
+from .fhirpath_subset import Unsupported, passes
 from .invariants import InvariantContext, NotEvaluated
 from .jsontext import DupDict
 from .limits import DEFAULT as DEFAULT_LIMITS
@@ -49,6 +50,19 @@ def render_expression(resource_type: str, pointer: Pointer) -> str:
         else:
             parts.append("." + (step[1:] if step.startswith("_") else step))
     return "".join(parts)
+
+
+def invariant_holds(
+    inv: Invariant, node: object, type_path: str, resource: dict, root: dict, ctx: fhirpath.EvalContext
+) -> bool:
+    """A FHIRPath invariant (no native check): its compiled subset form when it has one and the
+    payload is plain enough, else fhirpathpy. Raises FhirPathError when it cannot be evaluated."""
+    if inv.subset is not None:
+        try:
+            return passes(inv.subset, node, resource, root)
+        except Unsupported:
+            pass
+    return fhirpath.truthy(fhirpath.evaluate(inv.compiled, node, type_path, resource, root, ctx)) is True
 
 
 # Checks a resolved reference target against profiles; returns the problems found (empty = conforms).
@@ -495,8 +509,7 @@ class ResourceWalk:
             if inv.native is not None:
                 detail = inv.native(node, InvariantContext(resource, root))
             else:
-                result = fhirpath.evaluate(inv.compiled, node, type_path, resource, root, self.eval_ctx)
-                detail = None if fhirpath.truthy(result) is True else ""
+                detail = None if invariant_holds(inv, node, type_path, resource, root, self.eval_ctx) else ""
         except (NotEvaluated, fhirpath.FhirPathError) as exc:
             self.add(R.INVARIANT_NOT_EVALUATED, p, f"{inv.key} ({inv.human}) could not be evaluated: {exc}")
             return

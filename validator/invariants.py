@@ -112,6 +112,15 @@ def _ref_1(node: object, ctx: InvariantContext) -> str | None:
     return f"{ref} names no contained resource"
 
 
+def _ref_1_r5(node: object, ctx: InvariantContext) -> str | None:
+    # reference.exists() implies (reference.startsWith('#').not() or (reference.substring(1) in
+    #   %rootResource.contained.id) or (reference='#' and %rootResource!=%resource)): as R4, and a
+    # contained resource may refer to its container with '#'.
+    if isinstance(node, dict) and node.get("reference") == "#" and ctx.root is not ctx.resource:
+        return None
+    return _ref_1(node, ctx)
+
+
 def _quantity_value(q: object) -> tuple[Decimal, tuple] | None:
     if not isinstance(q, dict) or not isinstance(q.get("value"), (int, Decimal)) or isinstance(q.get("value"), bool):
         return None
@@ -279,6 +288,18 @@ _NATIVE: dict[tuple[str, str], NativeCheck] = {
         "descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or "
         "descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()",
     ): _dom_3,
+    (
+        "dom-3",
+        "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().ofType(canonical) | "
+        "%resource.descendants().ofType(uri) | %resource.descendants().ofType(url))) or "
+        "descendants().where(reference = '#').exists() or descendants().where(ofType(canonical) = '#').exists() or "
+        "descendants().where(ofType(canonical) = '#').exists()).not()).trace('unmatched', id).empty()",
+    ): _dom_3,
+    (
+        "ref-1",
+        "reference.exists()  implies (reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
+        "%rootResource.contained.id.trace('ids')) or (reference='#' and %rootResource!=%resource))",
+    ): _ref_1_r5,
     (
         "ist-7",
         "modality.exists() implies modality.coding.select(system&'|'&code).trace('r').exclude(series.modality.coding"

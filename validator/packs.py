@@ -90,13 +90,21 @@ def _rule_and_field(data: dict, path: list) -> tuple[str, str]:
 
 
 def _semantic_problems(data: dict) -> list[tuple[str, str, str]]:
-    """Checks the schema cannot express: min <= max, regexes that compile."""
+    """Checks the schema cannot express: min <= max, regexes that compile, FHIRPath that parses.
+    They run only when a pack's text is not in the cache, so start-up never parses FHIRPath."""
+    from .fhirpath import FhirPathError, check_syntax
+
     problems = []
     for sname, struct in (data.get("structures") or {}).items():
         for epath, el in struct["elements"].items():
             lo, hi = el["card"].split("..")
             if hi != "*" and int(lo) > int(hi):
                 problems.append((f"{sname}.{epath}", "card", f"min {lo} is greater than max {hi}"))
+        for inv in struct.get("invariants") or []:
+            try:
+                check_syntax(inv["expression"])
+            except FhirPathError as exc:
+                problems.append((f"{sname} {inv['key']}", "expression", str(exc)))
     for pname, prim in (data.get("primitives") or {}).items():
         if "regex" in prim:
             try:
@@ -118,11 +126,15 @@ def _schema_digest() -> str:
     return hashlib.sha256(package_file("schemas", "pack.schema.json").read_bytes()).hexdigest()
 
 
+# Bumped whenever the checks a pack passes before it is cached change: older entries then miss.
+_CHECKS_VERSION = "2"
+
+
 def _cache_file(text: str) -> Path | None:
     folder = _cache_dir()
     if folder is None:
         return None
-    key = hashlib.sha256(f"{_schema_digest()}\0{text}".encode()).hexdigest()
+    key = hashlib.sha256(f"{_CHECKS_VERSION}\0{_schema_digest()}\0{text}".encode()).hexdigest()
     return folder / f"{key}.json"
 
 

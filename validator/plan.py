@@ -12,7 +12,8 @@ from pathlib import Path
 
 from . import invariants as native
 from . import rule_ids
-from .fhirpath import FhirPathError, check_syntax, compile_expression
+from .fhirpath import compile_expression
+from .fhirpath_subset import Compiled, compile_subset
 from .model import Severity
 from .packs import Pack, PackError
 from .primitives import PrimitiveType
@@ -58,8 +59,13 @@ class Invariant:
     expression: str
     rule: Rule
     native: native.NativeCheck | None
-    compiled: object | None  # compiled fhirpathpy function when no native implementation
+    subset: Compiled | None  # the expression compiled to Python (fhirpath_subset), when it can be
     model: str
+
+    @property
+    def compiled(self) -> object:
+        """fhirpathpy's compiled expression, parsed on first use (most invariants never need it)."""
+        return compile_expression(self.expression, self.model)
 
 
 @dataclass(slots=True, eq=False)
@@ -136,6 +142,7 @@ class _Compiler:
         self.sop_class_modalities: dict[str, frozenset[str]] = {}
         self._raw: dict[str, tuple[Pack, dict]] = {}
         self._invariant_expressions: dict[str, str] = {}  # rule id -> FHIRPath
+        self.choice_names: frozenset[str] = frozenset()
 
     def problem(self, pack: Pack, rule: str, fieldname: str, message: str) -> None:
         self.problems.append(f"{pack.path}: rule {rule}: field {fieldname}: {message}")
@@ -212,6 +219,14 @@ class _Compiler:
     def build(self) -> None:
         for sname, (_pack, raw) in self._raw.items():
             self.structures[sname] = Structure(name=sname, kind=raw["kind"])
+        # Names of choice elements ([x]) anywhere in the model: compiled invariants defer to
+        # fhirpathpy where a payload has such an element (see fhirpath_subset).
+        self.choice_names = frozenset(
+            rel.rpartition(".")[2][:-3]
+            for _pack, raw in self._raw.values()
+            for rel in raw["elements"]
+            if rel.endswith("[x]")
+        )
         for sname, (pack, raw) in self._raw.items():
             self._build_structure(pack, sname, raw)
 
@@ -361,16 +376,9 @@ class _Compiler:
                 fieldname,
             )
         )
+        # The FHIRPath itself was checked when the pack was read (packs.py).
         impl = native.lookup(key, inv["expression"])
-        compiled = None
-        try:
-            if impl is None:
-                compiled = compile_expression(inv["expression"], self.model)
-            else:
-                check_syntax(inv["expression"])  # a native check still stands for valid FHIRPath
-        except FhirPathError as exc:
-            self.problem(pack, f"{sname} {key}", f"{fieldname}.expression", str(exc))
-            return
+        subset = None if impl is not None else compile_subset(inv["expression"], self.choice_names)
         invariant = Invariant(
             key=key,
             context=ctx,
@@ -379,7 +387,7 @@ class _Compiler:
             expression=inv["expression"],
             rule=rule,
             native=impl,
-            compiled=compiled,
+            subset=subset,
             model=self.model,
         )
         if ctx == "Element":
