@@ -15,7 +15,8 @@ from pathlib import Path
 
 from . import rule_ids as R
 from .engine import RawIssue, ResourceWalk, render_expression
-from .fhirpath import EvalContext
+from .fast_path import FastPath
+from .fhirpath import EvalContext, resolve_reference
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import Limits
 from .load import PositionIndex, ResourceInput, expand_paths, load_source
@@ -100,6 +101,7 @@ class Validator:
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
         # be recycled by another object while the entry lives. Cleared at the start of each run.
         self._target_cache: dict[tuple[int, tuple[str, ...]], tuple[dict, list[str]]] = {}
+        self._fast_paths: dict[str, FastPath] = {}
         self.dicom = dicom
         self.severity = dict(severity or {})
         unknown = sorted(r for r in self.severity if r not in self.rules)
@@ -293,29 +295,43 @@ class Validator:
             rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
             rid = res.get("id") if isinstance(res.get("id"), str) else None
             raw: list[RawIssue] = []
-            version, reason, conflicts = self._version_of(res, rtype)
+            bundle = item.bundle
+            profiled = rtype is not None and bool(self.requested or _declares_profile(res))
+            clean = None
+            if self.version_requested and not profiled:
+                # A payload of another version's shape always breaks a rule of the requested one
+                # (tests/test_fast_path.py), so a clean payload needs no version markers looked for.
+                clean = self._fast(self.version).is_clean(res, bundle)
+            if clean:
+                version, reason, conflicts = self.version, "--fhir-version", []
+            else:
+                version, reason, conflicts = self._version_of(res, rtype)
             plan = plan_for(version)
             base = rtype or "Resource"
             if conflicts:
                 raw.extend(self._mismatch(version, reason, conflicts))
             else:
-                if rtype is not None and (self.requested or _declares_profile(res)):
+                if profiled:
                     applied = self._profiles_of(res, rtype, raw, plan)
-                bundle = item.bundle
-                walk = ResourceWalk(
-                    plan,
-                    EvalContext(root=res, bundle=bundle),
-                    profiles=applied,
-                    must_support=self.must_support,
-                    target_checker=lambda t, urls: self._check_target(t, bundle, urls),
-                    max_depth=self.limits.max_depth,
-                )
-                raw.extend(walk.run(res))
+                pending: list[PendingTarget] = []
+                if clean is None and not applied:
+                    clean = self._fast(version).is_clean(res, bundle)
+                if not clean:
+                    walk = ResourceWalk(
+                        plan,
+                        EvalContext(root=res, bundle=bundle),
+                        profiles=applied,
+                        must_support=self.must_support,
+                        target_checker=lambda t, urls: self._check_target(t, bundle, urls),
+                        max_depth=self.limits.max_depth,
+                    )
+                    raw.extend(walk.run(res))
+                    pending = walk.pending
                 endpoints: list[tuple] = []
                 if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
-                    endpoints = self._dicom(res, walk, raw, plan)
-                if walk.pending or endpoints:
-                    waiting = _Pending(index, base, item.positions, item.pointer, walk.pending, endpoints)
+                    endpoints = self._dicom(res, EvalContext(root=res, bundle=bundle), raw, plan)
+                if pending or endpoints:
+                    waiting = _Pending(index, base, item.positions, item.pointer, pending, endpoints)
             issues.extend(self._issue(r, base, item.positions, item.pointer) for r in raw)
         issues.sort(key=lambda i: (i.line is None, i.line or 0, i.column or 0))
         result = ResourceResult(
@@ -366,7 +382,13 @@ class Validator:
                 out.append(RawIssue(hint_rule, pointer, hint, hint_rule.severity))
         return out
 
-    def _dicom(self, study: dict, walk: ResourceWalk, raw: list[RawIssue], plan: Plan) -> list[tuple]:
+    def _fast(self, version: FhirVersion) -> FastPath:
+        fast = self._fast_paths.get(version.name)
+        if fast is None:
+            fast = self._fast_paths[version.name] = FastPath(plan_for(version), self.limits.max_depth)
+        return fast
+
+    def _dicom(self, study: dict, ctx: EvalContext, raw: list[RawIssue], plan: Plan) -> list[tuple]:
         """DICOM checks; returns the endpoint references to check once the whole run is read."""
         rules = self.plan.rules
 
@@ -378,7 +400,8 @@ class Validator:
         if self.dicom:
             from .dicom.study import StudyCheck
 
-            check = StudyCheck(report, walk.resolve, plan.fhir_version, plan.sop_class_modalities)
+            check = StudyCheck(report, lambda literal: resolve_reference(literal, ctx), plan.fhir_version,
+                               plan.sop_class_modalities)  # fmt: skip
             check.run(study)
             unresolved = check.unresolved
         if self.dicom_files is not None:

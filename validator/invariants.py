@@ -37,7 +37,7 @@ class InvariantContext:
 NativeCheck = Callable[[object, InvariantContext], "str | None"]
 
 
-def _ele_1(node: object, _ctx: InvariantContext) -> str | None:
+def ele_1(node: object, _ctx: InvariantContext) -> str | None:
     # hasValue() or (children().count() > id.count()): on an object, some child other than id.
     if isinstance(node, dict) and not any(k != "id" for k in node):
         return "the element has neither a value nor children (only an id)"
@@ -257,7 +257,7 @@ def _ist_7(node: object, _ctx: InvariantContext) -> str | None:
 
 
 _NATIVE: dict[tuple[str, str], NativeCheck] = {
-    ("ele-1", "hasValue() or (children().count() > id.count())"): _ele_1,
+    ("ele-1", "hasValue() or (children().count() > id.count())"): ele_1,
     ("ext-1", "extension.exists() != value.exists()"): _ext_1,
     (
         "ref-1",

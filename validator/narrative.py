@@ -115,6 +115,7 @@ def _attr_name(name: str) -> str:
     return name.split("}", 1)[-1]
 
 
+@lru_cache(maxsize=256)  # one parse serves the xhtml format, txt-1 and txt-2 (never mutated)
 def _parse(div: str) -> ET.Element | str:
     if _DOCTYPE.search(div):
         return "a DOCTYPE or ENTITY declaration is not allowed in XHTML content"
@@ -164,6 +165,7 @@ def html_problems(div: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(problems))
 
 
+@lru_cache(maxsize=256)
 def has_content(div: str) -> bool:
     """txt-2: some non-whitespace text, or an image."""
     root = _parse(div)

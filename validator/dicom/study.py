@@ -45,7 +45,7 @@ class StudyCheck:
         self.resolve = resolve
         self.cid = 29 if fhir_version.startswith("4.") else 33
         self.sop_class_modalities = sop_class_modalities
-        self.where: dict[str, str] = {}  # UID -> where it was first seen (for uniqueness)
+        self.where: dict[str, tuple[str, Pointer]] = {}  # UID -> level and place first seen (uniqueness)
         self.unresolved: list[tuple[str, Pointer, str | None, str | None]] = []  # endpoints not in the payload
 
     # -- entry ----------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ class StudyCheck:
             sp: Pointer = ("series", i)
             series_uid = s.get("uid") if isinstance(s.get("uid"), str) else None
             if series_uid is not None:
-                self.uid(series_uid, (*sp, "uid"), f"series[{i}].uid (Series Instance UID)", "series")
+                self.uid(series_uid, (*sp, "uid"), "series")
             modality = self.modality(s.get("modality"), (*sp, "modality"), f"series[{i}].modality")
             if modality:
                 series_modalities.setdefault(modality, (*sp, "modality"))
@@ -73,7 +73,7 @@ class StudyCheck:
             for j, inst in instances:
                 ip: Pointer = (*sp, "instance", j)
                 if isinstance(inst.get("uid"), str):
-                    self.uid(inst["uid"], (*ip, "uid"), f"series[{i}].instance[{j}].uid (SOP Instance UID)", "instance")
+                    self.uid(inst["uid"], (*ip, "uid"), "instance")
                 self.sop_class(inst.get("sopClass"), (*ip, "sopClass"), modality, i, j)
                 self.number(numbers, inst.get("number"), (*ip, "number"), f"series[{i}].instance[{j}]",
                             R.INSTANCE_NUMBER_UNIQUE, "Instance Number", f"series[{i}]")  # fmt: skip
@@ -97,23 +97,23 @@ class StudyCheck:
                 uid = value
             else:
                 uid = value[len("urn:oid:") :]
-            self.uid(uid, p, "the Study Instance UID identifier", "study")
+            self.uid(uid, p, "study")
             found = found or uid
         return found
 
-    def uid(self, uid: str, p: Pointer, what: str, level: str) -> None:
+    def uid(self, uid: str, p: Pointer, level: str) -> None:
         problem = uid_problem(uid)
         if problem is not None:
-            self.report(R.UID_SYNTAX, p, f"{what} {uid!r} is not a valid DICOM UID (PS3.5 9.1): {problem}")
+            self.report(R.UID_SYNTAX, p, f"{_what(p, level)} {uid!r} is not a valid DICOM UID (PS3.5 9.1): {problem}")
             return
         if level == "sop-class":
             return
         seen = self.where.get(uid)
-        label = what.split(" (")[0]
         if seen is None:
-            self.where[uid] = f"{level}:{label}"
+            self.where[uid] = (level, p)
             return
-        seen_level, seen_label = seen.split(":", 1)
+        seen_level, seen_p = seen
+        label, seen_label = _what(p, level).split(" (")[0], _what(seen_p, seen_level).split(" (")[0]
         if seen_level == level == "series":
             self.report(R.SERIES_UID_UNIQUE, p, f"{label} {uid} is also {seen_label}: every series needs its own "
                         "Series Instance UID (PS3.3 C.7.3.1)")  # fmt: skip
@@ -139,7 +139,7 @@ class StudyCheck:
             return
         uid = code[len("urn:oid:") :] if code.startswith("urn:oid:") else code
         if uid_problem(uid) is not None:
-            self.uid(uid, p, f"series[{i}].instance[{j}].sopClass (SOP Class UID)", "sop-class")
+            self.uid(uid, p, "sop-class")
             return
         known = sop_classes().get(uid)
         if known is None:
@@ -255,6 +255,17 @@ def endpoint_problems(target: dict, literal: str, study_uid: str | None,
                    f"not this series {series_uid} (PS3.18 10.4)")  # fmt: skip
         problems.append((R.WADO_SERIES, message))
     return problems
+
+
+_UID_NAMES = {"series": "Series Instance UID", "instance": "SOP Instance UID", "sop-class": "SOP Class UID"}
+
+
+def _what(p: Pointer, level: str) -> str:
+    """How a message names a UID's place: series[0].instance[2].uid (SOP Instance UID)."""
+    if level == "study":
+        return "the Study Instance UID identifier"
+    path = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in p).lstrip(".")
+    return f"{path} ({_UID_NAMES[level]})"
 
 
 def _count(value: object) -> int | None:
