@@ -15,7 +15,6 @@ when the engine finds nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
 from .engine import _LITERAL_REF, invariant_holds
@@ -27,68 +26,25 @@ from .plan import Binding, ElementDef, Invariant, Plan, Structure
 from .primitives import PrimitiveType, format_problem
 
 
-@dataclass(slots=True)
-class _Prop:
-    el: ElementDef
-    tcode: str
-    primitive: PrimitiveType | None
-    kind: type | tuple[type, ...] | None  # the Python type(s) of a primitive's JSON value
-    regex_only: bool  # the primitive's whole format is its regex (no other format check)
-    struct: Structure | None  # the structure of a complex value (None: a contained resource)
-    repeats: bool
-    counted: bool  # the element's count must be checked: a choice, or a max other than 1 and *
-    table: _Table | None = None  # of `struct`, linked on first use
-
-
-@dataclass(slots=True)
-class _Table:
-    props: dict[str, _Prop]
-    required: tuple[tuple[ElementDef, tuple[str, ...]], ...]  # element, the JSON names it may have
-    counted: bool
-    invariants: tuple[Invariant, ...]
-    binding: Binding | None
-
-
-_KINDS: dict[str, type | tuple[type, ...]] = {"string": str, "integer": int, "boolean": bool, "decimal": (int, Decimal)}
-
-
 class FastPath:
+    """Per plan: Python source generated for each structure on first use (a function per object
+    type and per property), so the checks run without interpreting the plan at every value."""
+
     def __init__(self, plan: Plan, max_depth: int) -> None:
         self.plan = plan
-        self.max_depth = max_depth
         invs = tuple(plan.element_invariants)
-        # ele-1 as the engine checks it natively: an object whose only key is id. Inlined here,
-        # the same test (tests/test_fast_path.py); any other element invariant goes the long way.
+        # ele-1 as the engine checks it natively: an object whose only key is id. Inlined in the
+        # generated code (the same test); any other element invariant is called like the others.
         self.ele_1_inline = len(invs) == 1 and invs[0].native is native_ele_1
-        self.element_invariants = () if self.ele_1_inline else invs
-        self._tables: dict[int, _Table] = {}
         self._root: dict = {}
         self._bundle: dict[str, dict] = {}
-
-    def table(self, struct: Structure) -> _Table:
-        t = self._tables.get(id(struct))
-        if t is None:
-            t = self._tables[id(struct)] = self._build(struct)
-        return t
-
-    def _build(self, struct: Structure) -> _Table:
-        primitives = self.plan.primitives
-        props = {}
-        for key, (el, tcode) in struct.props.items():
-            pt = primitives.get(tcode)
-            sub = None if pt is not None or tcode == "Resource" else el.children or self.plan.structures[tcode]
-            props[key] = _Prop(
-                el=el,
-                tcode=tcode,
-                primitive=pt,
-                kind=_KINDS[pt.json] if pt is not None else None,
-                regex_only=pt is not None and pt.check is None and pt.max_length is None and pt.json == "string",
-                struct=sub,
-                repeats=el.repeats,
-                counted=el.choice or (el.max is not None and el.max != 1),  # max 0 (prohibited) included
-            )
-        required = tuple((el, tuple(k for k, (e, _t) in struct.props.items() if e is el)) for el in struct.required)
-        return _Table(props, required, any(p.counted for p in props.values()), tuple(struct.invariants), struct.binding)
+        self._numbers: dict[int, int] = {}  # id(structure) -> n of its function o{n}
+        self._consts: dict[int, str] = {}  # id(object) -> its name in the generated namespace
+        self._ns: dict[str, object] = {
+            "MAXD": max_depth, "DEC": Decimal, "FMT": format_problem, "ALL": self._all_hold,
+            "CODING_IN": self._coding_in, "TARGET_OK": self._target_ok, "RES": self._resource,
+            "ELEMENT_INVS": invs, "_n": _n,
+        }  # fmt: skip
 
     # -- entry ------------------------------------------------------------------------------------
     def is_clean(self, resource: object, bundle: dict[str, dict]) -> bool:
@@ -107,96 +63,151 @@ class FastPath:
         struct = self.plan.structures.get(rt) if type(rt) is str else None
         if struct is None or struct.kind != "resource":
             return False
-        return self._object(res, self.table(struct), struct.name, depth, res, True)
+        return self._ns[self._function(struct)](res, depth, res)  # type: ignore[operator]
 
-    # -- objects ------------------------------------------------------------------------------------
-    def _object(self, obj: dict, table: _Table, type_path: str, depth: int, resource: dict, is_resource: bool) -> bool:
-        if depth >= self.max_depth or not obj or type(obj) is not dict:
-            return False  # too deep, empty, or with repeated keys (a DupDict)
-        props = table.props
-        counts: dict[int, int] | None = {} if table.counted else None
-        for key, value in obj.items():
-            p = props.get(key)
-            if p is None:
-                if key == "resourceType" and is_resource:
-                    continue
-                return False  # unknown, or a primitive's '_' companion: the engine explains
-            listed = type(value) is list
-            if listed:
-                if not p.repeats or not value:
-                    return False
-                items = value
-            elif p.repeats:
-                return False
-            else:
-                items = (value,)
-            if p.primitive is not None:
-                kind = p.kind
-                for v in items:
-                    if type(v) is not kind and not (type(kind) is tuple and type(v) in kind):
-                        return False  # null, or the wrong JSON type (bool is not int here)
-                    if p.regex_only:
-                        if not v or (p.primitive.regex is not None and p.primitive.regex.fullmatch(v) is None):
-                            return False
-                    elif not self._primitive_format(p, v):
-                        return False
-                    el = p.el
-                    if el.binding is not None and type(v) is str:
-                        vs = el.binding.value_set
-                        if vs is None or not vs.has_code(v):
-                            return False
-                    if el.invariants and not self._all_hold(el.invariants, v, el.path, resource):
-                        return False
-            else:
-                step = depth + 2 if listed else depth + 1
-                for item in items:
-                    if type(item) is not dict or not self._complex(p, item, step, resource):
-                        return False  # null, not an object, an object with repeated keys, or a finding
-            if counts is not None and p.counted:
-                k = id(p.el)
-                n = counts.get(k, 0) + len(items)
-                if p.el.max is not None and n > p.el.max:
-                    return False
-                counts[k] = n
-        for el, names in table.required:
-            n = 0
-            for name in names:
-                v = obj.get(name)
-                if v is not None:
-                    n += len(v) if type(v) is list else 1
-            if n < el.min:
-                return False
-        if not is_resource:
+    # -- code generation ------------------------------------------------------------------------------
+    def _const(self, obj: object) -> str:
+        name = self._consts.get(id(obj))
+        if name is None:
+            name = self._consts[id(obj)] = f"K{len(self._consts)}"
+            self._ns[name] = obj
+        return name
+
+    def _function(self, struct: Structure) -> str:
+        """The name of the object function of a structure; generated (compiled) on first call."""
+        n = self._numbers.get(id(struct))
+        if n is None:
+            n = self._numbers[id(struct)] = len(self._numbers)
+            self._const(struct)  # keep it alive while its id names a function
+
+            def first_call(obj: object, depth: int, resource: dict, _n: int = n, _s: Structure = struct) -> bool:
+                code = self._generate(_n, _s)
+                exec(compile(code, f"<fast path: {_s.name}>", "exec"), self._ns)  # source generated here only
+                return self._ns[f"o{_n}"](obj, depth, resource)  # type: ignore[operator]
+
+            self._ns[f"o{n}"] = first_call
+        return f"o{n}"
+
+    def _generate(self, n: int, struct: Structure) -> str:
+        out: list[str] = []
+        table: dict[str, str] = {}
+        for i, (key, (el, tcode)) in enumerate(struct.props.items()):
+            name = f"p{n}_{i}"
+            out.extend(self._property(name, el, tcode))
+            table[key] = name
+        out.append(f"P{n} = {{{', '.join(f'{k!r}: {v}' for k, v in table.items())}}}")
+        out.append(f"def o{n}(obj, depth, resource):")
+        out.append("    if depth >= MAXD or not obj or type(obj) is not dict:")
+        out.append("        return False")
+        out.append(f"    get = P{n}.get")
+        out.append("    for key, value in obj.items():")
+        out.append("        f = get(key)")
+        out.append("        if f is None:")
+        if struct.kind == "resource":
+            out.append("            if key == 'resourceType':")
+            out.append("                continue")
+        out.append("            return False")
+        out.append("        if not f(value, depth, resource):")
+        out.append("            return False")
+        for el in struct.elements:
+            names = tuple(k for k, (e, _t) in struct.props.items() if e is el)
+            if el.max is not None and (el.choice or el.max != 1):
+                out.append(f"    if {_count(names)} > {el.max}:")
+                out.append("        return False")
+            if el.min > 0:
+                if len(names) == 1 and el.min == 1:
+                    out.append(f"    if {names[0]!r} not in obj:")
+                else:
+                    out.append(f"    if {_count(names)} < {el.min}:")
+                out.append("        return False")
+        if struct.kind != "resource":
             if self.ele_1_inline:
-                if len(obj) == 1 and "id" in obj:
-                    return False
-            elif not self._all_hold(self.element_invariants, obj, type_path, resource):
-                return False
-        if table.invariants and not self._all_hold(table.invariants, obj, type_path, resource):
-            return False
-        return table.binding is None or self._coding_in(table.binding, obj, "Quantity")
+                out.append("    if len(obj) == 1 and 'id' in obj:")
+            else:
+                out.append(f"    if not ALL(ELEMENT_INVS, obj, {struct.name!r}, resource):")
+            out.append("        return False")
+        if struct.invariants:
+            out.append(f"    if not ALL({self._const(tuple(struct.invariants))}, obj, {struct.name!r}, resource):")
+            out.append("        return False")
+        if struct.binding is not None:
+            out.append(f"    return CODING_IN({self._const(struct.binding)}, obj, 'Quantity')")
+        else:
+            out.append("    return True")
+        return "\n".join(out) + "\n"
 
-    @staticmethod
-    def _primitive_format(p: _Prop, v: object) -> bool:
-        if type(v) is str and not v:
-            return False  # an empty string
-        return format_problem(p.primitive, v) is None  # type: ignore[arg-type]
+    def _property(self, name: str, el: ElementDef, tcode: str) -> list[str]:
+        out = [f"def {name}(v, depth, resource):"]
+        pt = self.plan.primitives.get(tcode)
+        if pt is not None:
+            checks = self._primitive_checks(pt, el)
+        else:
+            checks = self._complex_checks(el, tcode, 2 if el.repeats else 1)
+        if el.repeats:
+            out += ["    if type(v) is not list or not v:", "        return False", "    for x in v:"]
+            out += ["        " + line for line in checks]
+        else:
+            out += ["    x = v"] + ["    " + line for line in checks]
+        return [*out, "    return True"]
 
-    def _complex(self, p: _Prop, item: dict, depth: int, resource: dict) -> bool:
-        if p.struct is None:
-            return self._resource(item, depth)
-        table = p.table
-        if table is None:
-            table = p.table = self.table(p.struct)
-        el = p.el
-        if not self._object(item, table, p.struct.name, depth, resource, False):
-            return False
-        if el.binding is not None and not self._coding_in(el.binding, item, p.tcode):
-            return False
-        if el.targets is not None and p.tcode == "Reference" and not self._target_ok(el, item):
-            return False
-        return not el.invariants or self._all_hold(el.invariants, item, el.path, resource)
+    def _complex_checks(self, el: ElementDef, tcode: str, step: int) -> list[str]:
+        """Statements that return False unless the object x conforms (with its binding, target
+        and invariants)."""
+        if tcode == "Resource":
+            return [f"if type(x) is not dict or not RES(x, depth + {step}):", "    return False"]
+        fn = self._function(el.children or self.plan.structures[tcode])
+        out = [f"if type(x) is not dict or not {fn}(x, depth + {step}, resource):", "    return False"]
+        binding = el.binding
+        if binding is not None:
+            if binding.value_set is None or tcode == "CodeableConcept":
+                out += [f"if not CODING_IN({self._const(binding)}, x, {tcode!r}):", "    return False"]
+            else:  # a Coding (or Quantity): as CODING_IN, inline for the common case
+                out += [
+                    "code = x.get('code')",
+                    "if type(code) is str:",
+                    "    system = x.get('system')",
+                    f"    if (system is None or type(system) is str) and not {self._const(binding.value_set)}"
+                    ".has_coding(system, code):",
+                    "        return False",
+                    "elif code is not None and not CODING_IN(" + self._const(binding) + f", x, {tcode!r}):",
+                    "    return False",
+                ]
+        if el.targets is not None and tcode == "Reference":
+            out += [f"if not TARGET_OK({self._const(el)}, x):", "    return False"]
+        if el.invariants:
+            out += [f"if not ALL({self._const(tuple(el.invariants))}, x, {el.path!r}, resource):", "    return False"]
+        return out
 
+    def _primitive_checks(self, pt: PrimitiveType, el: ElementDef) -> list[str]:
+        """Statements that return False unless the value x is right for the primitive type: the
+        engine's json_kind_problem and format_problem, inline where they are a type test, a length,
+        a range or a regex."""
+        kind = {
+            "string": "type(x) is not str or not x",  # an empty string is a finding too
+            "integer": "type(x) is not int",  # bool is not int here, as in the engine
+            "boolean": "type(x) is not bool",
+            "decimal": "type(x) is not int and type(x) is not DEC",
+        }[pt.json]
+        out = [f"if {kind}:", "    return False"]
+        if pt.json == "string" and pt.check is None:
+            if pt.max_length is not None:
+                out += [f"if len(x) > {pt.max_length}:", "    return False"]
+            if pt.regex is not None:
+                out += [f"if {self._const(pt.regex.fullmatch)}(x) is None:", "    return False"]
+        elif pt.json == "integer":
+            if pt.min_value is not None:
+                out += [f"if x < {pt.min_value}:", "    return False"]
+            if pt.max_value is not None:
+                out += [f"if x > {pt.max_value}:", "    return False"]
+        elif pt.json != "boolean":
+            out += [f"if FMT({self._const(pt)}, x) is not None:", "    return False"]
+        if el.binding is not None and pt.json == "string":
+            vs = el.binding.value_set
+            out += ["return False"] if vs is None else [f"if not {self._const(vs)}.has_code(x):", "    return False"]
+        if el.invariants:
+            out += [f"if not ALL({self._const(tuple(el.invariants))}, x, {el.path!r}, resource):", "    return False"]
+        return out
+
+    # -- the engine's checks, answered yes or no ------------------------------------------------------
     def _all_hold(self, invariants: Sequence[Invariant], node: object, type_path: str, resource: dict) -> bool:
         ctx = None
         for inv in invariants:
@@ -211,7 +222,6 @@ class FastPath:
                     return False
         return True
 
-    # -- the engine's checks, answered yes or no ------------------------------------------------------
     @staticmethod
     def _coding_in(binding: Binding, value: dict, tcode: str) -> bool:
         vs = binding.value_set
@@ -243,3 +253,13 @@ class FastPath:
             m = _LITERAL_REF.fullmatch(literal)
             kind = m.group(1) if m else None
         return kind is None or kind in targets
+
+
+def _count(names: tuple[str, ...]) -> str:
+    """Source for how many values the JSON names of one element hold in `obj`."""
+    terms = [f"_n(obj.get({k!r}))" for k in names]
+    return " + ".join(terms) if terms else "0"
+
+
+def _n(value: object) -> int:
+    return 0 if value is None else len(value) if type(value) is list else 1

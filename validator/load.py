@@ -7,7 +7,9 @@ cannot be read or parsed becomes a fatal finding for that file; the other inputs
 from __future__ import annotations
 
 import glob
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -90,10 +92,10 @@ def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, 
         if source == "-":
             data = sys.stdin.buffer.read(limits.max_bytes + 1)
         else:
-            path = Path(source)
-            if path.is_file() and path.stat().st_size > limits.max_bytes:
-                return None, too_large, []
-            with path.open("rb") as handle:
+            with open(source, "rb") as handle:  # one open and one fstat per file
+                st = os.fstat(handle.fileno())
+                if stat.S_ISREG(st.st_mode) and st.st_size > limits.max_bytes:
+                    return None, too_large, []
                 data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
         return None, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"), []
