@@ -147,22 +147,33 @@ class Validator:
     def validate_file(self, path: str | Path) -> list[ResourceResult]:
         return self._run([str(path)])
 
-    def validate_paths(self, paths: Iterable[str], progress: Callable[[int], None] | None = None) -> RunResult:
+    def validate_paths(
+        self, paths: Iterable[str], progress: Callable[[int], None] | None = None, jobs: int = 1
+    ) -> RunResult:
         """Files, directories, globs or '-'. Raises InputError when a path names nothing.
-        `progress` is called with the number of resources validated so far."""
-        results = self._run(expand_paths(list(paths)), progress)
+        `progress` is called with the number of resources validated so far. With jobs > 1 the
+        resources are validated by that many processes (same results, same order)."""
+        results = self._run(expand_paths(list(paths)), progress, jobs)
         return RunResult(results=tuple(self._dicom_file_results() + results), fail_on=self.fail_on)
 
-    def _run(self, sources: list[str], progress: Callable[[int], None] | None = None) -> list[ResourceResult]:
+    def _run(
+        self, sources: list[str], progress: Callable[[int], None] | None = None, jobs: int = 1
+    ) -> list[ResourceResult]:
         """Validate every resource of the sources, then the checks that needed the whole run."""
         self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
         self._target_cache.clear()
+        if jobs > 1 and "-" not in sources:
+            from .parallel import parallel_available, run_parallel
+
+            if parallel_available():
+                return run_parallel(self, sources, jobs, progress)
         index: dict[str, dict] = {}
         pairs: list[tuple[ResourceResult, _Pending | None]] = []
         for source in sources:
             for item in load_source(source, self.limits, self.plan):
                 pairs.append(self._validate(item, len(pairs)))
-                self._remember(item, index)
+                for key, res in self._remembered(item):
+                    index.setdefault(key, res)
                 if progress is not None:
                     progress(len(pairs))
         return self._finish(pairs, index)
@@ -183,19 +194,20 @@ class Validator:
         return RunResult(results=tuple(results), fail_on=self.fail_on)
 
     # -- internals -------------------------------------------------------------------------------
-    def _remember(self, item: ResourceInput, index: dict[str, dict]) -> None:
-        """Keep resources that a profile's target check may need later (only the types that are
-        targets of some profile, e.g. Endpoint, so memory stays bounded on large runs)."""
+    def _remembered(self, item: ResourceInput) -> list[tuple[str, dict]]:
+        """The resources a profile's target check may need later, under the keys they are found by
+        (only the types that are targets of some profile, e.g. Endpoint, so memory stays bounded
+        on large runs)."""
         res = item.resource
         if not isinstance(res, dict):
-            return
+            return []
         rtype, rid = res.get("resourceType"), res.get("id")
         # Endpoint: the DICOM pack checks where an ImagingStudy's WADO-RS endpoints point.
-        if isinstance(rtype, str) and isinstance(rid, str) and (rtype in self._target_types() or rtype == "Endpoint"):
-            index.setdefault(f"{rtype}/{rid}", res)
-            for url, target in item.bundle.items():
-                if target is res:
-                    index.setdefault(url, res)
+        if not (isinstance(rtype, str) and isinstance(rid, str)):
+            return []
+        if rtype not in self._target_types() and rtype != "Endpoint":
+            return []
+        return [(f"{rtype}/{rid}", res)] + [(url, res) for url, target in item.bundle.items() if target is res]
 
     @cache  # noqa: B019 - one Validator per run; the set of profiles does not change
     def _target_types(self) -> frozenset[str]:

@@ -7,6 +7,7 @@ Exit codes: 0 = nothing at or above --fail-on; 1 = conformance failures (fatal i
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -123,6 +124,9 @@ def validate(
     max_string: Annotated[int, typer.Option("--max-string", min=1, help="Longest JSON string read.")] = (
         DEFAULT_LIMITS.max_string
     ),
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per CPU). Same results, same order.")
+    ] = 1,
 ) -> None:
     """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
     from . import __version__
@@ -143,7 +147,7 @@ def validate(
     )
     try:
         with Progress(enabled=not quiet) as progress:
-            run: RunResult = validator.validate_paths(paths, progress=progress)
+            run: RunResult = validator.validate_paths(paths, progress=progress, jobs=jobs or os.cpu_count() or 1)
     except InputError as exc:
         raise _usage_error(str(exc)) from None
     outputs = {

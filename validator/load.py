@@ -144,16 +144,21 @@ def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None)
         found = True
         yield item
     if not found:
-        yield _only(
-            source,
-            LoadProblem(
-                R.NO_RESOURCE, f"{source} holds no resource (empty NDJSON, or a Bundle without entry resources)"
-            ),
-        )
+        yield no_resource(source)
+
+
+def no_resource(source: str) -> ResourceInput:
+    """The finding for an input that holds no resource at all."""
+    message = f"{source} holds no resource (empty NDJSON, or a Bundle without entry resources)"
+    return _only(source, LoadProblem(R.NO_RESOURCE, message))
+
+
+def is_ndjson_file(source: str) -> bool:
+    return source != "-" and source.lower().endswith(NDJSON_SUFFIXES) and Path(source).is_file()
 
 
 def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[ResourceInput]:
-    if source != "-" and source.lower().endswith(NDJSON_SUFFIXES) and Path(source).is_file():
+    if is_ndjson_file(source):
         yield from _ndjson_file(source, limits)
         return
     text, problem, warnings = _read(source, limits)
@@ -202,42 +207,56 @@ def _syntax_problem(exc: JsonSyntaxError, where: str, line: int | None = None) -
     return LoadProblem(R.MALFORMED_JSON, f"{where}malformed JSON: {exc.message}", line or exc.line, exc.column)
 
 
+def ndjson_size_problem(source: str, limits: Limits) -> ResourceInput | None:
+    """An NDJSON file too large or unreadable, as its one finding; None when it can be read."""
+    try:
+        if Path(source).stat().st_size > limits.max_bytes:
+            return _only(source, _too_large(source, limits))
+    except OSError as exc:
+        return _only(source, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"))
+    return None
+
+
 def _ndjson_file(source: str, limits: Limits) -> Iterator[ResourceInput]:
     """An NDJSON file read line by line, so memory stays bounded by the longest line, not the file."""
-    path = Path(source)
+    problem = ndjson_size_problem(source, limits)
+    if problem is not None:
+        yield problem
+        return
     try:
-        if path.stat().st_size > limits.max_bytes:
-            yield _only(source, _too_large(source, limits))
-            return
-        handle = path.open("rb")
+        handle = Path(source).open("rb")  # noqa: SIM115 - closed below; an open failure is a finding
     except OSError as exc:
         yield _only(source, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"))
         return
+    with handle:
+        yield from ndjson_lines(source, enumerate(handle, start=1), limits)
+
+
+def ndjson_lines(source: str, raw_lines: Iterable[tuple[int, bytes]], limits: Limits) -> Iterator[ResourceInput]:
+    """The resources (and findings) of numbered raw NDJSON lines: the whole file, or a chunk of it
+    (validated by a worker process with --jobs)."""
     warnings: list[LoadProblem] = []
     bad: list[ResourceInput] = []
 
     def lines() -> Iterator[tuple[int, str]]:
-        with handle:
-            for lineno, raw in enumerate(handle, start=1):
-                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    warnings.append(
-                        LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1)
-                    )
-                    raw = raw[3:]
-                try:
-                    line = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as exc:
-                    problem = LoadProblem(R.UNREADABLE, f"line {lineno} is not UTF-8 text (byte {exc.start})", lineno)
-                    bad.append(_only(source, problem, entry=lineno))
-                    yield lineno, ""
-                    continue
-                too_long = _long_string(line, limits)
-                if too_long is not None:
-                    too_long.line = lineno
-                    bad.append(_only(source, too_long, entry=lineno))
-                    yield lineno, ""
-                    continue
-                yield lineno, line
+        for lineno, raw in raw_lines:
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                warnings.append(LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1))
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                problem = LoadProblem(R.UNREADABLE, f"line {lineno} is not UTF-8 text (byte {exc.start})", lineno)
+                bad.append(_only(source, problem, entry=lineno))
+                yield lineno, ""
+                continue
+            too_long = _long_string(line, limits)
+            if too_long is not None:
+                too_long.line = lineno
+                bad.append(_only(source, too_long, entry=lineno))
+                yield lineno, ""
+                continue
+            yield lineno, line
 
     for item in _ndjson(source, lines(), warnings):
         while bad:
