@@ -15,8 +15,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .resources import package_file
 
 
@@ -42,23 +40,28 @@ class Pack:
         return self.data["ruleset"]
 
 
-class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+@cache
+def strict_loader() -> type:
     """Safe YAML loading that refuses repeated mapping keys: a repeated element or rule in a pack
-    would otherwise silently replace the first one."""
+    would otherwise silently replace the first one. (PyYAML is imported only when a pack's text
+    is not in the cache.)"""
+    import yaml
 
+    class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        pass
 
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    result: dict = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in result:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        result[key] = loader.construct_object(value_node, deep=deep)
-    return result
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        loader.flatten_mapping(node)
+        result: dict = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in result:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            result[key] = loader.construct_object(value_node, deep=deep)
+        return result
 
-
-StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return StrictLoader
 
 
 @cache
@@ -114,7 +117,8 @@ def _semantic_problems(data: dict) -> list[tuple[str, str, str]]:
     return problems
 
 
-def _cache_dir() -> Path | None:
+def cache_dir() -> Path | None:
+    """Where checked packs (and other derived tables) are kept; None when caching is off."""
     configured = os.environ.get("IMAGING_VALIDATOR_CACHE")
     if configured == "off":
         return None
@@ -131,7 +135,7 @@ _CHECKS_VERSION = "2"
 
 
 def _cache_file(text: str) -> Path | None:
-    folder = _cache_dir()
+    folder = cache_dir()
     if folder is None:
         return None
     key = hashlib.sha256(f"{_CHECKS_VERSION}\0{_schema_digest()}\0{text}".encode()).hexdigest()
@@ -175,8 +179,10 @@ def load_pack(path: Path) -> Pack:
     cached = _from_cache(cache_file)
     if cached is not None:
         return Pack(path=path, data=cached)
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=StrictLoader)
+        data = yaml.load(text, Loader=strict_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

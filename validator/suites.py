@@ -17,7 +17,7 @@ import yaml
 
 from .load import InputError, expand_paths
 from .model import Issue, ResourceResult, Severity
-from .packs import StrictLoader
+from .packs import strict_loader
 from .resources import package_file
 
 
@@ -89,7 +89,7 @@ def _compile(pattern: str, where: str) -> re.Pattern:
 def load_suite(path: Path) -> list[Case]:
     """Read and check a suite file. Raises SuiteError naming the file and the key."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=strict_loader())
     except OSError as exc:
         raise SuiteError(f"{path}: cannot read suite: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

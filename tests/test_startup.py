@@ -1,0 +1,49 @@
+"""What a small run loads: with warm caches, neither the YAML parser, nor pydicom, nor the
+FHIRPath parser are imported, and the DICOM tables read back from the cache equal pydicom's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fixture_cases import BASES
+
+from validator.dicom import registry
+
+CHECK = """
+import sys
+from validator import Validator
+run = Validator().validate_paths([sys.argv[1]])
+assert not run.failed, [i.rule for r in run.results for i in r.issues]
+print(sorted(m for m in ("yaml", "pydicom", "fhirpathpy", "antlr4", "pydantic", "jsonschema") if m in sys.modules))
+"""
+
+
+def _run(payload: Path, cache: Path) -> list[str]:
+    env = {**os.environ, "IMAGING_VALIDATOR_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-c", CHECK, str(payload)], capture_output=True, text=True, env=env,
+                          timeout=300, check=True)  # fmt: skip
+    return json.loads(done.stdout.strip().replace("'", '"'))
+
+
+def test_a_small_run_with_warm_caches_imports_no_parser_and_no_pydicom(tmp_path) -> None:
+    payload = tmp_path / "study.json"
+    payload.write_text(json.dumps(BASES["study"]))
+    cold = _run(payload, tmp_path / "cache")
+    assert "yaml" in cold and "pydicom" in cold  # the first run builds the caches
+    assert _run(payload, tmp_path / "cache") == []
+
+
+def test_dicom_tables_from_the_cache_equal_pydicoms(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path / "packs"))
+    built = registry._cached("cid-29", lambda: registry._cid_codes(29))
+    files = list((tmp_path / "dicom").glob("*.json"))
+    assert len(files) == 1
+    assert registry._cached("cid-29", lambda: {"never": "called"}) == built == registry._cid_codes(29)
+    files[0].write_text("{damaged")
+    assert registry._cached("cid-29", lambda: registry._cid_codes(29)) == built
+    rows = registry._cached("sop-classes", registry._sop_class_rows)
+    assert rows == json.loads(json.dumps(registry._sop_class_rows()))
