@@ -198,3 +198,13 @@ def test_an_absent_choice_element_is_left_to_fhirpathpy() -> None:
     assert passes(fn, {"other": 1}, {}, {}) is False
     with pytest.raises(Unsupported):
         passes(fn, {"valueString": "x"}, {}, {})
+
+
+def test_an_invariant_is_answered_without_evaluation_when_its_members_are_absent() -> None:
+    fn = compile_subset("contained.contained.empty()")
+    assert fn.__name__ == "guarded"
+    assert passes(fn, {"resourceType": "ImagingStudy", "status": "available"}, {}, {}) is True
+    assert passes(fn, {"contained": [{"contained": [{"id": "x"}]}]}, {}, {}) is False
+    # Whatever reads the focus as a whole ($this, a function of the focus) is always evaluated.
+    for expression in ("$this.exists()", "exists()", "hasValue() or code.exists()"):
+        assert compile_subset(expression).__name__ != "guarded", expression

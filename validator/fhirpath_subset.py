@@ -244,6 +244,11 @@ class _Parser:
         self.toks = _tokens(text)
         self.i = 0
         self.choice_names = choice_names
+        # What the expression reads of its focus: member names (over-approximated: members read
+        # inside function arguments count too), or the whole node ($this, a variable, a function
+        # applied to the focus, a choice element).
+        self.reads: set[str] = set()
+        self.whole_node = False
 
     def peek(self) -> tuple[str, str]:
         return self.toks[self.i]
@@ -314,9 +319,10 @@ class _Parser:
             fn = lambda _c, _t, _r, _o: [number]  # noqa: E731
         elif kind == "var":
             self.take()
+            self.whole_node = True
             fn = self.variable(value)
         else:
-            fn = self.invocation()
+            fn = self.invocation(first=True)
         while self.peek() == ("op", "."):
             self.take()
             fn = _chain(fn, self.invocation())
@@ -332,7 +338,9 @@ class _Parser:
             return lambda _c, _t, _r, root: [root]
         raise _NotInSubset(f"variable {name}")
 
-    def invocation(self) -> Compiled:
+    def invocation(self, first: bool = False) -> Compiled:
+        """A member or function; `first`: at the start of a term, so applied to the focus (or,
+        inside a function's argument, to what the function iterates over)."""
         kind, value = self.take()
         if kind == "bt":
             value, kind = value[1:-1], "id"
@@ -346,9 +354,13 @@ class _Parser:
                 if self.peek() == ("op", ","):
                     self.take()
             self.take(")")
+            self.whole_node = self.whole_node or first
             return _function(value, args)
         if value[:1].isupper():
             raise _NotInSubset("type names")
+        if first:
+            self.reads.add(value)
+            self.whole_node = self.whole_node or value in self.choice_names
         return _member(value, value in self.choice_names)
 
 
@@ -357,9 +369,34 @@ def compile_subset(expression: str, choice_names: frozenset[str] = frozenset()) 
     `choice_names`: names of choice elements ([x]) in the model, which plain JSON navigation
     cannot follow; an absent one means "ask fhirpathpy" at run time."""
     try:
-        return _Parser(expression, choice_names).parse()
+        parser = _Parser(expression, choice_names)
+        fn = parser.parse()
     except (_NotInSubset, IndexError):
         return None
+    if parser.whole_node or not parser.reads:
+        return fn
+    return _guarded(fn, tuple(sorted(parser.reads)))
+
+
+def _guarded(fn: Compiled, reads: tuple[str, ...]) -> Compiled:
+    """The expression, answered without evaluation on an object that has none of the members it
+    reads: it then gives what it gives on {} (dom-2 on a resource without contained resources)."""
+    try:
+        constant = fn([{}], {}, {}, {})
+    except Unsupported:
+        return fn
+    names = reads + tuple("_" + r for r in reads)
+
+    def guarded(c: Collection, this: object, res: dict, root: dict) -> Collection:
+        if len(c) == 1 and type(c[0]) is dict:
+            node = c[0]
+            for name in names:
+                if name in node:
+                    return fn(c, this, res, root)
+            return list(constant)
+        return fn(c, this, res, root)
+
+    return guarded
 
 
 def passes(fn: Compiled, node: object, resource: dict, root: dict) -> bool:

@@ -86,21 +86,35 @@ def expand_paths(paths: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _read_at_most(handle, limit: int) -> bytes:
+    """Up to `limit` bytes, read in pieces: a stream's size is not known in advance."""
+    pieces, total = [], 0
+    while total < limit:
+        piece = handle.read(min(1 << 20, limit - total))
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    return b"".join(pieces)
+
+
 def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, list[LoadProblem]]:
-    too_large = _too_large(source, limits)
     try:
         if source == "-":
-            data = sys.stdin.buffer.read(limits.max_bytes + 1)
+            data = _read_at_most(sys.stdin.buffer, limits.max_bytes + 1)
         else:
             with open(source, "rb") as handle:  # one open and one fstat per file
                 st = os.fstat(handle.fileno())
                 if stat.S_ISREG(st.st_mode) and st.st_size > limits.max_bytes:
-                    return None, too_large, []
-                data = handle.read(limits.max_bytes + 1)
+                    return None, _too_large(source, limits), []
+                # A regular file is read at its size (+1 in case it grows); asking for the whole
+                # limit at once would allocate it first.
+                size = st.st_size + 1 if stat.S_ISREG(st.st_mode) else limits.max_bytes + 1
+                data = _read_at_most(handle, min(size, limits.max_bytes + 1))
     except OSError as exc:
         return None, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"), []
     if len(data) > limits.max_bytes:
-        return None, too_large, []
+        return None, _too_large(source, limits), []
     warnings = []
     if data.startswith(b"\xef\xbb\xbf"):
         warnings.append(LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from .. import rule_ids as R
 from .registry import DCM, cid_codes, sop_classes
-from .uids import uid_problem
+from .uids import MAX_LENGTH, VALID_UID, uid_problem
 
 Pointer = tuple[str | int, ...]
 Report = Callable[[str, Pointer, str], None]
@@ -41,12 +41,18 @@ def _items(value: object) -> list[tuple[int, dict]]:
 class StudyCheck:
     def __init__(self, report: Report, resolve: Resolve, fhir_version: str,
                  sop_class_modalities: dict[str, frozenset[str]]) -> None:  # fmt: skip
-        self.report = report
+        self._report = report
+        self.reported = 0  # findings so far
+        self._clean_sop_classes: set[tuple] = set()  # (modality, sopClass) pairs that passed
         self.resolve = resolve
         self.cid = 29 if fhir_version.startswith("4.") else 33
         self.sop_class_modalities = sop_class_modalities
         self.where: dict[str, tuple[str, Pointer]] = {}  # UID -> level and place first seen (uniqueness)
         self.unresolved: list[tuple[str, Pointer, str | None, str | None]] = []  # endpoints not in the payload
+
+    def report(self, rule: str, p: Pointer, message: str) -> None:
+        self.reported += 1
+        self._report(rule, p, message)
 
     # -- entry ----------------------------------------------------------------------------------
     def run(self, study: dict) -> None:
@@ -69,19 +75,39 @@ class StudyCheck:
             instances = _items(s.get("instance"))
             listed_instances += len(instances)
             every_series_lists = every_series_lists and bool(instances)
-            numbers: dict[object, int] = {}
-            for j, inst in instances:
-                ip: Pointer = (*sp, "instance", j)
-                if isinstance(inst.get("uid"), str):
-                    self.uid(inst["uid"], (*ip, "uid"), "instance")
-                self.sop_class(inst.get("sopClass"), (*ip, "sopClass"), modality, i, j)
-                self.number(numbers, inst.get("number"), (*ip, "number"), f"series[{i}].instance[{j}]",
-                            R.INSTANCE_NUMBER_UNIQUE, "Instance Number", f"series[{i}]")  # fmt: skip
+            self.instances(instances, i, modality)
             self.series_count(s, sp, len(instances))
             self.endpoints(s.get("endpoint"), (*sp, "endpoint"), study_uid, series_uid)
         self.study_modalities(study, series_modalities)
         self.study_counts(study, len(series), listed_instances if every_series_lists and series else None)
         self.endpoints(study.get("endpoint"), ("endpoint",), study_uid, None)
+
+    def instances(self, instances: list[tuple[int, dict]], i: int, modality: str | None) -> None:
+        """The instances of series i. A study lists thousands: the common, valid case is tested
+        inline, and the checks that explain run only when something is off (or new)."""
+        numbers: dict[object, int] = {}
+        where = self.where
+        clean_sop = self._clean_sop_classes
+        for j, inst in instances:
+            uid = inst.get("uid")
+            if type(uid) is str:
+                if uid in where or len(uid) > MAX_LENGTH or VALID_UID.fullmatch(uid) is None:
+                    self.uid(uid, ("series", i, "instance", j, "uid"), "instance")
+                else:
+                    where[uid] = ("instance", ("series", i, "instance", j, "uid"))
+            sop = inst.get("sopClass")
+            signature = _sop_signature(sop, modality)
+            if signature is None or signature not in clean_sop:
+                before = self.reported
+                self.sop_class(sop, ("series", i, "instance", j, "sopClass"), modality, i, j)
+                if self.reported == before and signature is not None:
+                    clean_sop.add(signature)  # the same SOP Class in the same modality: same answer
+            number = inst.get("number")
+            if type(number) is int and number not in numbers:
+                numbers[number] = 1
+            else:
+                self.number(numbers, number, ("series", i, "instance", j, "number"), f"series[{i}].instance[{j}]",
+                            R.INSTANCE_NUMBER_UNIQUE, "Instance Number", f"series[{i}]")  # fmt: skip
 
     # -- UIDs -----------------------------------------------------------------------------------
     def study_uid(self, study: dict) -> str | None:
@@ -266,6 +292,17 @@ def _what(p: Pointer, level: str) -> str:
         return "the Study Instance UID identifier"
     path = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in p).lstrip(".")
     return f"{path} ({_UID_NAMES[level]})"
+
+
+def _sop_signature(sop: object, modality: str | None) -> tuple | None:
+    """What the SOP Class checks of an instance depend on, when it is made of plain strings."""
+    if type(sop) is str:
+        return (modality, sop)
+    if type(sop) is dict:
+        system, code = sop.get("system"), sop.get("code")
+        if type(code) is str and (system is None or type(system) is str):
+            return (modality, system, code)
+    return None
 
 
 def _count(value: object) -> int | None:

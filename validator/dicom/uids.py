@@ -6,14 +6,14 @@ import re
 
 MAX_LENGTH = 64
 # The same grammar as the loop below, in one C call: the common, valid case costs next to nothing.
-_VALID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+VALID_UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
 
 
 def uid_problem(uid: str) -> str | None:
     """Why `uid` is not a valid DICOM UID, or None. Components are digits separated by '.', a
     component has no leading zero unless it is the single digit 0, and the whole is at most 64
     characters."""
-    if len(uid) <= MAX_LENGTH and _VALID.fullmatch(uid):
+    if len(uid) <= MAX_LENGTH and VALID_UID.fullmatch(uid):
         return None
     if not uid:
         return "it is empty"
