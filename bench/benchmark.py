@@ -2,11 +2,12 @@
 
     make bench                         # or: .venv/bin/python bench/benchmark.py [--ndjson 100000]
 
-Times, per resource, reading + parsing + validating each payload file: this validator (R4, DICOM
-and base packs), fhir.resources (pydantic models, structure only), FHIR.js (the `fhir` npm package,
-installed into a throwaway folder when node is available) and a plain JSON parse as the floor.
-Also the CLI's start-up wall time for one small file, and an NDJSON of small studies validated
-as a stream (wall time and peak memory). Not part of the unit tests.
+Times, per payload file, reading + parsing + validating it: this validator (R4 base and DICOM
+packs; the IHE IMR profile for the IMR Bundle), fhir.resources (pydantic models, structure only),
+FHIR.js (the `fhir` npm package, installed into a throwaway folder when node is available) and a
+plain JSON parse as the floor. Then: how our time per instance grows from 10 to 10,000 instances,
+the CLI's start-up wall time for one small file, and an NDJSON of small studies validated as a
+stream with one process and with --jobs (wall time, peak memory). Not part of the unit tests.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from pathlib import Path
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 SIZES = {"small (2 x 5)": (2, 5), "medium (4 x 100)": (4, 100), "large (10 x 1,000)": (10, 1000)}
-REPEATS = {"small (2 x 5)": 300, "medium (4 x 100)": 30, "large (10 x 1,000)": 5}
+REPEATS = {"small (2 x 5)": 1000, "medium (4 x 100)": 60, "large (10 x 1,000)": 9, "IMR Bundle (2 x 5)": 1000}
+SCALING = [(1, 10), (1, 100), (10, 100), (10, 1000)]  # series x instances: 10 to 10,000 instances
+IMR = "https://profiles.ihe.net/RAD/IMR/StructureDefinition/imr-imagingstudy"
+IMR_ENDPOINT = "https://profiles.ihe.net/RAD/IMR/StructureDefinition/imaging-study-endpoint"
+NARRATIVE = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">study</div>'}
 
 
 def study(rng: random.Random, series: int, instances: int) -> dict:
@@ -48,6 +53,31 @@ def study(rng: random.Random, series: int, instances: int) -> dict:
     }  # fmt: skip
 
 
+def imr_bundle(rng: random.Random) -> dict:
+    """An IMR ImagingStudy (2 x 5) and the Imaging Study Endpoint it refers to, in one Bundle."""
+    s = study(rng, 2, 5)
+    s.update(meta={"profile": [IMR]}, endpoint=[{"reference": "Endpoint/ep1"}])
+    uid = s["identifier"][0]["value"][len("urn:oid:") :]
+    endpoint = {
+        "resourceType": "Endpoint",
+        "id": "ep1",
+        "meta": {"profile": [IMR_ENDPOINT]},
+        "text": NARRATIVE,
+        "status": "active",
+        "address": f"https://pacs.example.org/dicomweb/studies/{uid}",
+        "connectionType": {
+            "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+            "code": "dicom-wado-rs",
+        },
+        "payloadType": [{"coding": [{"system": DCM, "code": "113014", "display": "Study"}]}],
+    }
+    entries = [
+        {"fullUrl": f"https://pacs.example.org/fhir/ImagingStudy/{s['id']}", "resource": s},
+        {"fullUrl": "https://pacs.example.org/fhir/Endpoint/ep1", "resource": endpoint},
+    ]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
 def median_seconds(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -62,16 +92,18 @@ def ours(path: Path, repeats: int) -> float:
 
     validator = Validator(fhir_version="R4")
     results = validator.validate_file(path)
-    assert results and not results[0].issues, [i.rule for i in results[0].issues][:5]
+    assert results and not any(r.issues for r in results), [i.rule for r in results for i in r.issues][:5]
     return median_seconds(lambda: validator.validate_file(path), repeats)
 
 
 def fhir_resources(path: Path, repeats: int) -> float | None:
     try:
+        from fhir.resources.R4B.bundle import Bundle
         from fhir.resources.R4B.imagingstudy import ImagingStudy
     except ImportError:
         return None
-    return median_seconds(lambda: ImagingStudy.model_validate_json(path.read_bytes()), repeats)
+    model = Bundle if json.loads(path.read_bytes()).get("resourceType") == "Bundle" else ImagingStudy
+    return median_seconds(lambda: model.model_validate_json(path.read_bytes()), repeats)
 
 
 def json_floor(path: Path, repeats: int) -> float:
@@ -114,18 +146,45 @@ def fhir_js(script: Path | None, path: Path, repeats: int) -> float | None:
 
 def startup(path: Path) -> float:
     exe = shutil.which("imaging-validator", path=str(Path(sys.executable).parent)) or "imaging-validator"
-    return median_seconds(lambda: subprocess.run([exe, "validate", str(path), "-q"], capture_output=True), 5)
+    return median_seconds(lambda: subprocess.run([exe, "validate", str(path), "-q"], capture_output=True), 7)
 
 
-def ndjson_stream(path: Path) -> tuple[float, float]:
+def ndjson_stream(path: Path, jobs: int) -> tuple[float, float]:
+    """Wall time and peak RSS (parent and workers) of validating an NDJSON file in a fresh process."""
     code = (
         "import resource, sys, time; from validator import Validator; t = time.perf_counter();"
-        "run = Validator(fhir_version='R4').validate_paths([sys.argv[1]]);"
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(run.results))"
+        "run = Validator(fhir_version='R4').validate_paths([sys.argv[1]], jobs=int(sys.argv[2]));"
+        "assert not run.failed;"
+        "rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
+        "print(time.perf_counter() - t, rss / 1024, len(run.results))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=3600)
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(jobs)], capture_output=True, text=True,
+                         timeout=3600)  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"NDJSON run failed: {out.stderr[-500:]}")
     seconds, rss_mb, _count = out.stdout.split()
     return float(seconds), float(rss_mb)
+
+
+def scaling(rng: random.Random, folder: Path) -> list[tuple[int, float, float]]:
+    """(instances, seconds, marginal seconds per instance) for 10 to 10,000 instances: the marginal
+    cost subtracts the same study with its instance lists left out."""
+    rows = []
+    for series, instances in SCALING:
+        payload = study(rng, series, instances)
+        bare = json.loads(json.dumps(payload))
+        for s in bare["series"]:
+            s.pop("instance")
+            s.pop("numberOfInstances")
+        bare.pop("numberOfInstances")
+        times = []
+        for name, doc in (("full", payload), ("bare", bare)):
+            path = folder / f"scale-{series}x{instances}-{name}.json"
+            path.write_text(json.dumps(doc))
+            times.append(ours(path, max(5, 20_000 // (series * instances))))
+        rows.append((series * instances, times[0], (times[0] - times[1]) / (series * instances)))
+    return rows
 
 
 def fmt(seconds: float | None) -> str:
@@ -141,38 +200,50 @@ def ratio(a: float, b: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ndjson", type=int, default=100_000, help="small studies in the NDJSON stream (0: skip)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes for the NDJSON run")
     parser.add_argument("--seed", type=int, default=20261123)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     folder = Path(tempfile.mkdtemp(prefix="imaging-validator-bench-"))
     try:
         script = fhir_js_setup(folder / "fhirjs")
+        payloads = {label: study(rng, *size) for label, size in SIZES.items()}
+        payloads["IMR Bundle (2 x 5)"] = imr_bundle(rng)
         rows = []
-        for label, (series, instances) in SIZES.items():
-            path = folder / f"{series}x{instances}.json"
-            path.write_text(json.dumps(study(rng, series, instances)))
+        for label, doc in payloads.items():
+            path = folder / f"{label.split()[0]}.json"
+            path.write_text(json.dumps(doc))
             n = REPEATS[label]
             rows.append((label, ours(path, n), fhir_resources(path, n), fhir_js(script, path, n), json_floor(path, n)))
+        print("Per payload file (median): read, parse and validate")
         print(f"{'payload':<20} {'imaging-validator':>18} {'fhir.resources':>15} {'FHIR.js':>11} {'json parse':>11}"
               f" {'vs fhir.resources':>18} {'vs FHIR.js':>11}")  # fmt: skip
         for label, a, b, c, d in rows:
             print(
                 f"{label:<20} {fmt(a):>18} {fmt(b):>15} {fmt(c):>11} {fmt(d):>11} {ratio(a, b):>18} {ratio(a, c):>11}"
             )
-        small = folder / "2x5.json"
-        print(f"\nCLI start-up, one small file: {startup(small):.3f} s wall (median of 5)")
+        print("\nScaling (imaging-validator): time per instance")
+        scale = scaling(rng, folder)
+        first_marginal = scale[0][2]
+        print(f"{'instances':>10} {'study':>10} {'per instance':>13} {'marginal':>10} {'vs 10 (marginal)':>17}")
+        for count, seconds, marginal in scale:
+            print(f"{count:>10,} {fmt(seconds):>10} {fmt(seconds / count):>13} {fmt(marginal):>10}"
+                  f" {marginal / first_marginal:>16.2f}x")  # fmt: skip
+        small = folder / "small.json"
+        print(f"\nCLI start-up, one small file: {startup(small):.3f} s wall (median of 7)")
         if args.ndjson:
             stream = folder / "stream.ndjson"
             with stream.open("w") as handle:
                 for _ in range(args.ndjson):
                     handle.write(json.dumps(study(rng, 2, 5)) + "\n")
-            seconds, rss = ndjson_stream(stream)
-            each = seconds / args.ndjson * 1e6
-            print(f"NDJSON of {args.ndjson:,} small studies: {seconds:.1f} s ({each:,.0f} us each), "
-                  f"peak RSS {rss:,.0f} MB")
-        print(
-            f"\npython {sys.version.split()[0]}, {os.cpu_count()} CPU(s); per-resource medians include reading the file"
-        )
+            one, rss_one = ndjson_stream(stream, 1)
+            print(f"NDJSON of {args.ndjson:,} small studies, 1 process: {one:.1f} s "
+                  f"({one / args.ndjson * 1e6:,.0f} us each), peak RSS {rss_one:,.0f} MB")  # fmt: skip
+            if args.jobs > 1:
+                many, rss_many = ndjson_stream(stream, args.jobs)
+                print(f"NDJSON of {args.ndjson:,} small studies, --jobs {args.jobs}: {many:.1f} s "
+                      f"(speed-up {one / many:.2f}x), peak RSS {rss_many:,.0f} MB per process")  # fmt: skip
+        print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} CPU(s); times include reading the file")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from decimal import Decimal
 from functools import cache
+from unittest import mock
 
 import pytest
 from fixture_cases import BASES, _reshape, load_cases
@@ -240,3 +242,28 @@ def test_a_payload_with_another_versions_shape_never_takes_the_fast_path(element
     payload = _with_marker(study, element, shape)
     assert _walk_findings(version, payload, {}), f"{element} as {shape} breaks no {version} rule"
     assert not _fast(version, payload, {})
+
+
+def test_every_fixture_gives_the_same_report_with_and_without_the_fast_path(tmp_path) -> None:
+    """End to end, with profiles, version detection, DICOM rules, limits and --dicom folders: the
+    fast path changes no finding, no message and no position."""
+    from fixture_cases import dicom_folder, write_case
+
+    from validator.fast_path import FastPath
+    from validator.limits import Limits
+
+    def run_all() -> list:
+        out = []
+        for n, case in enumerate(load_cases()):
+            folder = dicom_folder(case.dicom_files) if case.dicom_files else None
+            v = Validator(fhir_version=case.version, profiles=case.profiles, dicom_files=folder,
+                          limits=Limits(**dict(case.limits)))  # fmt: skip
+            (tmp_path / str(n)).mkdir(exist_ok=True)
+            path = write_case(case, tmp_path / str(n))
+            out.append([replace(r, duration=0.0) for r in v.validate_paths([str(path)]).results])
+        return out
+
+    fast = run_all()
+    with mock.patch.object(FastPath, "is_clean", lambda self, resource, bundle: False):
+        slow = run_all()
+    assert fast == slow

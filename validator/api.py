@@ -275,11 +275,13 @@ class Validator:
             if prof is None or prof.resource_type != target.get("resourceType"):
                 problems.append(f"it is a {target.get('resourceType')}, not a {url}" if prof else f"{url} is unknown")
                 continue
-            walk = ResourceWalk(self.plan, EvalContext(root=target, bundle=bundle), profiles=[prof], must_support=False)
+            walk = ResourceWalk(self.plan, EvalContext(root=target, bundle=bundle), profiles=[prof], must_support=False,
+                                max_depth=self.limits.max_depth)  # fmt: skip
             rtype = target.get("resourceType") or "Resource"
+            clean = self._fast(self.version).is_clean(target, bundle)
             problems.extend(
                 f"{render_expression(rtype, r.pointer)}: {r.message} [{r.rule.id}]"
-                for r in walk.run(target)
+                for r in walk.run(target, base_clean=clean)
                 if r.severity >= Severity.ERROR
             )
         self._target_cache[key] = (target, problems)
@@ -326,9 +328,9 @@ class Validator:
                 if profiled:
                     applied = self._profiles_of(res, rtype, raw, plan)
                 pending: list[PendingTarget] = []
-                if clean is None and not applied:
+                if clean is None:
                     clean = self._fast(version).is_clean(res, bundle)
-                if not clean:
+                if not clean or applied:
                     walk = ResourceWalk(
                         plan,
                         EvalContext(root=res, bundle=bundle),
@@ -337,7 +339,7 @@ class Validator:
                         target_checker=lambda t, urls: self._check_target(t, bundle, urls),
                         max_depth=self.limits.max_depth,
                     )
-                    raw.extend(walk.run(res))
+                    raw.extend(walk.run(res, base_clean=clean))
                     pending = walk.pending
                 endpoints: list[tuple] = []
                 if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):

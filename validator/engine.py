@@ -99,8 +99,11 @@ class ResourceWalk:
         self.issues.append(RawIssue(rule, pointer, message, rule.severity, duplicate))
 
     # -- resources -----------------------------------------------------------------------------
-    def run(self, resource: dict) -> list[RawIssue]:
-        self.visit_resource(resource, (), resource)
+    def run(self, resource: dict, base_clean: bool = False) -> list[RawIssue]:
+        """The findings of the base rules and the profiles. `base_clean`: the fast path found the
+        base rules silent (fast_path.py), so only the profiles are walked."""
+        if not base_clean:
+            self.visit_resource(resource, (), resource)
         for profile in self.profiles:
             ProfileCheck(self, profile, self.must_support).run(resource)
         return self.issues
