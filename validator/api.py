@@ -17,6 +17,7 @@ from . import rule_ids as R
 from .engine import RawIssue, ResourceWalk, render_expression
 from .fast_path import FastPath
 from .fhirpath import EvalContext, resolve_reference
+from .jsontext import key_tokens
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import Limits
 from .load import PositionIndex, ResourceInput, expand_paths, load_source
@@ -207,7 +208,9 @@ class Validator:
             return []
         if rtype not in self._target_types() and rtype != "Endpoint":
             return []
-        return [(f"{rtype}/{rid}", res)] + [(url, res) for url, target in item.bundle.items() if target is res]
+        keys = [f"{rtype}/{rid}"] + [url for url, target in item.bundle.items() if target is res]
+        kept = item.precise().resource  # with its repeated keys, if any, for the checks to see
+        return [(key, kept) for key in keys]
 
     @cache  # noqa: B019 - one Validator per run; the set of profiles does not change
     def _target_types(self) -> frozenset[str]:
@@ -294,6 +297,14 @@ class Validator:
             rule = self.plan.rules[w.rule]
             sev = self.severity.get(rule.id, rule.severity)
             issues.append(Issue(sev, rule.code, rule.id, "", w.message, w.line, w.column))
+        known_clean = False  # the fast path passed this resource under self.version
+        if item.plain_text is not None and isinstance(item.resource, dict):
+            # Parsed without keeping repeated keys: exact if the fast path passes it and saw as many
+            # keys as the text has; otherwise it is parsed again, precisely, for the engine.
+            fast = self._fast(self.version)
+            known_clean = fast.is_clean(item.resource, item.bundle) and fast.keys_seen == key_tokens(item.plain_text)
+            if not known_clean:
+                item = item.precise()
         res = item.resource
         rtype = rid = None
         applied: list[Profile] = []
@@ -311,15 +322,17 @@ class Validator:
             raw: list[RawIssue] = []
             bundle = item.bundle
             profiled = rtype is not None and bool(self.requested or _declares_profile(res))
-            clean = None
-            if self.version_requested and not profiled:
+            clean = True if known_clean else None
+            if self.version_requested and clean is None:
+                clean = self._fast(self.version).is_clean(res, bundle)
+            if clean and self.version_requested:
                 # A payload of another version's shape always breaks a rule of the requested one
                 # (tests/test_fast_path.py), so a clean payload needs no version markers looked for.
-                clean = self._fast(self.version).is_clean(res, bundle)
-            if clean:
                 version, reason, conflicts = self.version, "--fhir-version", []
             else:
                 version, reason, conflicts = self._version_of(res, rtype)
+                if version is not self.version:
+                    clean = None  # known for self.version only
             plan = plan_for(version)
             base = rtype or "Resource"
             if conflicts:

@@ -38,12 +38,13 @@ class FastPath:
         self.ele_1_inline = len(invs) == 1 and invs[0].native is native_ele_1
         self._root: dict = {}
         self._bundle: dict[str, dict] = {}
+        self._keys = [0]  # object keys visited by the last is_clean (all of them when it passed)
         self._numbers: dict[int, int] = {}  # id(structure) -> n of its function o{n}
         self._consts: dict[int, str] = {}  # id(object) -> its name in the generated namespace
         self._ns: dict[str, object] = {
             "MAXD": max_depth, "DEC": Decimal, "FMT": format_problem, "ALL": self._all_hold,
             "CODING_IN": self._coding_in, "TARGET_OK": self._target_ok, "RES": self._resource,
-            "ELEMENT_INVS": invs, "_n": _n,
+            "ELEMENT_INVS": invs, "_n": _n, "KEYS": self._keys,
         }  # fmt: skip
 
     # -- entry ------------------------------------------------------------------------------------
@@ -53,10 +54,16 @@ class FastPath:
             return False
         self._root = resource
         self._bundle = bundle
+        self._keys[0] = 0
         try:
             return self._resource(resource, 0)
         except (NotEvaluated, FhirPathError, RecursionError):
             return False
+
+    @property
+    def keys_seen(self) -> int:
+        """How many object keys the last resource passed to is_clean had (when it passed)."""
+        return self._keys[0]
 
     def _resource(self, res: dict, depth: int) -> bool:
         rt = res.get("resourceType")
@@ -99,6 +106,7 @@ class FastPath:
         out.append(f"def o{n}(obj, depth, resource):")
         out.append("    if depth >= MAXD or not obj or type(obj) is not dict:")
         out.append("        return False")
+        out.append("    KEYS[0] += len(obj)")
         out.append(f"    get = P{n}.get")
         out.append("    for key, value in obj.items():")
         out.append("        f = get(key)")

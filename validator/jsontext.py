@@ -53,10 +53,26 @@ class JsonSyntaxError(ValueError):
         self.too_deep = too_deep
 
 
-def parse(text: str) -> object:
-    """Parse one JSON document; raise JsonSyntaxError with a position on failure."""
+_PLAIN = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+# A key is a string followed by a colon: '":' or '"', whitespace, ':'. Inside a string a quote is
+# escaped, so string content can only add to the count ('\\":'), never hide a key.
+_SPACED_COLON = re.compile(r'"[ \t\r\n]+:')
+
+
+def key_tokens(text: str) -> int:
+    """At least the number of object keys written in the text (exactly that in practice)."""
+    spaced = len(_SPACED_COLON.findall(text)) if '" ' in text or '"\n' in text or '"\t' in text or '"\r' in text else 0
+    return text.count('":') + spaced
+
+
+def parse(text: str, plain: bool = False) -> object:
+    """Parse one JSON document; raise JsonSyntaxError with a position on failure.
+
+    plain=True skips keeping repeated keys (DupDict), the one costly part of the precise parse:
+    the tree is then exact only if it has as many keys as the text (see key_tokens), which the
+    caller must check (the fast path counts the keys it visits) before trusting it."""
     try:
-        return _DECODER.decode(text)
+        return (_PLAIN if plain else _DECODER).decode(text)
     except json.JSONDecodeError as exc:
         raise JsonSyntaxError(exc.msg, exc.lineno, exc.colno) from None
     except RecursionError:

@@ -12,7 +12,7 @@ import re
 import stat
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import rule_ids as R
@@ -48,6 +48,15 @@ class ResourceInput:
     bundle: dict[str, dict] = field(default_factory=dict)  # fullUrl / Type/id -> resource
     warnings: list[LoadProblem] = field(default_factory=list)
     problem: LoadProblem | None = None  # fatal: nothing else is known about this input
+    # The text of a resource parsed without keeping repeated keys (jsontext.parse(plain=True));
+    # None when the parse was precise.
+    plain_text: str | None = None
+
+    def precise(self) -> ResourceInput:
+        """This input parsed precisely (repeated keys kept), when it was parsed plain."""
+        if self.plain_text is None:
+            return self
+        return replace(self, resource=parse(self.plain_text), plain_text=None)
 
 
 def _only(source: str, problem: LoadProblem, entry: int | None = None,
@@ -186,8 +195,9 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
     if long_string is not None:
         yield _only(source, long_string, warnings=warnings)
         return
+    plain = _plain_candidate(text)
     try:
-        doc = parse(text)
+        doc = parse(text, plain=plain)
     except JsonSyntaxError as exc:
         if source == "-" and exc.message.startswith("Extra data") and "\n" in text.strip():
             # stdin has no file name to tell NDJSON apart
@@ -196,7 +206,18 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
         yield _only(source, _syntax_problem(exc, ""), warnings=warnings)
         return
     positions = PositionIndex(text)
+    if plain and isinstance(doc, dict) and doc.get("resourceType") != "Bundle":
+        yield ResourceInput(source, None, doc, (), positions, warnings=warnings, plain_text=text)
+        return
+    if plain:
+        doc = parse(text)  # precisely, to split a Bundle (written with escapes) or report a non-object
     yield from _split(source, doc, positions, warnings)
+
+
+def _plain_candidate(text: str) -> bool:
+    """A document that may be parsed plain: one resource, so the fast path can count its keys
+    (a Bundle's wrapper is not visited by it)."""
+    return "Bundle" not in text
 
 
 def _xml(
@@ -283,8 +304,9 @@ def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadPr
     for lineno, line in lines:
         if not line.strip():
             continue
+        plain = _plain_candidate(line)
         try:
-            doc = parse(line)
+            doc = parse(line, plain=plain)
         except JsonSyntaxError as exc:
             yield _only(source, _syntax_problem(exc, f"line {lineno}: ", lineno), entry=lineno, warnings=warnings)
             warnings = []
@@ -301,9 +323,8 @@ def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadPr
                 ),
             )
             continue
-        yield ResourceInput(
-            source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1), warnings=list(warnings)
-        )
+        yield ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
+                            warnings=list(warnings), plain_text=line if plain else None)  # fmt: skip
         warnings = []
 
 

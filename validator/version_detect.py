@@ -64,9 +64,22 @@ def _has_shape(value: object, shape: str) -> bool:
     return False
 
 
+def _holds(node: object, i: int, steps: list[str], shape: str) -> bool:
+    """Whether find() finds something: the same walk, without building pointers."""
+    if i == len(steps):
+        return any(_has_shape(item, shape) for item in (node if isinstance(node, list) else [node]))
+    if isinstance(node, list):
+        return any(_holds(item, i, steps, shape) for item in node)
+    if isinstance(node, dict) and steps[i] in node:
+        return _holds(node[steps[i]], i + 1, steps, shape)
+    return False
+
+
 def find(resource: dict, marker: Marker) -> tuple | None:
     """The pointer of the first place the marker holds in the resource, or None."""
     steps = marker.element.split(".")[1:]
+    if not _holds(resource, 0, steps, marker.shape):
+        return None
 
     def walk(node: object, i: int, ptr: tuple) -> tuple | None:
         if i == len(steps):
