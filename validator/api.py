@@ -297,14 +297,6 @@ class Validator:
             rule = self.plan.rules[w.rule]
             sev = self.severity.get(rule.id, rule.severity)
             issues.append(Issue(sev, rule.code, rule.id, "", w.message, w.line, w.column))
-        known_clean = False  # the fast path passed this resource under self.version
-        if item.plain_text is not None and isinstance(item.resource, dict):
-            # Parsed without keeping repeated keys: exact if the fast path passes it and saw as many
-            # keys as the text has; otherwise it is parsed again, precisely, for the engine.
-            fast = self._fast(self.version)
-            known_clean = fast.is_clean(item.resource, item.bundle) and fast.keys_seen == key_tokens(item.plain_text)
-            if not known_clean:
-                item = item.precise()
         res = item.resource
         rtype = rid = None
         applied: list[Profile] = []
@@ -320,29 +312,25 @@ class Validator:
             rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
             rid = res.get("id") if isinstance(res.get("id"), str) else None
             raw: list[RawIssue] = []
-            bundle = item.bundle
-            profiled = rtype is not None and bool(self.requested or _declares_profile(res))
-            clean = True if known_clean else None
-            if self.version_requested and clean is None:
-                clean = self._fast(self.version).is_clean(res, bundle)
-            if clean and self.version_requested:
-                # A payload of another version's shape always breaks a rule of the requested one
-                # (tests/test_fast_path.py), so a clean payload needs no version markers looked for.
-                version, reason, conflicts = self.version, "--fhir-version", []
-            else:
+            conflicts: list = []
+            if not self.version_requested:
+                # Version markers read shapes and values, which a plain parse keeps exactly.
                 version, reason, conflicts = self._version_of(res, rtype)
-                if version is not self.version:
-                    clean = None  # known for self.version only
+            clean, item = self._fast_verdict(item, version)
+            res = item.resource
+            bundle = item.bundle
+            if self.version_requested and not clean:
+                # Only a payload that breaks some rule can have another version's shape: every
+                # version marker does (tests/test_fast_path.py), so a clean one is not searched.
+                version, reason, conflicts = self._version_of(res, rtype)
             plan = plan_for(version)
             base = rtype or "Resource"
             if conflicts:
                 raw.extend(self._mismatch(version, reason, conflicts))
             else:
-                if profiled:
+                if rtype is not None and (self.requested or _declares_profile(res)):
                     applied = self._profiles_of(res, rtype, raw, plan)
                 pending: list[PendingTarget] = []
-                if clean is None:
-                    clean = self._fast(version).is_clean(res, bundle)
                 if not clean or applied:
                     walk = ResourceWalk(
                         plan,
@@ -408,6 +396,20 @@ class Validator:
             if hint:
                 out.append(RawIssue(hint_rule, pointer, hint, hint_rule.severity))
         return out
+
+    def _fast_verdict(self, item: ResourceInput, version: FhirVersion) -> tuple[bool, ResourceInput]:
+        """Whether the base rules of `version` find nothing in the resource (the fast path), and
+        the input to go on with. A resource parsed plain (repeated keys not kept) is exact only if
+        the fast path passes it having seen as many keys as its text holds; else it is parsed
+        again, precisely, for the engine."""
+        fast = self._fast(version)
+        clean = fast.is_clean(item.resource, item.bundle)
+        if item.plain_text is None or (clean and fast.keys_seen == key_tokens(item.plain_text)):
+            return clean, item
+        item = item.precise()
+        # A plain tree differs from the precise one only by repeated keys, which the fast path
+        # refuses: if it failed on the plain tree it fails on this one too.
+        return clean and fast.is_clean(item.resource, item.bundle), item
 
     def _fast(self, version: FhirVersion) -> FastPath:
         fast = self._fast_paths.get(version.name)
