@@ -169,8 +169,9 @@ def ndjson_stream(path: Path, jobs: int) -> tuple[float, float]:
 
 def scaling(rng: random.Random, folder: Path) -> list[tuple[int, float, float]]:
     """(instances, seconds, marginal seconds per instance) for 10 to 10,000 instances: the marginal
-    cost subtracts the same study with its instance lists left out."""
-    rows = []
+    cost subtracts the same study with its instance lists left out. Sizes are timed in
+    interleaved rounds, like the tools."""
+    paths = []
     for series, instances in SCALING:
         payload = study(rng, series, instances)
         bare = json.loads(json.dumps(payload))
@@ -178,12 +179,21 @@ def scaling(rng: random.Random, folder: Path) -> list[tuple[int, float, float]]:
             s.pop("instance")
             s.pop("numberOfInstances")
         bare.pop("numberOfInstances")
-        times = []
+        pair = []
         for name, doc in (("full", payload), ("bare", bare)):
             path = folder / f"scale-{series}x{instances}-{name}.json"
             path.write_text(json.dumps(doc))
-            times.append(ours(path, max(5, 20_000 // (series * instances))))
-        rows.append((series * instances, times[0], (times[0] - times[1]) / (series * instances)))
+            pair.append(path)
+        paths.append((series * instances, pair))
+    times: dict[Path, list[float]] = {path: [] for _, pair in paths for path in pair}
+    for _ in range(ROUNDS):
+        for count, pair in paths:
+            for path in pair:
+                times[path].append(ours(path, max(3, 4_000 // count)))
+    rows = []
+    for count, (full, bare) in paths:
+        t_full, t_bare = statistics.median(times[full]), statistics.median(times[bare])
+        rows.append((count, t_full, (t_full - t_bare) / count))
     return rows
 
 
