@@ -25,6 +25,10 @@ from .invariants import ele_1 as native_ele_1
 from .plan import Binding, ElementDef, Invariant, Plan, Structure
 from .primitives import PrimitiveType, format_problem
 
+# Structures with at most this many JSON property names get their checks inline in one function;
+# larger ones (resources, Extension with its value[x] names) dispatch through a dict.
+INLINE_PROPERTIES = 16
+
 
 class FastPath:
     """Per plan: Python source generated for each structure on first use (a function per object
@@ -98,25 +102,36 @@ class FastPath:
     def _generate(self, n: int, struct: Structure) -> str:
         out: list[str] = []
         table: dict[str, str] = {}
-        for i, (key, (el, tcode)) in enumerate(struct.props.items()):
-            name = f"p{n}_{i}"
-            out.extend(self._property(name, el, tcode))
-            table[key] = name
-        out.append(f"P{n} = {{{', '.join(f'{k!r}: {v}' for k, v in table.items())}}}")
+        if len(struct.props) > INLINE_PROPERTIES:
+            for i, (key, (el, tcode)) in enumerate(struct.props.items()):
+                name = f"p{n}_{i}"
+                out.extend(self._property(name, el, tcode))
+                table[key] = name
+            out.append(f"P{n} = {{{', '.join(f'{k!r}: {v}' for k, v in table.items())}}}")
         out.append(f"def o{n}(obj, depth, resource):")
         out.append("    if depth >= MAXD or not obj or type(obj) is not dict:")
         out.append("        return False")
         out.append("    KEYS[0] += len(obj)")
-        out.append(f"    get = P{n}.get")
         out.append("    for key, value in obj.items():")
-        out.append("        f = get(key)")
-        out.append("        if f is None:")
-        if struct.kind == "resource":
-            out.append("            if key == 'resourceType':")
-            out.append("                continue")
-        out.append("            return False")
-        out.append("        if not f(value, depth, resource):")
-        out.append("            return False")
+        if len(struct.props) <= INLINE_PROPERTIES:
+            # Few properties: their checks inline, chosen by comparing the key (no call per value).
+            for i, (key, (el, tcode)) in enumerate(struct.props.items()):
+                out.append(f"        {'if' if i == 0 else 'elif'} key == {key!r}:")
+                out += ["            " + line for line in self._property_body(el, tcode)]
+            if struct.kind == "resource":
+                out.append("        elif key == 'resourceType':")
+                out.append("            continue")
+            out.append("        else:" if struct.props else "        if True:")
+            out.append("            return False")
+        else:
+            out.append(f"        f = P{n}.get(key)")
+            out.append("        if f is None:")
+            if struct.kind == "resource":
+                out.append("            if key == 'resourceType':")
+                out.append("                continue")
+            out.append("            return False")
+            out.append("        if not f(value, depth, resource):")
+            out.append("            return False")
         for el in struct.elements:
             names = tuple(k for k, (e, _t) in struct.props.items() if e is el)
             if el.max is not None and (el.choice or el.max != 1):
@@ -144,18 +159,20 @@ class FastPath:
         return "\n".join(out) + "\n"
 
     def _property(self, name: str, el: ElementDef, tcode: str) -> list[str]:
-        out = [f"def {name}(v, depth, resource):"]
+        body = self._property_body(el, tcode, "v")
+        return [f"def {name}(v, depth, resource):", *("    " + line for line in body), "    return True"]
+
+    def _property_body(self, el: ElementDef, tcode: str, value: str = "value") -> list[str]:
+        """Statements that return False unless the property's JSON value (named `value`) conforms."""
         pt = self.plan.primitives.get(tcode)
         if pt is not None:
             checks = self._primitive_checks(pt, el)
         else:
             checks = self._complex_checks(el, tcode, 2 if el.repeats else 1)
         if el.repeats:
-            out += ["    if type(v) is not list or not v:", "        return False", "    for x in v:"]
-            out += ["        " + line for line in checks]
-        else:
-            out += ["    x = v"] + ["    " + line for line in checks]
-        return [*out, "    return True"]
+            out = [f"if type({value}) is not list or not {value}:", "    return False", f"for x in {value}:"]
+            return out + ["    " + line for line in checks]
+        return [f"x = {value}", *checks]
 
     def _complex_checks(self, el: ElementDef, tcode: str, step: int) -> list[str]:
         """Statements that return False unless the object x conforms (with its binding, target
