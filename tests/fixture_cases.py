@@ -323,3 +323,15 @@ def family(rule_id: str) -> str:
     if len(parts) >= 3 and parts[-1] in ELEMENT_ASPECTS:
         return f"{parts[0]}:*:{parts[-1]}"
     return rule_id
+
+
+def json_paths(node: object, ptr: tuple = ()) -> list[tuple]:
+    """Every place in a JSON tree, as a pointer (the root is ())."""
+    out = [ptr]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.extend(json_paths(v, (*ptr, k)))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out.extend(json_paths(v, (*ptr, i)))
+    return out

@@ -15,7 +15,7 @@ from functools import cache
 from unittest import mock
 
 import pytest
-from fixture_cases import BASES, _reshape, load_cases
+from fixture_cases import BASES, _reshape, json_paths, load_cases
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -118,17 +118,6 @@ NAMES = st.sampled_from(["id", "status", "extension", "modifierExtension", "text
                          "numberOfSeries", "numberOfInstances", "endpoint", "bogus", "div", "title"])  # fmt: skip
 
 
-def _places(node: object, ptr: tuple = ()) -> list[tuple]:
-    out = [ptr]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out.extend(_places(v, (*ptr, k)))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out.extend(_places(v, (*ptr, i)))
-    return out
-
-
 def _at(node: object, ptr: tuple) -> object:
     for step in ptr:
         node = node[step]  # type: ignore[index]
@@ -140,7 +129,7 @@ def mutated(draw) -> tuple[str, dict]:
     version, study = draw(st.sampled_from(VALID))
     study = copy.deepcopy(study)
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        ptr = draw(st.sampled_from(_places(study)))
+        ptr = draw(st.sampled_from(json_paths(study)))
         target = _at(study, ptr)
         action = draw(st.sampled_from(["set", "add", "delete", "wrap", "unwrap", "duplicate"]))
         if isinstance(target, dict) and action in ("set", "add"):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fixture_cases import json_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -62,17 +63,6 @@ def studies(draw) -> dict:
         if all("instance" in s for s in series):
             study["numberOfInstances"] = sum(len(s["instance"]) for s in series)
     return study
-
-
-def _paths(node: object, ptr: tuple = ()) -> list[tuple]:
-    out = [ptr]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out.extend(_paths(v, (*ptr, k)))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out.extend(_paths(v, (*ptr, i)))
-    return out
 
 
 def _replace(node: object, ptr: tuple, value: object) -> object:
@@ -130,7 +120,7 @@ def test_removing_a_required_element_is_always_an_error(study, path) -> None:
 @SETTINGS
 @given(studies(), st.data())
 def test_a_random_mutation_never_breaks_the_validator(study, data) -> None:
-    ptr = data.draw(st.sampled_from([p for p in _paths(study)[1:] if p != ("resourceType",)]))
+    ptr = data.draw(st.sampled_from([p for p in json_paths(study)[1:] if p != ("resourceType",)]))
     mutated = _replace(study, ptr, data.draw(json_values))
     result = VALIDATOR.validate_resource(mutated)  # must not raise
     assert result.resource_type == "ImagingStudy"

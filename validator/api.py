@@ -209,7 +209,7 @@ class Validator:
         if rtype not in self._target_types() and rtype != "Endpoint":
             return []
         keys = [f"{rtype}/{rid}"] + [url for url, target in item.bundle.items() if target is res]
-        kept = item.precise().resource  # with its repeated keys, if any, for the checks to see
+        kept = item.precise().resource  # with its repeated keys, if any (parsed once: see _fast_verdict)
         return [(key, kept) for key in keys]
 
     @cache  # noqa: B019 - one Validator per run; the set of profiles does not change
@@ -316,8 +316,8 @@ class Validator:
             if not self.version_requested:
                 # Version markers read shapes and values, which a plain parse keeps exactly.
                 version, reason, conflicts = self._version_of(res, rtype)
-            clean, item = self._fast_verdict(item, version)
-            res = item.resource
+            clean = self._fast_verdict(item, version)
+            res = item.resource  # parsed again, precisely, if the plain parse was not proved exact
             bundle = item.bundle
             if self.version_requested and not clean:
                 # Only a payload that breaks some rule can have another version's shape: every
@@ -397,19 +397,22 @@ class Validator:
                 out.append(RawIssue(hint_rule, pointer, hint, hint_rule.severity))
         return out
 
-    def _fast_verdict(self, item: ResourceInput, version: FhirVersion) -> tuple[bool, ResourceInput]:
-        """Whether the base rules of `version` find nothing in the resource (the fast path), and
-        the input to go on with. A resource parsed plain (repeated keys not kept) is exact only if
-        the fast path passes it having seen as many keys as its text holds; else it is parsed
-        again, precisely, for the engine."""
+    def _fast_verdict(self, item: ResourceInput, version: FhirVersion) -> bool:
+        """Whether the base rules of `version` find nothing in the resource (the fast path). A
+        resource parsed plain (repeated keys not kept) is exact only if the fast path passes it
+        having seen as many keys as its text holds; else the input is parsed again, precisely,
+        for the engine (in place)."""
         fast = self._fast(version)
         clean = fast.is_clean(item.resource, item.bundle)
-        if item.plain_text is None or (clean and fast.keys_seen == key_tokens(item.plain_text)):
-            return clean, item
-        item = item.precise()
+        if item.plain_text is None:
+            return clean
+        if clean and fast.keys_seen == key_tokens(item.plain_text):
+            item.known_exact()
+            return True
+        item.precise()
         # A plain tree differs from the precise one only by repeated keys, which the fast path
         # refuses: if it failed on the plain tree it fails on this one too.
-        return clean and fast.is_clean(item.resource, item.bundle), item
+        return clean and fast.is_clean(item.resource, item.bundle)
 
     def _fast(self, version: FhirVersion) -> FastPath:
         fast = self._fast_paths.get(version.name)

@@ -12,7 +12,7 @@ import re
 import stat
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rule_ids as R
@@ -53,10 +53,16 @@ class ResourceInput:
     plain_text: str | None = None
 
     def precise(self) -> ResourceInput:
-        """This input parsed precisely (repeated keys kept), when it was parsed plain."""
-        if self.plain_text is None:
-            return self
-        return replace(self, resource=parse(self.plain_text), plain_text=None)
+        """This input, parsed precisely (repeated keys kept) if it was parsed plain. In place, so
+        whoever holds the input afterwards sees the precise tree, and the text is parsed once."""
+        if self.plain_text is not None:
+            self.resource = parse(self.plain_text)
+            self.plain_text = None
+        return self
+
+    def known_exact(self) -> None:
+        """The plain parse was proved exact (no repeated key): nothing to parse again."""
+        self.plain_text = None
 
 
 def _only(source: str, problem: LoadProblem, entry: int | None = None,
