@@ -40,7 +40,7 @@ def test_a_small_run_with_warm_caches_imports_no_parser_and_no_pydicom(tmp_path)
 def test_dicom_tables_from_the_cache_equal_pydicoms(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path / "packs"))
     built = registry._cached("cid-29", lambda: registry._cid_codes(29))
-    files = list((tmp_path / "dicom").glob("*.json"))
+    files = list((tmp_path / "packs" / "dicom").glob("*.json"))  # inside the configured folder
     assert len(files) == 1
     assert registry._cached("cid-29", lambda: {"never": "called"}) == built == registry._cid_codes(29)
     files[0].write_text("{damaged")

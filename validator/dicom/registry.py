@@ -43,7 +43,7 @@ def _cache_file(table: str) -> Path | None:
     except OSError:
         return None
     key = hashlib.sha256(json.dumps([str(root), stamp, table]).encode()).hexdigest()
-    return folder.parent / "dicom" / f"{key}.json"
+    return folder / "dicom" / f"{key}.json"
 
 
 def _cached(table: str, build) -> object:
