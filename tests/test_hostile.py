@@ -151,3 +151,20 @@ def test_a_study_with_300000_instances_is_still_validated(tmp_path) -> None:
     path.write_text(json.dumps(broken))
     (result,) = Validator().validate_file(path)
     assert [i.expression for i in result.issues] == ["ImagingStudy.series[9].instance[29999].uid"]
+
+
+@pytest.mark.parametrize(
+    ("version", "patch"),
+    [
+        ("R4", {"contained": -1, "subject": {"reference": "#p"}}),
+        ("R4", {"contained": {"resourceType": "Patient", "id": "p"}, "subject": {"reference": "#p"}}),
+        ("R5", {"modality": {"coding": 7}, "series": 3}),
+        ("R6", {"numberOfInstances": 2, "series": {"uid": "1.2", "numberOfInstances": "2"}}),
+    ],
+    ids=["contained-number", "contained-object", "coding-number", "series-object"],
+)
+def test_a_property_of_the_wrong_json_shape_is_a_finding_not_a_crash(version, patch) -> None:
+    """Invariants read malformed payloads too (the type rules report the shape)."""
+    study = {"resourceType": "ImagingStudy", "status": "available", "subject": {"reference": "Patient/p"}, **patch}
+    result = Validator(fhir_version=version).validate_resource(study)
+    assert any(i.rule.endswith(":type") or "array" in i.rule for i in result.issues), [i.rule for i in result.issues]

@@ -52,17 +52,21 @@ def render_expression(resource_type: str, pointer: Pointer) -> str:
     return "".join(parts)
 
 
-def invariant_holds(
+def invariant_detail(
     inv: Invariant, node: object, type_path: str, resource: dict, root: dict, ctx: fhirpath.EvalContext
-) -> bool:
-    """A FHIRPath invariant (no native check): its compiled subset form when it has one and the
-    payload is plain enough, else fhirpathpy. Raises FhirPathError when it cannot be evaluated."""
-    if inv.subset is not None:
-        try:
-            return passes(inv.subset, node, resource, root)
-        except Unsupported:
-            pass
-    return fhirpath.truthy(fhirpath.evaluate(inv.compiled, node, type_path, resource, root, ctx)) is True
+) -> str | None:
+    """None when the invariant holds, else a detail ('' when there is none to add). Its native check
+    when it has one, else its compiled subset form; either may leave a payload shape it does not
+    handle (Unsupported) to fhirpathpy. Raises NotEvaluated or FhirPathError when it cannot be
+    decided."""
+    try:
+        if inv.native is not None:
+            return inv.native(node, InvariantContext(resource, root))
+        if inv.subset is not None:
+            return None if passes(inv.subset, node, resource, root) else ""
+    except Unsupported:
+        pass
+    return None if fhirpath.truthy(fhirpath.evaluate(inv.compiled, node, type_path, resource, root, ctx)) else ""
 
 
 # Checks a resolved reference target against profiles; returns the problems found (empty = conforms).
@@ -507,12 +511,8 @@ class ResourceWalk:
 
     # -- invariants ----------------------------------------------------------------------------
     def invariant(self, inv: Invariant, node: object, type_path: str, p: Pointer, resource: dict, root: dict) -> None:
-        detail: str | None
         try:
-            if inv.native is not None:
-                detail = inv.native(node, InvariantContext(resource, root))
-            else:
-                detail = None if invariant_holds(inv, node, type_path, resource, root, self.eval_ctx) else ""
+            detail = invariant_detail(inv, node, type_path, resource, root, self.eval_ctx)
         except (NotEvaluated, fhirpath.FhirPathError) as exc:
             self.add(R.INVARIANT_NOT_EVALUATED, p, f"{inv.key} ({inv.human}) could not be evaluated: {exc}")
             return

@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from .engine import _LITERAL_REF, invariant_holds
+from .engine import _LITERAL_REF, invariant_detail
 from .fhirpath import EvalContext, FhirPathError, resolve_reference
-from .fhirpath_subset import passes_or_none
-from .invariants import InvariantContext, NotEvaluated
+from .invariants import NotEvaluated
 from .invariants import ele_1 as native_ele_1
 from .plan import Binding, ElementDef, Invariant, Plan, Structure
 from .primitives import PrimitiveType, format_problem
@@ -234,18 +233,8 @@ class FastPath:
 
     # -- the engine's checks, answered yes or no ------------------------------------------------------
     def _all_hold(self, invariants: Sequence[Invariant], node: object, type_path: str, resource: dict) -> bool:
-        ctx = None
-        for inv in invariants:
-            if inv.native is not None:
-                if inv.native(node, InvariantContext(resource, self._root)) is not None:
-                    return False
-            elif inv.subset is not None and passes_or_none(inv.subset, node, resource, self._root) is True:
-                continue
-            else:
-                ctx = ctx or EvalContext(self._root, self._bundle)
-                if not invariant_holds(inv, node, type_path, resource, self._root, ctx):
-                    return False
-        return True
+        ctx = EvalContext(self._root, self._bundle)
+        return all(invariant_detail(inv, node, type_path, resource, self._root, ctx) is None for inv in invariants)
 
     @staticmethod
     def _coding_in(binding: Binding, value: dict, tcode: str) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from .jsontext import items_of
 from .narrative import html_problems
 
 
@@ -57,7 +58,7 @@ def _resolve(inputs: list) -> list:
 def resolve_reference(ref: str, ctx: EvalContext) -> dict | None:
     """Find the target of a literal reference inside the resource or its Bundle, else None."""
     if ref.startswith("#"):
-        for res in (ctx.root or {}).get("contained") or []:
+        for res in items_of((ctx.root or {}).get("contained")):
             if isinstance(res, dict) and res.get("id") == ref[1:]:
                 return res
         return None

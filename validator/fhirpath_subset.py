@@ -407,11 +407,3 @@ def passes(fn: Compiled, node: object, resource: dict, root: dict) -> bool:
     if len(result) == 1 and type(result[0]) is bool:
         return result[0]
     raise Unsupported("the invariant did not give a boolean")
-
-
-def passes_or_none(fn: Compiled, node: object, resource: dict, root: dict) -> bool | None:
-    """passes(), or None where the payload needs fhirpathpy."""
-    try:
-        return passes(fn, node, resource, root)
-    except Unsupported:
-        return None

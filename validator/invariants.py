@@ -9,7 +9,8 @@ tests/test_invariant_equivalence.py checks each against fhirpathpy wherever fhir
 evaluate the expression, on the fixture corpus.
 
 A check returns None when the invariant holds, or a short detail string when it is violated, and
-raises NotEvaluated when the payload leaves the invariant undecidable.
+raises NotEvaluated when the payload leaves the invariant undecidable, or Unsupported for a payload
+shape it leaves to the FHIRPath (a primitive's extensions, a value of the wrong JSON type).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from .fhirpath_subset import Unsupported
+from .jsontext import items_of
 from .narrative import has_content, html_problems
 
 
@@ -79,7 +82,7 @@ def _dom_3(node: object, _ctx: InvariantContext) -> str | None:
     # a plain string element equal to '#id' also counts, which the typed FHIRPath would not.
     if not isinstance(node, dict):
         return None
-    contained = [c for c in node.get("contained") or [] if isinstance(c, dict)]
+    contained = [c for c in items_of(node.get("contained")) if isinstance(c, dict)]
     if not contained:
         return None
     outside = {k: v for k, v in node.items() if k != "contained"}
@@ -106,7 +109,7 @@ def _ref_1(node: object, ctx: InvariantContext) -> str | None:
     ref = node.get("reference")
     if not isinstance(ref, str) or not ref.startswith("#"):
         return None
-    ids = {c.get("id") for c in ctx.root.get("contained") or [] if isinstance(c, dict)}
+    ids = {c.get("id") for c in items_of(ctx.root.get("contained")) if isinstance(c, dict)}
     if ref[1:] in ids:
         return None
     return f"{ref} names no contained resource"
@@ -223,13 +226,36 @@ def _txt_2(node: object, _ctx: InvariantContext) -> str | None:
     return None
 
 
+def _ist_5(node: object, _ctx: InvariantContext) -> str | None:
+    # numberOfInstances.exists() and series.numberOfInstances.exists() implies numberOfInstances =
+    #   series.numberOfInstances.aggregate($total + $this.toInteger(), 0): the study's count is the sum
+    # of the series' counts. Integers only; any other shape is left to the FHIRPath.
+    if not isinstance(node, dict) or "_numberOfInstances" in node:
+        raise Unsupported("not a plain study")
+    counts = []
+    for s in items_of(node.get("series")):
+        if not isinstance(s, dict) or "_numberOfInstances" in s:
+            raise Unsupported("not a plain series")
+        count = s.get("numberOfInstances")
+        if count is not None:
+            if type(count) is not int:
+                raise Unsupported("a count that is not an integer")
+            counts.append(count)
+    total = node.get("numberOfInstances")
+    if total is None or not counts:
+        return None
+    if type(total) is not int:
+        raise Unsupported("a count that is not an integer")
+    return None if total == sum(counts) else f"numberOfInstances is {total}, the series add up to {sum(counts)}"
+
+
 def _coded(values: list) -> tuple[set[str], set[str]]:
     """system|code of every coding, and every text, of CodeableConcepts (as ist-7 compares them)."""
     codes, texts = set(), set()
     for cc in values:
         if not isinstance(cc, dict):
             continue
-        for c in cc.get("coding") or []:
+        for c in items_of(cc.get("coding")):
             if isinstance(c, dict):
                 codes.add(f"{c.get('system') or ''}|{c.get('code') or ''}")
         if isinstance(cc.get("text"), str):
@@ -243,8 +269,8 @@ def _ist_7(node: object, _ctx: InvariantContext) -> str | None:
     # by the preceding select(), so it cannot evaluate the spec's expression.
     if not isinstance(node, dict) or not node.get("modality"):
         return None
-    study_codes, study_texts = _coded(node["modality"] if isinstance(node["modality"], list) else [])
-    series = [s.get("modality") for s in node.get("series") or [] if isinstance(s, dict)]
+    study_codes, study_texts = _coded(items_of(node["modality"]))
+    series = [s.get("modality") for s in items_of(node.get("series")) if isinstance(s, dict)]
     series_codes, series_texts = _coded([m for m in series if m is not None])
     problems = []
     if study_codes - series_codes:
@@ -300,6 +326,11 @@ _NATIVE: dict[tuple[str, str], NativeCheck] = {
         "reference.exists()  implies (reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
         "%rootResource.contained.id.trace('ids')) or (reference='#' and %rootResource!=%resource))",
     ): _ref_1_r5,
+    (
+        "ist-5",
+        "numberOfInstances.exists() and series.numberOfInstances.exists() implies numberOfInstances = "
+        "series.numberOfInstances.aggregate($total + $this.toInteger(), 0)",
+    ): _ist_5,
     (
         "ist-7",
         "modality.exists() implies modality.coding.select(system&'|'&code).trace('r').exclude(series.modality.coding"

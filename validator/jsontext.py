@@ -14,6 +14,15 @@ from decimal import Decimal
 Pointer = tuple[str | int, ...]
 
 
+def items_of(value: object) -> list:
+    """The items of a JSON property as FHIRPath sees them: an array's items, a single value as one
+    item, nothing for null or absent. Malformed payloads reach the invariants too, so code that
+    iterates a property uses this rather than trusting it to be an array."""
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
 class DupDict(dict):
     """A JSON object that had repeated keys. The last value wins (as in most parsers), and the
     repeated names are kept so the engine can report them (FHIR JSON forbids duplicates)."""
