@@ -78,16 +78,22 @@ def imr_bundle(rng: random.Random) -> dict:
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 
-def median_seconds(fn, repeats: int) -> float:
-    times = []
+Timing = tuple[float, float]  # (wall seconds, CPU seconds): medians over the repeats
+
+
+def median_seconds(fn, repeats: int) -> Timing:
+    """Wall and CPU time per call. CPU time leaves out the time a shared machine gives to others,
+    which makes it the steadier measure of a tool's own work."""
+    walls, cpus = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def ours(path: Path, repeats: int) -> float:
+def ours(path: Path, repeats: int) -> Timing:
     from validator import Validator
 
     validator = Validator(fhir_version="R4")
@@ -96,7 +102,7 @@ def ours(path: Path, repeats: int) -> float:
     return median_seconds(lambda: validator.validate_file(path), repeats)
 
 
-def fhir_resources(path: Path, repeats: int) -> float | None:
+def fhir_resources(path: Path, repeats: int) -> Timing | None:
     try:
         from fhir.resources.R4B.bundle import Bundle
         from fhir.resources.R4B.imagingstudy import ImagingStudy
@@ -106,20 +112,25 @@ def fhir_resources(path: Path, repeats: int) -> float | None:
     return median_seconds(lambda: model.model_validate_json(path.read_bytes()), repeats)
 
 
-def json_floor(path: Path, repeats: int) -> float:
+def json_floor(path: Path, repeats: int) -> Timing:
     return median_seconds(lambda: json.loads(path.read_bytes()), repeats)
 
 
 FHIR_JS = """
 const fs = require('fs'); const {Fhir} = require('fhir'); const fhir = new Fhir();
 const [path, repeats] = [process.argv[2], parseInt(process.argv[3])];
-const times = [];
+// Untimed first: V8 compiles hot code after some runs, and each round starts a fresh process.
+for (let i = 0; i < Math.max(200, repeats); i++) fhir.validate(JSON.parse(fs.readFileSync(path, 'utf8')), {});
+const walls = [], cpus = [];
 for (let i = 0; i < repeats; i++) {
-  const t = process.hrtime.bigint();
+  const t = process.hrtime.bigint(), c = process.cpuUsage();
   fhir.validate(JSON.parse(fs.readFileSync(path, 'utf8')), {});
-  times.push(Number(process.hrtime.bigint() - t) / 1e9);
+  const used = process.cpuUsage(c);
+  cpus.push((used.user + used.system) / 1e6);
+  walls.push(Number(process.hrtime.bigint() - t) / 1e9);
 }
-times.sort((a, b) => a - b); console.log(times[Math.floor(times.length / 2)]);
+const median = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+console.log(median(walls), median(cpus));
 """
 
 
@@ -136,17 +147,20 @@ def fhir_js_setup(folder: Path) -> Path | None:
     return script
 
 
-def fhir_js(script: Path | None, path: Path, repeats: int) -> float | None:
+def fhir_js(script: Path | None, path: Path, repeats: int) -> Timing | None:
     if script is None:
         return None
     done = subprocess.run(["node", str(script), str(path), str(repeats)], capture_output=True, text=True,
                           cwd=script.parent, timeout=600)  # fmt: skip
-    return float(done.stdout.strip()) if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    wall, cpu = done.stdout.split()
+    return float(wall), float(cpu)
 
 
 def startup(path: Path) -> float:
     exe = shutil.which("imaging-validator", path=str(Path(sys.executable).parent)) or "imaging-validator"
-    return median_seconds(lambda: subprocess.run([exe, "validate", str(path), "-q"], capture_output=True), 7)
+    return median_seconds(lambda: subprocess.run([exe, "validate", str(path), "-q"], capture_output=True), 7)[0]
 
 
 def ndjson_stream(path: Path, jobs: int) -> tuple[float, float]:
@@ -189,7 +203,7 @@ def scaling(rng: random.Random, folder: Path) -> list[tuple[int, float, float]]:
     for _ in range(ROUNDS):
         for count, pair in paths:
             for path in pair:
-                times[path].append(ours(path, max(3, 4_000 // count)))
+                times[path].append(ours(path, max(3, 4_000 // count))[1])  # CPU time
     rows = []
     for count, (full, bare) in paths:
         t_full, t_bare = statistics.median(times[full]), statistics.median(times[bare])
@@ -200,20 +214,23 @@ def scaling(rng: random.Random, folder: Path) -> list[tuple[int, float, float]]:
 ROUNDS = 5
 
 
-def interleaved(path: Path, repeats: int, script: Path | None) -> list[float | None]:
-    """Each tool's time on one payload: the median of ROUNDS rounds, each round timing every tool
-    in turn, so a slow spell of a shared machine falls on all of them alike."""
+def interleaved(path: Path, repeats: int, script: Path | None) -> list[Timing | None]:
+    """Each tool's (wall, CPU) time on one payload: the median of ROUNDS rounds, each round timing
+    every tool in turn, so a slow spell of a shared machine falls on all of them alike."""
     tools = [
         lambda n: ours(path, n),
         lambda n: fhir_resources(path, n),
         lambda n: fhir_js(script, path, n),
         lambda n: json_floor(path, n),
     ]
-    rounds: list[list[float | None]] = [[] for _ in tools]
+    rounds: list[list[Timing | None]] = [[] for _ in tools]
     for _ in range(ROUNDS):
         for k, tool in enumerate(tools):
             rounds[k].append(tool(max(3, repeats // ROUNDS)))
-    return [None if None in r else statistics.median(r) for r in rounds]  # type: ignore[type-var]
+    return [
+        None if None in r else (statistics.median(t[0] for t in r), statistics.median(t[1] for t in r))  # type: ignore[index]
+        for r in rounds
+    ]
 
 
 def fmt(seconds: float | None) -> str:
@@ -243,14 +260,16 @@ def main() -> None:
             path = folder / f"{label.split()[0]}.json"
             path.write_text(json.dumps(doc))
             rows.append((label, *interleaved(path, REPEATS[label], script)))
-        print(f"Per payload file (median of {ROUNDS} interleaved rounds): read, parse and validate")
-        print(f"{'payload':<20} {'imaging-validator':>18} {'fhir.resources':>15} {'FHIR.js':>11} {'json parse':>11}"
-              f" {'vs fhir.resources':>18} {'vs FHIR.js':>11}")  # fmt: skip
-        for label, a, b, c, d in rows:
-            print(
-                f"{label:<20} {fmt(a):>18} {fmt(b):>15} {fmt(c):>11} {fmt(d):>11} {ratio(a, b):>18} {ratio(a, c):>11}"
-            )
-        print("\nScaling (imaging-validator): time per instance")
+        for clock, k in (("wall time", 0), ("CPU time (node's with its helper threads)", 1)):
+            print(f"Per payload file, {clock} (median of {ROUNDS} interleaved rounds): read, parse and validate")
+            print(f"{'payload':<20} {'imaging-validator':>18} {'fhir.resources':>15} {'FHIR.js':>11}"
+                  f" {'json parse':>11} {'vs fhir.resources':>18} {'vs FHIR.js':>11}")  # fmt: skip
+            for label, *timings in rows:
+                a, b, c, d = (t[k] if t else None for t in timings)
+                print(f"{label:<20} {fmt(a):>18} {fmt(b):>15} {fmt(c):>11} {fmt(d):>11}"
+                      f" {ratio(a, b):>18} {ratio(a, c):>11}")  # fmt: skip
+            print()
+        print("Scaling (imaging-validator, CPU time): time per instance")
         scale = scaling(rng, folder)
         first_marginal = scale[0][2]
         print(f"{'instances':>10} {'study':>10} {'per instance':>13} {'marginal':>10} {'vs 10 (marginal)':>17}")
