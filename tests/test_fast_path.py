@@ -110,7 +110,8 @@ ODD_VALUES = st.sampled_from(
     [None, "", " ", "x", "urn:oid:1.2.3", "#c", "Patient/p", "2024-13-01", 0, -1, 7, 10**30, True, Decimal("1.5"),
      [], {}, [None], [{}], {"id": "i"}, {"extension": []}, {"text": "t"}, {"system": "s", "code": "c"},
      {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "MR"}]}, ["a"], "inactive",
-     [{"url": "http://e.org/x", "valueString": "a"}], [{"url": "http://e.org/x", "valueString": "a", "valueCode": "b"}]]
+     [{"url": "http://e.org/x", "valueString": "a"}], [{"url": "http://e.org/x", "valueString": "a", "valueCode": "b"}],
+     {"reference": "#p"}, [{"resourceType": "Patient", "id": "p"}], "1.2.3", "01.2"]
 )  # fmt: skip
 NAMES = st.sampled_from(["id", "status", "extension", "modifierExtension", "text", "contained", "identifier",
                          "uid", "number", "modality", "sopClass", "reference", "system", "code", "display",
@@ -126,7 +127,9 @@ def _at(node: object, ptr: tuple) -> object:
 
 @st.composite
 def mutated(draw) -> tuple[str, dict]:
-    version, study = draw(st.sampled_from(VALID))
+    """A valid study, or any resource of the corpus (with contained resources, extensions, IMR
+    shapes, R5 and R6 forms), with one to three random changes."""
+    version, study = draw(st.one_of(st.sampled_from(VALID), st.sampled_from([(v, r) for v, r, _b in corpus()])))
     study = copy.deepcopy(study)
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         ptr = draw(st.sampled_from(json_paths(study)))
@@ -182,7 +185,7 @@ def test_on_tricky_payloads_the_fast_path_and_the_engine_agree(name, version) ->
     assert _fast(version, study, {}) == (not _walk_findings(version, study, {}))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_on_mutated_studies_the_fast_path_and_the_engine_agree(case) -> None:
     version, study = case

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from validator import Validator
+from validator import Severity, Validator
 from validator.report_files import write_atomic
 
 STUDY = {"resourceType": "ImagingStudy", "id": "h", "status": "available", "subject": {"reference": "Patient/p"},
@@ -160,11 +160,20 @@ def test_a_study_with_300000_instances_is_still_validated(tmp_path) -> None:
         ("R4", {"contained": {"resourceType": "Patient", "id": "p"}, "subject": {"reference": "#p"}}),
         ("R5", {"modality": {"coding": 7}, "series": 3}),
         ("R6", {"numberOfInstances": 2, "series": {"uid": "1.2", "numberOfInstances": "2"}}),
+        ("R4", {"contained": [{"resourceType": "Patient", "id": {}}], "subject": {"reference": "#p"}}),
+        ("R4", {"contained": [{"resourceType": ["Patient"], "id": "p"}], "subject": {"reference": "#p"}}),
     ],
-    ids=["contained-number", "contained-object", "coding-number", "series-object"],
+    ids=[
+        "contained-number",
+        "contained-object",
+        "coding-number",
+        "series-object",
+        "contained-id-object",
+        "contained-type-array",
+    ],
 )
 def test_a_property_of_the_wrong_json_shape_is_a_finding_not_a_crash(version, patch) -> None:
     """Invariants read malformed payloads too (the type rules report the shape)."""
     study = {"resourceType": "ImagingStudy", "status": "available", "subject": {"reference": "Patient/p"}, **patch}
     result = Validator(fhir_version=version).validate_resource(study)
-    assert any(i.rule.endswith(":type") or "array" in i.rule for i in result.issues), [i.rule for i in result.issues]
+    assert any(i.severity >= Severity.ERROR for i in result.issues), [i.rule for i in result.issues]

@@ -69,6 +69,20 @@ def invariant_detail(
     return None if fhirpath.truthy(fhirpath.evaluate(inv.compiled, node, type_path, resource, root, ctx)) else ""
 
 
+def reference_kind(ref: dict, ctx: fhirpath.EvalContext) -> str | None:
+    """The resource type a literal reference points at, when it can be told: from the reference
+    itself (Type/id), or from its target inside the resource or the Bundle (#id, urn:uuid:)."""
+    literal = ref.get("reference")
+    if not isinstance(literal, str):
+        return None
+    if literal.startswith(("#", "urn:uuid:", "urn:oid:")):
+        target = fhirpath.resolve_reference(literal, ctx)
+        kind = target.get("resourceType") if target else None
+        return kind if isinstance(kind, str) else None  # a malformed target is its own finding
+    m = _LITERAL_REF.fullmatch(literal)
+    return m.group(1) if m else None
+
+
 # Checks a resolved reference target against profiles; returns the problems found (empty = conforms).
 TargetChecker = Callable[[dict, tuple[str, ...]], list[str]]
 
@@ -473,14 +487,8 @@ class ResourceWalk:
 
     def reference_kind(self, ref: dict, root: dict | None = None) -> str | None:
         """The resource type a literal reference points at, when it can be told."""
-        literal = ref.get("reference")
-        if not isinstance(literal, str):
-            return None
-        if literal.startswith(("#", "urn:uuid:", "urn:oid:")):
-            target = self.resolve(literal, root)
-            return target.get("resourceType") if target else None
-        m = _LITERAL_REF.fullmatch(literal)
-        return m.group(1) if m else None
+        ctx = self.eval_ctx if root is None else fhirpath.EvalContext(root=root, bundle=self.eval_ctx.bundle)
+        return reference_kind(ref, ctx)
 
     def resolve(self, literal: str, root: dict | None = None) -> dict | None:
         """The target of a literal reference inside the resource (#id) or its Bundle, else None."""

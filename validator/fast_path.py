@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from .engine import _LITERAL_REF, invariant_detail
-from .fhirpath import EvalContext, FhirPathError, resolve_reference
+from .engine import invariant_detail, reference_kind
+from .fhirpath import EvalContext, FhirPathError
 from .invariants import NotEvaluated
 from .invariants import ele_1 as native_ele_1
 from .plan import Binding, ElementDef, Invariant, Plan, Structure
@@ -257,15 +257,7 @@ class FastPath:
         rtype = ref.get("type")
         if isinstance(rtype, str) and "/" not in rtype and rtype not in targets:
             return False
-        literal = ref.get("reference")
-        if not isinstance(literal, str):
-            return True
-        if literal.startswith(("#", "urn:uuid:", "urn:oid:")):
-            target = resolve_reference(literal, EvalContext(self._root, self._bundle))
-            kind = target.get("resourceType") if target else None
-        else:
-            m = _LITERAL_REF.fullmatch(literal)
-            kind = m.group(1) if m else None
+        kind = reference_kind(ref, EvalContext(self._root, self._bundle))
         return kind is None or kind in targets
 
 

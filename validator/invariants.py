@@ -109,7 +109,9 @@ def _ref_1(node: object, ctx: InvariantContext) -> str | None:
     ref = node.get("reference")
     if not isinstance(ref, str) or not ref.startswith("#"):
         return None
-    ids = {c.get("id") for c in items_of(ctx.root.get("contained")) if isinstance(c, dict)}
+    ids = {
+        c.get("id") for c in items_of(ctx.root.get("contained")) if isinstance(c, dict) and isinstance(c.get("id"), str)
+    }
     if ref[1:] in ids:
         return None
     return f"{ref} names no contained resource"
