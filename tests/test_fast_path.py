@@ -259,3 +259,29 @@ def test_every_fixture_gives_the_same_report_with_and_without_the_fast_path(tmp_
     with mock.patch.object(FastPath, "is_clean", lambda self, resource, bundle: False):
         slow = run_all()
     assert fast == slow
+
+
+AUTO, IMR = Validator(), Validator(profiles=["imr"])
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(mutated(), st.sampled_from(["requested", "auto", "imr"]), st.sampled_from([None, 1]), st.data())
+def test_on_mutated_files_the_whole_report_is_the_same_with_and_without_the_fast_path(
+    tmp_path, case, mode, indent, data
+) -> None:
+    """End to end on files: plain parsing, version detection, profiles, DICOM rules."""
+    version, study = case
+    validator = {"requested": VALIDATORS[version], "auto": AUTO, "imr": IMR}[mode]
+    path = tmp_path / f"{data.draw(st.integers(0, 10**9))}.json"
+    path.write_text(json.dumps(study, indent=indent, default=str))
+
+    def report() -> list:
+        return [replace(r, duration=0.0) for r in validator.validate_paths([str(path)]).results]
+
+    fast = report()
+    from validator.fast_path import FastPath
+
+    with mock.patch.object(FastPath, "is_clean", lambda self, resource, bundle: False):
+        assert report() == fast

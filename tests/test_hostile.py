@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,11 @@ def test_a_property_of_the_wrong_json_shape_is_a_finding_not_a_crash(version, pa
     study = {"resourceType": "ImagingStudy", "status": "available", "subject": {"reference": "Patient/p"}, **patch}
     result = Validator(fhir_version=version).validate_resource(study)
     assert any(i.severity >= Severity.ERROR for i in result.issues), [i.rule for i in result.issues]
+
+
+def test_a_meta_profile_that_is_not_an_array_does_not_stop_version_detection() -> None:
+    study = {"resourceType": "ImagingStudy", "status": "available", "subject": {"reference": "Patient/p"},
+             "meta": {"profile": Decimal("1.5")}}  # fmt: skip
+    result = Validator().validate_resource(study)
+    assert result.fhir_version == "4.0.1"
+    assert any(i.rule == "r4:Meta.profile:type" or "array" in i.rule for i in result.issues), result.issues

@@ -375,9 +375,10 @@ class Validator:
         return VERSIONS[choice.version], choice.reason, choice.conflicts
 
     def _declared_profile_version(self, res: dict) -> tuple[str, str] | None:
-        if not _declares_profile(res):
-            return None
-        for url in res["meta"]["profile"]:
+        declared = res["meta"]["profile"] if _declares_profile(res) else None
+        if not isinstance(declared, list):
+            return None  # absent, or malformed (the type rule's finding), as _profiles_of reads it
+        for url in declared:
             prof = self.profile_set.find(url) if isinstance(url, str) else None
             if prof is not None:
                 name = next(n for n, v in VERSIONS.items() if v.number == prof.fhir_version)
