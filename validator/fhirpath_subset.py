@@ -239,6 +239,16 @@ def _logic(op: str, left: Compiled, right: Compiled) -> Compiled:
 
 
 # -- parser --------------------------------------------------------------------------------------
+# Binary operators of the subset by precedence, loosest first, with what builds each.
+_LEVELS: list[tuple[frozenset[str], Callable[[str, Compiled, Compiled], Compiled]]] = [
+    (frozenset({"implies"}), _logic),
+    (frozenset({"or", "xor"}), _logic),
+    (frozenset({"and"}), _logic),
+    (frozenset({"=", "!="}), _equality),
+    (frozenset(_ORDER), _comparison),
+]
+
+
 class _Parser:
     def __init__(self, text: str, choice_names: frozenset[str]) -> None:
         self.toks = _tokens(text)
@@ -261,51 +271,27 @@ class _Parser:
         return tok
 
     def parse(self) -> Compiled:
-        fn = self.implies()
+        fn = self.expression()
         if self.peek()[0] != "end":
             raise _NotInSubset(f"unexpected {self.peek()[1]!r}")
         return fn
 
-    def implies(self) -> Compiled:
-        fn = self.orx()
-        while self.peek() == ("kw", "implies"):
-            self.take()
-            fn = _logic("implies", fn, self.orx())
-        return fn
-
-    def orx(self) -> Compiled:
-        fn = self.andx()
-        while self.peek() in (("kw", "or"), ("kw", "xor")):
+    def expression(self, level: int = 0) -> Compiled:
+        """Left-associative binary operators by precedence, loosest first (FHIRPath section 6)."""
+        if level == len(_LEVELS):
+            return self.term()
+        operators, build = _LEVELS[level]
+        fn = self.expression(level + 1)
+        while self.peek()[1] in operators and self.peek()[0] in ("kw", "op"):
             op = self.take()[1]
-            fn = _logic(op, fn, self.andx())
-        return fn
-
-    def andx(self) -> Compiled:
-        fn = self.equality()
-        while self.peek() == ("kw", "and"):
-            self.take()
-            fn = _logic("and", fn, self.equality())
-        return fn
-
-    def equality(self) -> Compiled:
-        fn = self.comparison()
-        while self.peek() in (("op", "="), ("op", "!=")):
-            op = self.take()[1]
-            fn = _equality(op, fn, self.comparison())
-        return fn
-
-    def comparison(self) -> Compiled:
-        fn = self.term()
-        while self.peek()[0] == "op" and self.peek()[1] in _ORDER:
-            op = self.take()[1]
-            fn = _comparison(op, fn, self.term())
+            fn = build(op, fn, self.expression(level + 1))
         return fn
 
     def term(self) -> Compiled:
         kind, value = self.peek()
         if kind == "op" and value == "(":
             self.take()
-            fn = self.implies()
+            fn = self.expression()
             self.take(")")
         elif kind == "str":
             self.take()
@@ -350,7 +336,7 @@ class _Parser:
             self.take()
             args: list[Compiled] = []
             while self.peek() != ("op", ")"):
-                args.append(self.implies())
+                args.append(self.expression())
                 if self.peek() == ("op", ","):
                     self.take()
             self.take(")")
