@@ -104,9 +104,3 @@ def _cid_codes(cid: int) -> dict[str, str]:
             for code, (meaning, _cids) in concepts.get(scheme, {}).get(keyword, {}).items():
                 codes[code] = meaning
     return codes
-
-
-def pydicom_version() -> str:
-    from pydicom import __version__
-
-    return __version__
