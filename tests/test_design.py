@@ -9,8 +9,8 @@ import json
 import fhirpathpy
 import fhirpathpy.parser
 
-from validator import engine
 from validator.api import plan_for
+from validator.evaluate import walk as engine
 from validator.versions import VERSIONS
 
 

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 
 from validator import Validator
 from validator.api import plan_for
-from validator.engine import ResourceWalk
-from validator.fhirpath import EvalContext
-from validator.jsontext import PositionIndex
-from validator.load import _split
-from validator.version_detect import markers
+from validator.evaluate.walk import ResourceWalk
+from validator.fhir.jsontext import PositionIndex
+from validator.fhirpath.expressions import EvalContext
+from validator.load.sources import _split
+from validator.select.version import markers
 from validator.versions import VERSIONS
 
 VALIDATORS = {v: Validator(fhir_version=v) for v in ("R4", "R5", "R6")}
@@ -241,7 +241,7 @@ def test_every_fixture_gives_the_same_report_with_and_without_the_fast_path(tmp_
     fast path changes no finding, no message and no position."""
     from fixture_cases import dicom_folder, write_case
 
-    from validator.fast_path import FastPath
+    from validator.evaluate.fast_path import FastPath
     from validator.limits import Limits
 
     def run_all() -> list:
@@ -281,7 +281,7 @@ def test_on_mutated_files_the_whole_report_is_the_same_with_and_without_the_fast
         return [replace(r, duration=0.0) for r in validator.validate_paths([str(path)]).results]
 
     fast = report()
-    from validator.fast_path import FastPath
+    from validator.evaluate.fast_path import FastPath
 
     with mock.patch.object(FastPath, "is_clean", lambda self, resource, bundle: False):
         assert report() == fast

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from validator import fhirpath
+from validator.fhirpath import expressions as fhirpath
 
 STUDY = {
     "resourceType": "ImagingStudy",

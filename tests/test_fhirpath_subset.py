@@ -16,12 +16,13 @@ from fixture_cases import load_cases
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from validator import Validator, fhirpath
+from validator import Validator
 from validator.api import plan_for
-from validator.engine import ResourceWalk
-from validator.fhirpath_subset import Unsupported, compile_subset, passes
-from validator.invariants import InvariantContext
-from validator.plan import Invariant
+from validator.compile.plan import Invariant
+from validator.evaluate.walk import ResourceWalk
+from validator.fhirpath import expressions as fhirpath
+from validator.fhirpath.natives import InvariantContext
+from validator.fhirpath.subset import Unsupported, compile_subset, passes
 from validator.versions import VERSIONS
 
 NATIVE_FOR_SPEED = {"dom-3", "ref-1", "ist-5"}  # natives compared here; older ones: test_invariant_equivalence
@@ -214,7 +215,7 @@ def test_an_invariant_is_answered_without_evaluation_when_its_members_are_absent
 
 
 def test_a_native_check_leaves_a_shape_it_does_not_handle_to_fhirpathpy() -> None:
-    from validator.engine import invariant_detail
+    from validator.evaluate.walk import invariant_detail
 
     inv = _invariants("R6")["ist-5"]
     series = [{"uid": "1.2", "numberOfInstances": 1}, {"uid": "1.3", "_numberOfInstances": {"id": "x"}}]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from validator import Severity, Validator
-from validator.report_files import write_atomic
+from validator.report.files import write_atomic
 
 STUDY = {"resourceType": "ImagingStudy", "id": "h", "status": "available", "subject": {"reference": "Patient/p"},
          "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'}}  # fmt: skip
@@ -128,7 +128,7 @@ def test_an_interrupted_write_leaves_neither_a_half_file_nor_a_temporary_one(tmp
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("validator.report_files.os.replace", interrupted)
+    monkeypatch.setattr("validator.report.files.os.replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_atomic(target, "new report")
     assert target.read_text() == "previous report"

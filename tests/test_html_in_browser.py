@@ -12,7 +12,7 @@ from hostile_payloads import HOSTILE
 from playwright.sync_api import sync_playwright
 
 from validator import Validator, __version__
-from validator.reporters import html_report
+from validator.report import html_report
 
 CHROMIUM = "/usr/bin/chromium"
 # Chromium as root in a sandboxed CI machine with no network beyond package registries.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from validator import Severity, Validator
-from validator.load import InputError, expand_paths
+from validator.load.sources import InputError, expand_paths
 
 STUDY = {
     "resourceType": "ImagingStudy",

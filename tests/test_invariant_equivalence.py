@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from fixture_cases import load_cases
 
-from validator import fhirpath
-from validator.invariants import InvariantContext, lookup, native_pairs
+from validator.fhirpath import expressions as fhirpath
+from validator.fhirpath.natives import InvariantContext, lookup, native_pairs
 
 
 def _typed_nodes(resource, types: dict[str, str]):

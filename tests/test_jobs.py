@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from validator import Validator
 from validator.cli import app
-from validator.parallel import CHUNK_LINES
+from validator.run.parallel import CHUNK_LINES
 
 ENDPOINT = {
     "resourceType": "Endpoint", "id": "e", "status": "active", "payloadType": [{"text": "DICOM"}],

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from validator import Validator
-from validator.jsontext import key_tokens
+from validator.fhir.jsontext import key_tokens
 
 VALIDATOR = Validator(fhir_version="R4")
 STUDY = BASES["study"]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from validator import Severity, Validator
 from validator.api import UnknownProfile
 from validator.cli import app
-from validator.packs import PackError
+from validator.compile.packs import PackError
 from validator.resources import profiles_dir
 
 IMR = "https://profiles.ihe.net/RAD/IMR/StructureDefinition/imr-imagingstudy"

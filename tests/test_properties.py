@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from validator import RunResult, Severity, Validator
-from validator.reporters import json_report
+from validator.report import json_report
 from validator.resources import package_file
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from validator import Validator, __version__
 from validator.cli import app
-from validator.reporters import html_report, junit, operation_outcome, sarif
+from validator.report import html_report, junit, operation_outcome, sarif
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "payloads"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from validator.api import plan_for
 from validator.cli import app
-from validator.packs import PackError, load_pack
+from validator.compile.packs import PackError, load_pack
 from validator.resources import rules_dir
 from validator.versions import VERSIONS
 
@@ -141,7 +141,7 @@ def test_the_bundled_packs_all_load(validator) -> None:
 
 
 def test_a_pack_checked_once_is_read_from_the_cache_and_a_changed_one_is_checked_again(tmp_path, monkeypatch) -> None:
-    import validator.packs as packs
+    import validator.compile.packs as packs
 
     monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path / "cache"))
     pack_file = tmp_path / "core.yaml"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from validator import Severity, Validator
-from validator.slicing import matches_fixed, matches_pattern
+from validator.evaluate.slicing import matches_fixed, matches_pattern
 
 PACK = Path(__file__).parent / "fixtures" / "profiles" / "slicing-test.yaml"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"

@@ -13,22 +13,22 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
-from . import rule_ids as R
-from .engine import RawIssue, ResourceWalk, render_expression
-from .fast_path import FastPath
-from .fhirpath import EvalContext, resolve_reference
-from .jsontext import key_tokens
-from .limits import DEFAULT as DEFAULT_LIMITS
-from .limits import Limits
-from .load import PositionIndex, ResourceInput, expand_paths, load_source
-from .model import Issue, ResourceResult, RunResult, Severity
-from .packs import PackError, load_pack
-from .plan import Plan, Rule, compile_plan, pack_files
-from .profile_check import PendingTarget
-from .profiles import Profile, ProfileSet, compile_profiles
-from .resources import profiles_dir, rules_dir
-from .version_detect import choose
-from .versions import DEFAULT, VERSIONS, FhirVersion, parse_version
+from validator import rule_ids as R
+from validator.compile.packs import PackError, load_pack
+from validator.compile.plan import Plan, Rule, compile_plan, pack_files
+from validator.compile.profiles import Profile, ProfileSet, compile_profiles
+from validator.evaluate.fast_path import FastPath
+from validator.evaluate.profile_check import PendingTarget
+from validator.evaluate.walk import RawIssue, ResourceWalk, render_expression
+from validator.fhir.jsontext import key_tokens
+from validator.fhirpath.expressions import EvalContext, resolve_reference
+from validator.limits import DEFAULT as DEFAULT_LIMITS
+from validator.limits import Limits
+from validator.load.sources import PositionIndex, ResourceInput, expand_paths, load_source
+from validator.model import Issue, ResourceResult, RunResult, Severity
+from validator.resources import profiles_dir, rules_dir
+from validator.select.version import choose
+from validator.versions import DEFAULT, VERSIONS, FhirVersion, parse_version
 
 
 class UnknownProfile(ValueError):
@@ -110,7 +110,7 @@ class Validator:
             raise UnknownRule(f"no rule {', '.join(map(repr, unknown))} to change the severity of (see: rules list)")
         self.dicom_files = None
         if dicom_files is not None:
-            from .dicom.files import read_dicom_folder
+            from validator.evaluate.dicom.files import read_dicom_folder
 
             self.dicom_files = read_dicom_folder(Path(dicom_files))
 
@@ -164,7 +164,7 @@ class Validator:
         self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
         self._target_cache.clear()
         if jobs > 1 and "-" not in sources:
-            from .parallel import parallel_available, run_parallel
+            from validator.run.parallel import parallel_available, run_parallel
 
             if parallel_available():
                 return run_parallel(self, sources, jobs, progress)
@@ -431,14 +431,14 @@ class Validator:
 
         unresolved: list[tuple] = []
         if self.dicom:
-            from .dicom.study import StudyCheck
+            from validator.evaluate.dicom.study import StudyCheck
 
             check = StudyCheck(report, lambda literal: resolve_reference(literal, ctx), plan.fhir_version,
                                plan.sop_class_modalities)  # fmt: skip
             check.run(study)
             unresolved = check.unresolved
         if self.dicom_files is not None:
-            from .dicom.files import cross_check
+            from validator.evaluate.dicom.files import cross_check
 
             cross_check(study, self.dicom_files, report)
         return unresolved
@@ -469,7 +469,7 @@ class Validator:
                 target = _lookup(index, literal)
                 if target is None:
                     continue  # an endpoint nowhere in the run: where it points cannot be told
-                from .dicom.study import endpoint_problems
+                from validator.evaluate.dicom.study import endpoint_problems
 
                 for rule_id, message in endpoint_problems(target, literal, study_uid, series_uid):
                     rule = self.plan.rules[rule_id]

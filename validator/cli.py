@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from .limits import DEFAULT as DEFAULT_LIMITS
-from .limits import Limits
-from .model import RunResult, Severity
+from validator.limits import DEFAULT as DEFAULT_LIMITS
+from validator.limits import Limits
+from validator.model import RunResult, Severity
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -63,10 +63,10 @@ def _parse_severities(pairs: list[str] | None) -> dict[str, Severity]:
 
 
 def _validator(fhir_version: str | None, fail_on: Severity | None, profiles: list[str] | None = None, **options):
-    from .api import UnknownProfile, UnknownRule, Validator
-    from .dicom.files import DicomFolderError
-    from .packs import PackError
-    from .versions import UnknownVersion
+    from validator.api import UnknownProfile, UnknownRule, Validator
+    from validator.compile.packs import PackError
+    from validator.evaluate.dicom.files import DicomFolderError
+    from validator.versions import UnknownVersion
 
     try:
         return Validator(fhir_version=fhir_version, fail_on=fail_on, profiles=profiles or (), **options)
@@ -77,7 +77,7 @@ def _validator(fhir_version: str | None, fail_on: Severity | None, profiles: lis
 
 
 def _write(path: Path, text: str) -> None:
-    from .report_files import ReportWriteError, write_atomic
+    from validator.report.files import ReportWriteError, write_atomic
 
     try:
         write_atomic(path, text)
@@ -129,10 +129,10 @@ def validate(
     ] = 1,
 ) -> None:
     """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
-    from . import __version__
-    from .load import InputError
-    from .progress import Progress
-    from .reporters import html_report, json_report, junit, operation_outcome, sarif, text
+    from validator import __version__
+    from validator.load.sources import InputError
+    from validator.progress import Progress
+    from validator.report import html_report, json_report, junit, operation_outcome, sarif, text
 
     threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
     validator = _validator(
@@ -173,10 +173,10 @@ def test_suites(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing cases and the summary.")] = False,
 ) -> None:
     """Run conformance suites: each case passes when exactly its expected issues occur."""
-    from . import __version__
-    from .packs import PackError
-    from .reporters import suite_report
-    from .suites import SuiteError, load_suite, run_case
+    from validator import __version__
+    from validator.compile.packs import PackError
+    from validator.report import suite_report
+    from validator.suites import SuiteError, load_suite, run_case
 
     try:
         cases = [case for path in suites for case in load_suite(path)]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .model import Issue, ResourceResult, Severity
+from validator.model import Issue, ResourceResult, Severity
 
 _LEVELS = ("fatal", "error", "warning", "information", "never")
 
@@ -82,9 +82,9 @@ class Settings:
 
     @cache  # noqa: B019 - one Settings per session
     def validator(self):
-        from .api import UnknownProfile, Validator
-        from .packs import PackError
-        from .versions import UnknownVersion
+        from validator.api import UnknownProfile, Validator
+        from validator.compile.packs import PackError
+        from validator.versions import UnknownVersion
 
         try:
             return Validator(fhir_version=self.version, profiles=self.profiles, fail_on=self.fail_on)
@@ -144,7 +144,7 @@ def issue_table(issues: list[Issue] | tuple[Issue, ...]) -> str:
 
 class PayloadFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from .load import load_source
+        from validator.load.sources import load_source
 
         settings = _settings(self.config)
         root = Path(self.config.rootpath)
@@ -203,7 +203,7 @@ class PayloadItem(_ConformanceItem):
 
 class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from .suites import SuiteError, load_suite
+        from validator.suites import SuiteError, load_suite
 
         try:
             cases = load_suite(self.path)
@@ -221,7 +221,7 @@ class SuiteItem(_ConformanceItem):
         self.case = case
 
     def runtest(self) -> None:
-        from .suites import run_case
+        from validator.suites import run_case
 
         pool = self.config.__dict__.setdefault("_imaging_validator_pool", {})
         result = run_case(self.case, pool)
@@ -248,6 +248,6 @@ def assert_conforms(resource: dict, profile: str | None = None, fail_on: str = "
 
 @cache
 def _validator_for(fhir_version: str | None, profiles: tuple[str, ...]):
-    from .api import Validator
+    from validator.api import Validator
 
     return Validator(fhir_version=fhir_version, profiles=profiles)

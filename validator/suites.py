@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from .load import InputError, expand_paths
-from .model import Issue, ResourceResult, Severity
-from .packs import strict_loader
-from .resources import package_file
+from validator.compile.packs import strict_loader
+from validator.load.sources import InputError, expand_paths
+from validator.model import Issue, ResourceResult, Severity
+from validator.resources import package_file
 
 
 class SuiteError(Exception):
@@ -133,8 +133,8 @@ def load_suite(path: Path) -> list[Case]:
 
 
 def _check_options(version: str | None, profiles: list[str], where: str) -> None:
-    from .api import UnknownProfile, Validator
-    from .versions import UnknownVersion
+    from validator.api import UnknownProfile, Validator
+    from validator.versions import UnknownVersion
 
     try:
         Validator(fhir_version=version, profiles=profiles)
@@ -165,7 +165,7 @@ def judge(case: Case, results: list[ResourceResult]) -> list[str]:
 def run_case(case: Case, validators: dict | None = None) -> CaseResult:
     import time
 
-    from .api import Validator
+    from validator.api import Validator
 
     started = time.perf_counter()
     cache_key = (case.fhir_version, case.profiles)

@@ -5,6 +5,6 @@ def test_our_export_conforms_to_imr(fhir_validator):
     assert_conforms(build_study(), profile="imr")
 """
 
-from .pytest_plugin import assert_conforms, issue_table
+from validator.pytest_plugin import assert_conforms, issue_table
 
 __all__ = ["assert_conforms", "issue_table"]

@@ -1,0 +1,316 @@
+"""DICOM-level checks of one ImagingStudy, read from its series and instance lists in one pass.
+
+They read the payload defensively: a malformed element is the base rules' finding, so here it is
+simply skipped. Messages name the DICOM rule behind each finding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from validator import rule_ids as R
+from validator.dicom.registry import DCM, cid_codes, sop_classes
+from validator.dicom.uids import MAX_LENGTH, VALID_UID, uid_problem
+
+Pointer = tuple[str | int, ...]
+Report = Callable[[str, Pointer, str], None]
+Resolve = Callable[[str], "dict | None"]
+
+DICOM_ROOT = "1.2.840.10008."
+_STUDIES = re.compile(r"/studies/([^/?#]+)")
+_SERIES = re.compile(r"/series/([^/?#]+)")
+
+
+def _codings(value: object) -> Iterator[tuple[dict, tuple]]:
+    """(coding, pointer suffix) of a Coding (R4) or CodeableConcept (R5+)."""
+    if not isinstance(value, dict):
+        return
+    if isinstance(value.get("coding"), list):
+        for k, c in enumerate(value["coding"]):
+            if isinstance(c, dict):
+                yield c, ("coding", k)
+    elif "code" in value or "system" in value:
+        yield value, ()
+
+
+def _items(value: object) -> list[tuple[int, dict]]:
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+class StudyCheck:
+    def __init__(self, report: Report, resolve: Resolve, fhir_version: str,
+                 sop_class_modalities: dict[str, frozenset[str]]) -> None:  # fmt: skip
+        self._report = report
+        self.reported = 0  # findings so far
+        self._clean_sop_classes: set[tuple] = set()  # (modality, sopClass) pairs that passed
+        self.resolve = resolve
+        self.cid = 29 if fhir_version.startswith("4.") else 33
+        self.sop_class_modalities = sop_class_modalities
+        self.where: dict[str, tuple[str, Pointer]] = {}  # UID -> level and place first seen (uniqueness)
+        self.unresolved: list[tuple[str, Pointer, str | None, str | None]] = []  # endpoints not in the payload
+
+    def report(self, rule: str, p: Pointer, message: str) -> None:
+        self.reported += 1
+        self._report(rule, p, message)
+
+    # -- entry ----------------------------------------------------------------------------------
+    def run(self, study: dict) -> None:
+        study_uid = self.study_uid(study)
+        series_modalities: dict[str, tuple] = {}
+        listed_instances = 0
+        every_series_lists = True
+        series_numbers: dict[object, int] = {}
+        series = _items(study.get("series"))
+        for i, s in series:
+            sp: Pointer = ("series", i)
+            series_uid = s.get("uid") if isinstance(s.get("uid"), str) else None
+            if series_uid is not None:
+                self.uid(series_uid, (*sp, "uid"), "series")
+            modality = self.modality(s.get("modality"), (*sp, "modality"), f"series[{i}].modality")
+            if modality:
+                series_modalities.setdefault(modality, (*sp, "modality"))
+            self.number(series_numbers, s.get("number"), (*sp, "number"), f"series[{i}]", R.SERIES_NUMBER_UNIQUE,
+                        "Series Number", "the study")  # fmt: skip
+            instances = _items(s.get("instance"))
+            listed_instances += len(instances)
+            every_series_lists = every_series_lists and bool(instances)
+            self.instances(instances, i, modality)
+            self.series_count(s, sp, len(instances))
+            self.endpoints(s.get("endpoint"), (*sp, "endpoint"), study_uid, series_uid)
+        self.study_modalities(study, series_modalities)
+        self.study_counts(study, len(series), listed_instances if every_series_lists and series else None)
+        self.endpoints(study.get("endpoint"), ("endpoint",), study_uid, None)
+
+    def instances(self, instances: list[tuple[int, dict]], i: int, modality: str | None) -> None:
+        """The instances of series i. A study lists thousands: the common, valid case is tested
+        inline, and the checks that explain run only when something is off (or new)."""
+        numbers: dict[object, int] = {}
+        where = self.where
+        clean_sop = self._clean_sop_classes
+        for j, inst in instances:
+            uid = inst.get("uid")
+            if type(uid) is str:
+                if uid in where or len(uid) > MAX_LENGTH or VALID_UID.fullmatch(uid) is None:
+                    self.uid(uid, ("series", i, "instance", j, "uid"), "instance")
+                else:
+                    where[uid] = ("instance", ("series", i, "instance", j, "uid"))
+            sop = inst.get("sopClass")
+            signature = _sop_signature(sop, modality)
+            if signature is None or signature not in clean_sop:
+                before = self.reported
+                self.sop_class(sop, ("series", i, "instance", j, "sopClass"), modality, i, j)
+                if self.reported == before and signature is not None:
+                    clean_sop.add(signature)  # the same SOP Class in the same modality: same answer
+            number = inst.get("number")
+            if type(number) is int and number not in numbers:
+                numbers[number] = 1
+            else:
+                self.number(numbers, number, ("series", i, "instance", j, "number"), f"series[{i}].instance[{j}]",
+                            R.INSTANCE_NUMBER_UNIQUE, "Instance Number", f"series[{i}]")  # fmt: skip
+
+    # -- UIDs -----------------------------------------------------------------------------------
+    def study_uid(self, study: dict) -> str | None:
+        found = None
+        for k, ident in _items(study.get("identifier")):
+            if ident.get("system") != "urn:dicom:uid" or not isinstance(ident.get("value"), str):
+                continue
+            value = ident["value"]
+            p = ("identifier", k, "value")
+            if not value.startswith("urn:oid:"):
+                self.report(R.STUDY_UID_URN, p, f"the Study Instance UID identifier value {value!r} must be written "
+                            f"urn:oid:{value} (FHIR ImagingStudy: identifier system urn:dicom:uid)")  # fmt: skip
+                uid = value
+            else:
+                uid = value[len("urn:oid:") :]
+            self.uid(uid, p, "study")
+            found = found or uid
+        return found
+
+    def uid(self, uid: str, p: Pointer, level: str) -> None:
+        problem = uid_problem(uid)
+        if problem is not None:
+            self.report(R.UID_SYNTAX, p, f"{_what(p, level)} {uid!r} is not a valid DICOM UID (PS3.5 9.1): {problem}")
+            return
+        if level == "sop-class":
+            return
+        seen = self.where.get(uid)
+        if seen is None:
+            self.where[uid] = (level, p)
+            return
+        seen_level, seen_p = seen
+        label, seen_label = _what(p, level).split(" (")[0], _what(seen_p, seen_level).split(" (")[0]
+        if seen_level == level == "series":
+            self.report(R.SERIES_UID_UNIQUE, p, f"{label} {uid} is also {seen_label}: every series needs its own "
+                        "Series Instance UID (PS3.3 C.7.3.1)")  # fmt: skip
+        elif seen_level == level == "instance":
+            self.report(R.INSTANCE_UID_UNIQUE, p, f"{label} {uid} is also {seen_label}: the same SOP Instance is "
+                        "listed twice (PS3.3 C.12.1)")  # fmt: skip
+        elif seen_level != level:
+            self.report(R.UID_LEVEL_REUSE, p, f"{label} {uid} is also used as {seen_label}: a UID identifies one "
+                        "object (PS3.5 9.1)")  # fmt: skip
+
+    # -- SOP Classes ----------------------------------------------------------------------------
+    def sop_class(self, value: object, p: Pointer, modality: str | None, i: int, j: int) -> None:
+        if isinstance(value, str):  # R6: sopClass is an oid
+            code = value
+        elif isinstance(value, dict):
+            system, code = value.get("system"), value.get("code")
+            if not isinstance(code, str):
+                return
+            if system != "urn:ietf:rfc:3986" or not code.startswith("urn:oid:"):
+                self.report(R.SOP_CLASS_CODING, p, f"series[{i}].instance[{j}].sopClass must be the Coding "
+                            f"urn:ietf:rfc:3986#urn:oid:<SOP Class UID>, found {system}#{code}")  # fmt: skip
+        else:
+            return
+        uid = code[len("urn:oid:") :] if code.startswith("urn:oid:") else code
+        if uid_problem(uid) is not None:
+            self.uid(uid, p, "sop-class")
+            return
+        known = sop_classes().get(uid)
+        if known is None:
+            if uid.startswith(DICOM_ROOT):
+                self.report(R.SOP_CLASS_KNOWN, p, f"SOP Class UID {uid} is under the DICOM root but is not a SOP Class "
+                            "of the DICOM UID registry (PS3.6 Annex A)")  # fmt: skip
+            else:
+                self.report(R.SOP_CLASS_PRIVATE, p, f"SOP Class UID {uid} is private (outside the DICOM root "
+                            "1.2.840.10008): it cannot be checked against the DICOM registry")  # fmt: skip
+            return
+        if known.retired:
+            self.report(R.SOP_CLASS_RETIRED, p, f"{known.name} ({uid}) is retired from the DICOM standard (PS3.6)")
+        allowed = self.sop_class_modalities.get(known.keyword)
+        if modality and allowed and modality not in allowed:
+            self.report(R.SOP_CLASS_MODALITY, p, f"{known.name} ({uid}) in a {modality} series: this SOP Class "
+                        f"belongs to {', '.join(sorted(allowed))} (PS3.3)")  # fmt: skip
+
+    # -- modalities -----------------------------------------------------------------------------
+    def modality(self, value: object, p: Pointer, what: str) -> str | None:
+        """Check a series modality; return its DCM code (the first, for R5 CodeableConcepts)."""
+        code_found = None
+        for coding, suffix in _codings(value):
+            system, code = coding.get("system"), coding.get("code")
+            if not isinstance(code, str):
+                continue
+            cp = (*p, *suffix)
+            if system != DCM:
+                self.report(R.MODALITY_SYSTEM, cp, f"{what} code {code!r} must use the DICOM code system {DCM}, "
+                            f"found {system!r}")  # fmt: skip
+                continue
+            if code not in cid_codes(self.cid):
+                self.report(R.MODALITY_CODE, cp, f"{what} {code!r} is not in DICOM CID {self.cid} "
+                            f"({'Acquisition Modality' if self.cid == 29 else 'Modality'}, PS3.16)")  # fmt: skip
+                continue  # an unknown code says nothing about which SOP Classes belong in the series
+            code_found = code_found or code
+        return code_found
+
+    def study_modalities(self, study: dict, series: dict[str, tuple]) -> None:
+        listed: dict[str, tuple] = {}
+        for k, value in _items(study.get("modality")):
+            for coding, suffix in _codings(value):
+                if coding.get("system") == DCM and isinstance(coding.get("code"), str):
+                    listed.setdefault(coding["code"], ("modality", k, *suffix))
+        if not listed or not series:
+            return
+        for code, p in series.items():
+            if code not in listed:
+                self.report(R.MODALITY_CONSISTENCY, ("modality",), f"the study modality list lacks {code}, the "
+                            f"modality of {'.'.join(map(str, p[:2]))}")  # fmt: skip
+        for code, p in listed.items():
+            if code not in series:
+                self.report(R.MODALITY_CONSISTENCY, p, f"the study lists modality {code}, but no listed series has it")
+
+    # -- counts and numbers ---------------------------------------------------------------------
+    def number(self, seen: dict[object, int], value: object, p: Pointer, what: str, rule: str, name: str,
+               parent: str) -> None:  # fmt: skip
+        if not isinstance(value, int) or isinstance(value, bool):
+            return
+        if value in seen:
+            self.report(rule, p, f"{what} has {name} {value}, like an earlier one in {parent} (PS3.3: unique)")
+        else:
+            seen[value] = 1
+
+    def series_count(self, s: dict, sp: Pointer, listed: int) -> None:
+        claimed = _count(s.get("numberOfInstances"))
+        if claimed is not None and listed and claimed != listed:
+            self.report(R.SERIES_NUMBER_OF_INSTANCES, (*sp, "numberOfInstances"),
+                        f"series[{sp[1]}] claims {claimed} instance(s) and lists {listed}")  # fmt: skip
+
+    def study_counts(self, study: dict, listed_series: int, listed_instances: int | None) -> None:
+        n = _count(study.get("numberOfSeries"))
+        if n is not None and listed_series and n != listed_series:
+            self.report(R.NUMBER_OF_SERIES, ("numberOfSeries",), f"numberOfSeries is {n} but {listed_series} "
+                        "series are listed")  # fmt: skip
+        m = _count(study.get("numberOfInstances"))
+        if m is not None and listed_instances is not None and m != listed_instances:
+            self.report(R.NUMBER_OF_INSTANCES, ("numberOfInstances",), f"numberOfInstances is {m} but the series list "
+                        f"{listed_instances} instance(s)")  # fmt: skip
+
+    # -- endpoints ------------------------------------------------------------------------------
+    def endpoints(self, value: object, p: Pointer, study_uid: str | None, series_uid: str | None) -> None:
+        for k, ref in _items(value):
+            literal = ref.get("reference")
+            if not isinstance(literal, str):
+                continue
+            rp = (*p, k, "reference")
+            target = self.resolve(literal)
+            if target is None:
+                # Perhaps another input of the run: checked once the whole run has been read.
+                self.unresolved.append((literal, rp, study_uid, series_uid))
+                continue
+            for rule, message in endpoint_problems(target, literal, study_uid, series_uid):
+                self.report(rule, rp, message)
+
+
+def endpoint_problems(target: dict, literal: str, study_uid: str | None,
+                      series_uid: str | None) -> list[tuple[str, str]]:  # fmt: skip
+    """WADO-RS endpoint addresses that name another study or series than the one referring."""
+    if target.get("resourceType") != "Endpoint" or not _is_wado_rs(target):
+        return []
+    address = target.get("address")
+    if not isinstance(address, str):
+        return []
+    problems = []
+    named_study = _STUDIES.search(address)
+    named_series = _SERIES.search(address)
+    if named_study and study_uid and named_study.group(1) != study_uid:
+        rule = R.WADO_SERIES if series_uid is not None else R.WADO_STUDY
+        problems.append((rule, f"WADO-RS endpoint {literal} ({address}) names study {named_study.group(1)}, "
+                               f"not this study {study_uid} (PS3.18 10.4)"))  # fmt: skip
+    if series_uid is not None and named_series and named_series.group(1) != series_uid:
+        message = (f"series endpoint {literal} ({address}) names series {named_series.group(1)}, "
+                   f"not this series {series_uid} (PS3.18 10.4)")  # fmt: skip
+        problems.append((R.WADO_SERIES, message))
+    return problems
+
+
+_UID_NAMES = {"series": "Series Instance UID", "instance": "SOP Instance UID", "sop-class": "SOP Class UID"}
+
+
+def _what(p: Pointer, level: str) -> str:
+    """How a message names a UID's place: series[0].instance[2].uid (SOP Instance UID)."""
+    if level == "study":
+        return "the Study Instance UID identifier"
+    path = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in p).lstrip(".")
+    return f"{path} ({_UID_NAMES[level]})"
+
+
+def _sop_signature(sop: object, modality: str | None) -> tuple | None:
+    """What the SOP Class checks of an instance depend on, when it is made of plain strings."""
+    if type(sop) is str:
+        return (modality, sop)
+    if type(sop) is dict:
+        system, code = sop.get("system"), sop.get("code")
+        if type(code) is str and (system is None or type(system) is str):
+            return (modality, system, code)
+    return None
+
+
+def _count(value: object) -> int | None:
+    """A count to compare: a non-negative integer (anything else is the base rules' finding)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _is_wado_rs(endpoint: dict) -> bool:
+    ct = endpoint.get("connectionType")
+    values = ct if isinstance(ct, list) else [ct]
+    return any(c.get("code") == "dicom-wado-rs" for v in values for c, _ in _codings(v))

@@ -1,0 +1,194 @@
+"""Applying a profile to a resource the engine has walked: top-down over the constrained
+elements only (cardinality, must-support, pattern/fixed, binding, targets, target profiles,
+slicing), reporting through the same walk so every finding has its path and position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from validator.compile.profiles import Constraint, Profile, Slicing
+from validator.evaluate.slicing import classify, matches_fixed, matches_pattern
+from validator.fhir.primitives import shorten
+
+if TYPE_CHECKING:
+    from validator.compile.plan import Rule
+    from validator.evaluate.walk import Pointer, ResourceWalk
+
+
+@dataclass(slots=True)
+class PendingTarget:
+    """A reference whose target profile could not be checked yet (target not in this file)."""
+
+    pointer: Pointer
+    reference: str
+    profiles: tuple[str, ...]
+    rule: Rule
+    path: str
+
+
+class ProfileCheck:
+    def __init__(self, walk: ResourceWalk, profile: Profile, must_support: bool) -> None:
+        self.walk = walk
+        self.profile = profile
+        self.must_support = must_support
+
+    def run(self, resource: dict) -> None:
+        for c in self.profile.root.children.values():
+            self.constraint(c, resource, ())
+
+    # -- one constrained element of one parent object --------------------------------------------
+    def constraint(self, c: Constraint, parent: dict, ptr: Pointer) -> None:
+        raw = parent.get(c.name)
+        listy = isinstance(raw, list)
+        items = [x for x in (raw if listy else [raw]) if x is not None] if raw is not None else []
+        if raw is None and isinstance(parent.get("_" + c.name), (dict, list)):
+            items = [None]  # a primitive present only through its extensions still counts
+        p = ptr + (c.name,)
+        n = len(items)
+        lo = c.min if c.min is not None else 0
+        if c.card_rule is not None:
+            if n < lo:
+                self.walk.add(
+                    c.card_rule,
+                    p,
+                    f"{c.path} is required by {self.profile.title} ({c.card}) but "
+                    + ("missing" if n == 0 else f"occurs {n} time(s)"),
+                )
+            elif c.max_set and c.max is not None and n > c.max:
+                self.walk.add(
+                    c.card_rule,
+                    p,
+                    f"{c.path} occurs {n} times but {self.profile.title} allows at most {c.max} ({c.card})",
+                )
+        if n == 0:
+            if c.must_support_rule is not None and self.must_support:
+                self.walk.add(
+                    c.must_support_rule,
+                    p,
+                    f"{c.path} is must-support in {self.profile.title} and absent: "
+                    "receivers expect it when the data exist",
+                )
+            if c.slicing is not None and not (c.card_rule is not None and lo > 0):
+                self.slicing(c, [], listy, p)
+            return
+        for i, item in enumerate(items):
+            ip = p + (i,) if listy else p
+            self.item(c, item, ip)
+        if c.slicing is not None:
+            self.slicing(c, items, listy, p)
+
+    def item(self, c: Constraint, item: object, ip: Pointer) -> None:
+        if item is None:
+            return
+        if c.fixed is not None and not matches_fixed(item, c.fixed):
+            self.walk.add(
+                c.value_rule, ip, f"{c.path} must be exactly {c.fixed!r} in {self.profile.title}, found {_show(item)}"
+            )
+        elif c.pattern is not None and not matches_pattern(item, c.pattern):
+            self.walk.add(
+                c.value_rule, ip, f"{c.path} must match {c.pattern!r} in {self.profile.title}, found {_show(item)}"
+            )
+        if c.binding is not None:
+            self.walk.check_binding(c.binding, item, c.type_code or "", ip, c.path)
+        if isinstance(item, dict):
+            if c.targets is not None:
+                self.targets(c, item, ip)
+            if c.target_profiles:
+                self.target_profiles(c, item, ip)
+            for child in c.children.values():
+                self.constraint(child, item, ip)
+
+    # -- references ------------------------------------------------------------------------------
+    def targets(self, c: Constraint, ref: dict, ip: Pointer) -> None:
+        kind = self.walk.reference_kind(ref)
+        allowed = ", ".join(sorted(c.targets or ()))
+        if kind is not None and kind not in (c.targets or ()):
+            self.walk.add(
+                c.target_rule,
+                ip + ("reference",) if "reference" in ref else ip,
+                f"{c.path} refers to {kind} but {self.profile.title} allows only {allowed}",
+            )
+
+    def target_profiles(self, c: Constraint, ref: dict, ip: Pointer) -> None:
+        literal = ref.get("reference")
+        if not isinstance(literal, str):
+            return
+        target = self.walk.resolve(literal)
+        if target is None:
+            if c.target_profile_rule is not None:
+                self.walk.pending.append(
+                    PendingTarget(ip + ("reference",), literal, c.target_profiles, c.target_profile_rule, c.path)
+                )
+            return
+        self.walk.report_target(c.target_profile_rule, ip + ("reference",), c.path, literal, target, c.target_profiles)
+
+    # -- slicing ---------------------------------------------------------------------------------
+    def slicing(self, c: Constraint, items: list, listy: bool, p: Pointer) -> None:
+        slicing: Slicing = c.slicing  # type: ignore[assignment]
+        assigned = classify(slicing, items, self.walk.resolve_any, self.walk.conforms)
+        if slicing.rule is not None:
+            self._slicing_rule(c, slicing, slicing.rule, assigned, listy, p)
+        name = c.name
+        for sl in slicing.slices:
+            where = [i for i, m in enumerate(assigned) if sl in m]
+            count = len(where)
+            spots = " and ".join(f"{name}[{i}]" for i in where) if listy else name
+            label = f"{name}: slice {sl.name} ({slicing.describe(sl)})"
+            card = f"{sl.min}..{'*' if sl.max is None else sl.max}"
+            if count < sl.min:
+                self.walk.add(
+                    sl.card_rule,
+                    p,
+                    f"{label} requires {'at least ' if sl.max != sl.min else ''}{sl.min} "
+                    f"entr{'y' if sl.min == 1 else 'ies'} ({card}), found "
+                    + ("none" if not count else f"{count} at {spots}"),
+                )
+            elif sl.max is not None and count > sl.max:
+                self.walk.add(
+                    sl.card_rule,
+                    p,
+                    f"{label} allows at most {sl.max} entr{'y' if sl.max == 1 else 'ies'} "
+                    f"({card}), found {count} at {spots}",
+                )
+            for i in where:
+                ip = p + (i,) if listy else p
+                for child in sl.constraint.children.values():
+                    self.constraint(child, items[i], ip)
+
+    def _slicing_rule(self, c: Constraint, slicing: Slicing, rule: Rule, assigned: list, listy: bool,
+                      p: Pointer) -> None:  # fmt: skip
+        """Items in several slices, unmatched items of closed or openAtEnd slicing, order."""
+        name = c.name
+        last_order = -1
+        seen_unmatched = False
+        for i, matches in enumerate(assigned):
+            ip = p + (i,) if listy else p
+            if len(matches) > 1:
+                names = ", ".join(s.name for s in matches)
+                self.walk.add(rule, ip, f"{name}[{i}] matches several slices ({names}) of {c.path}")
+            if not matches:
+                seen_unmatched = True
+                if slicing.rules == "closed":
+                    self.walk.add(rule, ip, f"{name}[{i}] matches no slice of {c.path}, and the slicing is closed "
+                                  f"({self._all_slices(slicing)})")  # fmt: skip
+                continue
+            if slicing.rules == "openAtEnd" and seen_unmatched:
+                self.walk.add(rule, ip, f"{name}[{i}] is in slice {matches[0].name} after an item that matches no "
+                              "slice: unmatched items must come last (openAtEnd)")  # fmt: skip
+            order = slicing.slices.index(matches[0])
+            if slicing.ordered and order < last_order:
+                self.walk.add(rule, ip, f"{name}[{i}] (slice {matches[0].name}) is out of order: the slicing of "
+                              f"{c.path} is ordered ({', '.join(s.name for s in slicing.slices)})")  # fmt: skip
+            last_order = max(last_order, order)
+
+    @staticmethod
+    def _all_slices(slicing: Slicing) -> str:
+        return "; ".join(f"{s.name}: {slicing.describe(s)}" for s in slicing.slices)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return shorten(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,386 @@
+"""Inputs: files, directories, globs and stdin; each split into the resources it holds.
+
+A single resource, a Bundle (every entry.resource) or NDJSON (one resource per line). A file that
+cannot be read or parsed becomes a fatal finding for that file; the other inputs go on.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from validator import rule_ids as R
+from validator.compile.plan import Plan
+from validator.fhir.jsontext import JsonSyntaxError, PositionIndex, parse
+from validator.limits import DEFAULT, Limits
+
+PAYLOAD_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+
+
+class InputError(Exception):
+    """A path argument that names nothing (usage error, not a conformance finding)."""
+
+
+@dataclass(slots=True)
+class LoadProblem:
+    """A fatal finding about an input before any FHIR rule could run."""
+
+    rule: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass(slots=True)
+class ResourceInput:
+    source: str
+    entry: int | None  # Bundle entry index, NDJSON line number, or None
+    resource: object  # the parsed JSON (validated to be a resource by the engine)
+    pointer: tuple  # where the resource sits in its document (for positions)
+    positions: PositionIndex | None
+    bundle: dict[str, dict] = field(default_factory=dict)  # fullUrl / Type/id -> resource
+    warnings: list[LoadProblem] = field(default_factory=list)
+    problem: LoadProblem | None = None  # fatal: nothing else is known about this input
+    # The text of a resource parsed without keeping repeated keys (jsontext.parse(plain=True));
+    # None when the parse was precise.
+    plain_text: str | None = None
+
+    def precise(self) -> ResourceInput:
+        """This input, parsed precisely (repeated keys kept) if it was parsed plain. In place, so
+        whoever holds the input afterwards sees the precise tree, and the text is parsed once."""
+        if self.plain_text is not None:
+            self.resource = parse(self.plain_text)
+            self.plain_text = None
+        return self
+
+    def known_exact(self) -> None:
+        """The plain parse was proved exact (no repeated key): nothing to parse again."""
+        self.plain_text = None
+
+
+def _only(source: str, problem: LoadProblem, entry: int | None = None,
+          warnings: list[LoadProblem] | None = None) -> ResourceInput:  # fmt: skip
+    """An input that is nothing but a finding (unreadable, malformed, too large, ...)."""
+    return ResourceInput(source, entry, None, (), None, warnings=list(warnings or []), problem=problem)
+
+
+def _too_large(source: str, limits: Limits) -> LoadProblem:
+    return LoadProblem(R.TOO_LARGE, f"{source} is larger than the limit of {limits.max_bytes} bytes (--max-bytes)")
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files named by the arguments, in a stable order; '-' stays '-' (stdin).
+    Raises InputError for a path or glob that names nothing."""
+    out: list[str] = []
+    for arg in paths:
+        if arg == "-":
+            out.append(arg)
+            continue
+        p = Path(arg)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in PAYLOAD_SUFFIXES)
+            if not found:
+                raise InputError(f"{arg}: directory holds no .json, .ndjson or .jsonl files")
+            out.extend(found)
+        elif p.exists() or p.is_symlink():
+            out.append(arg)
+        elif glob.has_magic(arg):
+            found = sorted(f for f in glob.glob(arg, recursive=True) if Path(f).is_file())
+            if not found:
+                raise InputError(f"{arg}: no file matches this pattern")
+            out.extend(found)
+        else:
+            raise InputError(f"{arg}: no such file or directory")
+    return list(dict.fromkeys(out))
+
+
+def _read_at_most(handle, limit: int) -> bytes:
+    """Up to `limit` bytes, read in pieces: a stream's size is not known in advance."""
+    pieces, total = [], 0
+    while total < limit:
+        piece = handle.read(min(1 << 20, limit - total))
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    return b"".join(pieces)
+
+
+def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, list[LoadProblem]]:
+    try:
+        if source == "-":
+            data = _read_at_most(sys.stdin.buffer, limits.max_bytes + 1)
+        else:
+            with open(source, "rb") as handle:  # one open and one fstat per file
+                st = os.fstat(handle.fileno())
+                if stat.S_ISREG(st.st_mode) and st.st_size > limits.max_bytes:
+                    return None, _too_large(source, limits), []
+                # A regular file is read at its size (+1 in case it grows); asking for the whole
+                # limit at once would allocate it first.
+                size = st.st_size + 1 if stat.S_ISREG(st.st_mode) else limits.max_bytes + 1
+                data = _read_at_most(handle, min(size, limits.max_bytes + 1))
+    except OSError as exc:
+        return None, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"), []
+    if len(data) > limits.max_bytes:
+        return None, _too_large(source, limits), []
+    warnings = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        warnings.append(LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1))
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), None, warnings
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return (
+            None,
+            LoadProblem(
+                R.UNREADABLE,
+                f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be decoded",
+                line,
+            ),
+            warnings,
+        )
+
+
+def _long_string(text: str, limits: Limits) -> LoadProblem | None:
+    """A JSON string longer than the limit (looked for only in texts that could hold one)."""
+    if len(text) <= limits.max_string:
+        return None
+    for m in _STRING.finditer(text):
+        if m.end() - m.start() - 2 > limits.max_string:
+            line = text.count("\n", 0, m.start()) + 1
+            return LoadProblem(R.STRING_TOO_LONG, f"a JSON string of {m.end() - m.start() - 2} characters exceeds the "
+                               f"limit of {limits.max_string} (--max-string)", line)  # fmt: skip
+    return None
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None) -> Iterator[ResourceInput]:
+    """Every resource of one input, in document order; an input without any resource yields one
+    finding, so no input is ever missing from a report. FHIR XML needs the plan of its version to
+    know which elements repeat and which primitives are numbers."""
+    found = False
+    for item in _load_source(source, limits, plan):
+        found = True
+        yield item
+    if not found:
+        yield no_resource(source)
+
+
+def no_resource(source: str) -> ResourceInput:
+    """The finding for an input that holds no resource at all."""
+    message = f"{source} holds no resource (empty NDJSON, or a Bundle without entry resources)"
+    return _only(source, LoadProblem(R.NO_RESOURCE, message))
+
+
+def is_ndjson_file(source: str) -> bool:
+    return source != "-" and source.lower().endswith(NDJSON_SUFFIXES) and Path(source).is_file()
+
+
+def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[ResourceInput]:
+    if is_ndjson_file(source):
+        yield from _ndjson_file(source, limits)
+        return
+    text, problem, warnings = _read(source, limits)
+    if text is None:
+        yield _only(source, problem, warnings=warnings)  # type: ignore[arg-type]
+        return
+    if source.lower().endswith(".xml") or (source == "-" and text.lstrip().startswith("<")):
+        yield from _xml(source, text, warnings, limits, plan)
+        return
+    long_string = _long_string(text, limits)
+    if long_string is not None:
+        yield _only(source, long_string, warnings=warnings)
+        return
+    plain = _plain_candidate(text)
+    try:
+        doc = parse(text, plain=plain)
+    except JsonSyntaxError as exc:
+        if source == "-" and exc.message.startswith("Extra data") and "\n" in text.strip():
+            # stdin has no file name to tell NDJSON apart
+            yield from _ndjson(source, enumerate(text.split("\n"), start=1), warnings)
+            return
+        yield _only(source, _syntax_problem(exc, ""), warnings=warnings)
+        return
+    positions = PositionIndex(text)
+    if plain and isinstance(doc, dict) and doc.get("resourceType") != "Bundle":
+        yield ResourceInput(source, None, doc, (), positions, warnings=warnings, plain_text=text)
+        return
+    if plain:
+        doc = parse(text)  # precisely, to split a Bundle (written with escapes) or report a non-object
+    yield from _split(source, doc, positions, warnings)
+
+
+def _plain_candidate(text: str) -> bool:
+    """A document that may be parsed plain: one resource, so the fast path can count its keys
+    (a Bundle's wrapper is not visited by it)."""
+    return "Bundle" not in text
+
+
+def _xml(
+    source: str, text: str, warnings: list[LoadProblem], limits: Limits, plan: Plan | None
+) -> Iterator[ResourceInput]:
+    from validator.load.xml import XmlInputError, load_xml
+
+    if plan is None:
+        raise ValueError("reading FHIR XML needs the plan of a FHIR version")
+    try:
+        doc, positions = load_xml(text.encode("utf-8"), plan, limits.max_depth)
+    except XmlInputError as exc:
+        rule = R.TOO_DEEP if "--max-depth" in exc.message else R.MALFORMED_XML
+        yield _only(source, LoadProblem(rule, exc.message, exc.line, exc.column), warnings=warnings)
+        return
+    yield from _split(source, doc, positions, warnings)  # type: ignore[arg-type]
+
+
+def _syntax_problem(exc: JsonSyntaxError, where: str, line: int | None = None) -> LoadProblem:
+    if exc.too_deep:
+        return LoadProblem(R.TOO_DEEP, f"{where}the JSON nests too deep to read, far beyond --max-depth", line)
+    return LoadProblem(R.MALFORMED_JSON, f"{where}malformed JSON: {exc.message}", line or exc.line, exc.column)
+
+
+def ndjson_size_problem(source: str, limits: Limits) -> ResourceInput | None:
+    """An NDJSON file too large or unreadable, as its one finding; None when it can be read."""
+    try:
+        if Path(source).stat().st_size > limits.max_bytes:
+            return _only(source, _too_large(source, limits))
+    except OSError as exc:
+        return _only(source, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"))
+    return None
+
+
+def _ndjson_file(source: str, limits: Limits) -> Iterator[ResourceInput]:
+    """An NDJSON file read line by line, so memory stays bounded by the longest line, not the file."""
+    problem = ndjson_size_problem(source, limits)
+    if problem is not None:
+        yield problem
+        return
+    try:
+        handle = Path(source).open("rb")  # noqa: SIM115 - closed below; an open failure is a finding
+    except OSError as exc:
+        yield _only(source, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"))
+        return
+    with handle:
+        yield from ndjson_lines(source, enumerate(handle, start=1), limits)
+
+
+def ndjson_lines(source: str, raw_lines: Iterable[tuple[int, bytes]], limits: Limits) -> Iterator[ResourceInput]:
+    """The resources (and findings) of numbered raw NDJSON lines: the whole file, or a chunk of it
+    (validated by a worker process with --jobs)."""
+    warnings: list[LoadProblem] = []
+    bad: list[ResourceInput] = []
+
+    def lines() -> Iterator[tuple[int, str]]:
+        for lineno, raw in raw_lines:
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                warnings.append(LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1))
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                problem = LoadProblem(R.UNREADABLE, f"line {lineno} is not UTF-8 text (byte {exc.start})", lineno)
+                bad.append(_only(source, problem, entry=lineno))
+                yield lineno, ""
+                continue
+            too_long = _long_string(line, limits)
+            if too_long is not None:
+                too_long.line = lineno
+                bad.append(_only(source, too_long, entry=lineno))
+                yield lineno, ""
+                continue
+            yield lineno, line
+
+    for item in _ndjson(source, lines(), warnings):
+        while bad:
+            yield bad.pop(0)
+        yield item
+    yield from bad
+
+
+def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        plain = _plain_candidate(line)
+        try:
+            doc = parse(line, plain=plain)
+        except JsonSyntaxError as exc:
+            yield _only(source, _syntax_problem(exc, f"line {lineno}: ", lineno), entry=lineno, warnings=warnings)
+            warnings = []
+            continue
+        if not isinstance(doc, dict):
+            yield ResourceInput(
+                source,
+                lineno,
+                doc,
+                (),
+                None,
+                problem=LoadProblem(
+                    R.NOT_A_RESOURCE, f"line {lineno} is not a JSON object, so not a resource", lineno, 1
+                ),
+            )
+            continue
+        yield ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
+                            warnings=list(warnings), plain_text=line if plain else None)  # fmt: skip
+        warnings = []
+
+
+def _split(source: str, doc: object, positions: PositionIndex, warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
+    if not isinstance(doc, dict):
+        yield ResourceInput(
+            source,
+            None,
+            doc,
+            (),
+            positions,
+            warnings=warnings,
+            problem=LoadProblem(R.NOT_A_RESOURCE, "the document is not a JSON object, so not a resource", 1, 1),
+        )
+        return
+    if doc.get("resourceType") != "Bundle":
+        yield ResourceInput(source, None, doc, (), positions, warnings=warnings)
+        return
+    entries = doc.get("entry") or []
+    if not isinstance(entries, list):
+        entries = []
+    index: dict[str, dict] = {}
+    for e in entries:
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict):
+            res = e["resource"]
+            if isinstance(e.get("fullUrl"), str):
+                index[e["fullUrl"]] = res
+            if isinstance(res.get("resourceType"), str) and isinstance(res.get("id"), str):
+                index[f"{res['resourceType']}/{res['id']}"] = res
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or "resource" not in e:
+            continue  # e.g. a DELETE in a transaction, or a search entry with only a fullUrl
+        res = e["resource"]
+        ptr = ("entry", i, "resource")
+        if not isinstance(res, dict):
+            loc = positions.locate(ptr)
+            yield ResourceInput(
+                source,
+                i,
+                res,
+                ptr,
+                positions,
+                warnings=warnings,
+                problem=LoadProblem(
+                    R.NOT_A_RESOURCE,
+                    f"Bundle.entry[{i}].resource is not a JSON object",
+                    loc[0] if loc else None,
+                    loc[1] if loc else None,
+                ),
+            )
+        else:
+            yield ResourceInput(source, i, res, ptr, positions, bundle=index, warnings=warnings)
+        warnings = []

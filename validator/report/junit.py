@@ -1,0 +1,75 @@
+"""JUnit XML for CI dashboards: one testsuite per input file (and per profile when several are
+applied), one testcase per resource, a failure when the resource fails the run's threshold."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from itertools import groupby
+
+from junit_xml import TestCase, TestSuite
+
+from validator.model import Issue, ResourceResult, RunResult, Severity
+
+
+def _line(i: Issue) -> str:
+    where = f"{i.line}:{i.column}" if i.line is not None else "-"
+    return f"{i.severity.label:<11} {i.rule}  {i.expression or '(input)'}  {where}  {i.message}"
+
+
+def _case(r: ResourceResult, run: RunResult, suite: str) -> TestCase:
+    # Findings below the threshold (warnings, information) go to system-out, where CI shows them
+    # without failing the test; the failure itself lists every finding of the resource.
+    below = [i for i in r.issues if run.fail_on is None or i.severity < run.fail_on]
+    stdout = "\n".join(_line(i) for i in below) or None
+    case = TestCase(r.label, classname=suite, elapsed_sec=round(r.duration, 6), stdout=stdout)
+    if r.fails(run.fail_on):
+        failing = [i for i in r.issues if run.fail_on is not None and i.severity >= run.fail_on]
+        worst = max(i.severity for i in failing)
+        counts = ", ".join(
+            f"{n} {s.label}" for s in sorted(Severity, reverse=True) if (n := sum(i.severity is s for i in failing))
+        )
+        case.add_failure_info(
+            message=f"{counts} (fail on {run.fail_on.label if run.fail_on else 'never'}); first: {failing[0].message}",
+            output="\n".join(_line(i) for i in r.issues),
+            failure_type=worst.label,
+        )
+    return case
+
+
+def _suites(run: RunResult) -> list[TestSuite]:
+    suites = []
+    for source, group in groupby(run.results, key=lambda r: r.source):
+        results = list(group)
+        profiles = sorted({p for r in results for p in r.profiles})
+        keys = [None] if len(profiles) <= 1 else [*profiles, None]
+        for key in keys:
+            if key is None:
+                members = results if len(profiles) <= 1 else [r for r in results if not r.profiles]
+                name = source
+            else:
+                members = [r for r in results if key in r.profiles]
+                name = f"{source} [{key.rsplit('/', 1)[-1]}]"
+            if members:
+                suites.append(TestSuite(name, [_case(r, run, name) for r in members], file=source))
+    return suites
+
+
+def render(run: RunResult) -> str:
+    root = ET.Element("testsuites")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "time": 0.0}
+    for suite in _suites(run):
+        element = suite.build_xml_doc()
+        # junit-xml writes a `disabled` attribute that the JUnit schema CI servers read does not allow.
+        element.attrib.pop("disabled", None)
+        root.append(element)
+        totals["tests"] += int(element.get("tests", "0"))
+        totals["failures"] += int(element.get("failures", "0"))
+        totals["errors"] += int(element.get("errors", "0"))
+        seconds = float(element.get("time", "0") or 0)
+        element.set("time", f"{seconds:.3f}")  # the schema's SUREFIRE_TIME allows milliseconds at most
+        totals["time"] += seconds
+    root.set("name", "imaging-validator")
+    for key, value in totals.items():
+        root.set(key, f"{value:.3f}" if key == "time" else str(value))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,54 @@
+"""A FHIR Bundle (type collection) of OperationOutcome resources, one per validated resource."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from validator.model import Issue, ResourceResult, RunResult
+
+RULE_SYSTEM = "urn:imaging-validator:rule"
+LINE_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
+COL_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
+
+
+def _issue(i: Issue) -> dict:
+    out: dict = {}
+    ext = []
+    if i.line is not None:
+        ext.append({"url": LINE_EXT, "valueInteger": i.line})
+    if i.column is not None:
+        ext.append({"url": COL_EXT, "valueInteger": i.column})
+    if ext:
+        out["extension"] = ext
+    out["severity"] = i.severity.label
+    out["code"] = i.code
+    out["details"] = {"coding": [{"system": RULE_SYSTEM, "code": i.rule}], "text": i.message}
+    where = f" at line {i.line}, column {i.column}" if i.line is not None else ""
+    out["diagnostics"] = f"{i.rule}{where}"
+    if i.expression:
+        out["expression"] = [i.expression]
+    return out
+
+
+def outcome(r: ResourceResult, index: int) -> dict:
+    """The OperationOutcome of one validated resource; its narrative names the resource and file."""
+    issues = [_issue(i) for i in r.issues] or [
+        {"severity": "information", "code": "informational", "details": {"text": "No issues found"}}
+    ]
+    what = escape(f"{r.label} in {r.source}" if r.resource_type else f"{r.source} (not validated as a resource)")
+    return {
+        "resourceType": "OperationOutcome",
+        "id": f"result-{index}",
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">Validation of {what}</div>'},
+        "issue": issues,
+    }
+
+
+def render(run: RunResult) -> str:
+    entries = [
+        {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": outcome(r, i)}
+        for i, r in enumerate(run.results)
+    ]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    return json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"

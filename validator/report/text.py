@@ -1,0 +1,43 @@
+"""Readable console summary, grouped by file."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from validator.model import ResourceResult, RunResult, Severity
+
+_LABELS = {Severity.FATAL: "FATAL", Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFORMATION: "info"}
+
+
+def _issue_lines(result: ResourceResult) -> list[str]:
+    lines = []
+    for i in result.issues:
+        where = f"{i.line}:{i.column}" if i.line is not None else "-"
+        lines.append(f"    {_LABELS[i.severity]:<7} {where:<8} {i.expression or '(input)'}")
+        lines.append(f"            {i.message}  [{i.rule}]")
+    return lines
+
+
+def render(run: RunResult, quiet: bool = False) -> str:
+    """One block per file; with quiet, only resources that fail and the summary line."""
+    out: list[str] = []
+    for source, group in groupby(run.results, key=lambda r: r.source):
+        results = list(group)
+        shown = [r for r in results if r.fails(run.fail_on)] if quiet else results
+        if not shown:
+            continue
+        out.append(source)
+        for r in shown:
+            status = "FAIL" if r.fails(run.fail_on) else "ok"
+            version = f"FHIR {r.fhir_version}" if r.fhir_version else ""
+            profiles = f"  profiles: {', '.join(p.rsplit('/', 1)[-1] for p in r.profiles)}" if r.profiles else ""
+            out.append(f"  {status:<4} {r.label}  {version}{profiles}".rstrip())
+            out.extend(_issue_lines(r))
+        out.append("")
+    s = run.summary()
+    counts = ", ".join(f"{n} {name}" for name, n in s["issues"].items())
+    out.append(
+        f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed: {counts}. "
+        f"Result: {s['status'].upper()} (fail on {s['failOn']})"
+    )
+    return "\n".join(out) + "\n"

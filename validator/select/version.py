@@ -1,0 +1,128 @@
+"""Which FHIR version an ImagingStudy payload is written in, from the markers of rules/versions.yaml.
+
+A marker is an element in a shape that only some versions have (procedureCode: R4; modality as a
+CodeableConcept: R5 and R6; sopClass as a string: R6). Without --fhir-version the version is the
+one every marker allows (R4 when nothing tells); with it, markers of other versions are reported
+as one mismatch, with a migration hint per element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from validator.compile.packs import load_pack
+from validator.resources import rules_dir
+
+ORDER = ("R4", "R4B", "R5", "R6")
+
+
+@dataclass(frozen=True)
+class Marker:
+    element: str
+    shape: str
+    versions: frozenset[str]
+    hints: dict[str, str]
+
+    def describe(self) -> str:
+        name = self.element.split(".", 1)[1]
+        shapes = {"present": "", "coding": " as a Coding", "codeableConcept": " as a CodeableConcept",
+                  "codeableReference": " as a CodeableReference", "string": " as a string"}  # fmt: skip
+        if self.shape.startswith("value:"):
+            return f"{name} = {self.shape[6:]}"
+        return name + shapes[self.shape]
+
+    def allowed(self) -> str:
+        return "/".join(v for v in ORDER if v in self.versions and v != "R4B")
+
+
+@cache
+def markers(root: Path | None = None) -> tuple[Marker, ...]:
+    pack = load_pack((root or rules_dir()) / "versions.yaml")
+    return tuple(
+        Marker(m["element"], m["shape"], frozenset(m["versions"]), dict(m.get("hints") or {}))
+        for m in pack.data.get("versionMarkers") or []
+    )
+
+
+def _has_shape(value: object, shape: str) -> bool:
+    if shape == "present":
+        return value is not None
+    if shape == "string":
+        return isinstance(value, str)
+    if shape.startswith("value:"):
+        return value == shape[6:]
+    if not isinstance(value, dict):
+        return False
+    if shape == "coding":
+        return ("system" in value or "code" in value) and "coding" not in value and "concept" not in value
+    if shape == "codeableConcept":
+        return ("coding" in value or "text" in value) and "concept" not in value and "reference" not in value
+    if shape == "codeableReference":
+        return "concept" in value or "reference" in value
+    return False
+
+
+def _holds(node: object, i: int, steps: list[str], shape: str) -> bool:
+    """Whether find() finds something: the same walk, without building pointers."""
+    if i == len(steps):
+        return any(_has_shape(item, shape) for item in (node if isinstance(node, list) else [node]))
+    if isinstance(node, list):
+        return any(_holds(item, i, steps, shape) for item in node)
+    if isinstance(node, dict) and steps[i] in node:
+        return _holds(node[steps[i]], i + 1, steps, shape)
+    return False
+
+
+def find(resource: dict, marker: Marker) -> tuple | None:
+    """The pointer of the first place the marker holds in the resource, or None."""
+    steps = marker.element.split(".")[1:]
+    if not _holds(resource, 0, steps, marker.shape):
+        return None
+
+    def walk(node: object, i: int, ptr: tuple) -> tuple | None:
+        if i == len(steps):
+            items = node if isinstance(node, list) else [node]
+            for k, item in enumerate(items):
+                if _has_shape(item, marker.shape):
+                    return ptr + ((k,) if isinstance(node, list) else ())
+            return None
+        if isinstance(node, list):
+            for k, item in enumerate(node):
+                hit = walk(item, i, ptr + (k,))
+                if hit is not None:
+                    return hit
+            return None
+        if isinstance(node, dict) and steps[i] in node:
+            return walk(node[steps[i]], i + 1, ptr + (steps[i],))
+        return None
+
+    return walk(resource, 0, ())
+
+
+@dataclass
+class Choice:
+    version: str
+    reason: str
+    conflicts: list[tuple[Marker, tuple]]  # markers the chosen version does not allow, with where
+
+
+def choose(resource: dict, requested: str | None) -> Choice:
+    found = [(m, p) for m in markers() if (p := find(resource, m)) is not None]
+    if requested is not None:
+        family = {requested, "R4", "R4B"} if requested in ("R4", "R4B") else {requested}
+        conflicts = [(m, p) for m, p in found if not m.versions & family]
+        return Choice(requested, "--fhir-version", conflicts)
+    if not found:
+        return Choice("R4", "default (R4): nothing in the payload is specific to another version", [])
+    candidates = [v for v in ("R4", "R5", "R6") if all(v in m.versions for m, _ in found)]
+    if candidates:
+        version = candidates[0]
+        telling = [m.describe() for m, _ in found if len(m.versions - {"R4B"}) < 3]
+        return Choice(version, f"shape: {', '.join(telling[:3])} ({version})", [])
+    # Markers of several versions: report against the version most markers allow.
+    votes = {v: sum(v in m.versions for m, _ in found) for v in ("R4", "R5", "R6")}
+    version = max(votes, key=lambda v: (votes[v], v == "R4"))
+    return Choice(version, f"shape: mixed versions, most elements are {version}",
+                  [(m, p) for m, p in found if version not in m.versions])  # fmt: skip
