@@ -44,7 +44,7 @@ def _walk_findings(version: str, resource: dict, bundle: dict) -> list[str]:
 
 def _fast(version: str, resource: object, bundle: dict) -> bool:
     v = VALIDATORS[version]
-    return v._fast(v.version).is_clean(resource, bundle)
+    return v.pipeline.fast(v.pipeline.selector.initial()).is_clean(resource, bundle)
 
 
 def _has_companions(node: object) -> bool:

@@ -34,3 +34,11 @@ def profiles_dir() -> Path:
 
 def package_file(*parts: str) -> Path:
     return _PACKAGE.joinpath(*parts)
+
+
+def cache_dir() -> Path | None:
+    """Where checked packs (and other derived tables) are kept; None when caching is off."""
+    configured = os.environ.get("IMAGING_VALIDATOR_CACHE")
+    if configured == "off":
+        return None
+    return Path(configured) if configured else Path.home() / ".cache" / "imaging-validator" / "packs"

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from validator.resources import package_file
+from validator.resources import cache_dir, package_file
 
 
 class PackError(Exception):
@@ -115,14 +115,6 @@ def _semantic_problems(data: dict) -> list[tuple[str, str, str]]:
             except re.error as exc:
                 problems.append((pname, "regex", f"does not compile: {exc}"))
     return problems
-
-
-def cache_dir() -> Path | None:
-    """Where checked packs (and other derived tables) are kept; None when caching is off."""
-    configured = os.environ.get("IMAGING_VALIDATOR_CACHE")
-    if configured == "off":
-        return None
-    return Path(configured) if configured else Path.home() / ".cache" / "imaging-validator" / "packs"
 
 
 @cache

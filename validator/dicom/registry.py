@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from validator.compile.packs import cache_dir
+from validator.resources import cache_dir
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 

@@ -5,15 +5,13 @@ slicing), reporting through the same walk so every finding has its path and posi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from validator.compile.plan import Binding, Rule
 from validator.compile.profiles import Constraint, Profile, Slicing
 from validator.evaluate.slicing import classify, matches_fixed, matches_pattern
+from validator.fhir.jsontext import Pointer
 from validator.fhir.primitives import shorten
-
-if TYPE_CHECKING:
-    from validator.compile.plan import Rule
-    from validator.evaluate.walk import Pointer, ResourceWalk
 
 
 @dataclass(slots=True)
@@ -27,8 +25,23 @@ class PendingTarget:
     path: str
 
 
+class Walk(Protocol):
+    """What a profile check asks of the walk it reports through (evaluate/walk.py ResourceWalk)."""
+
+    pending: list[PendingTarget]
+
+    def add(self, rule_id_or_rule: str | Rule, pointer: Pointer, message: str, duplicate: bool = False) -> None: ...
+    def check_binding(self, binding: Binding, value: object, tcode: str, p: Pointer, path: str) -> None: ...
+    def reference_kind(self, ref: dict, root: dict | None = None) -> str | None: ...
+    def resolve(self, literal: str, root: dict | None = None) -> dict | None: ...
+    def resolve_any(self, node: object) -> dict | None: ...
+    def conforms(self, resource: dict, profile_url: str) -> bool: ...
+    def report_target(self, rule: Rule, p: Pointer, path: str, literal: str, target: dict,
+                      profiles: tuple[str, ...]) -> None: ...  # fmt: skip
+
+
 class ProfileCheck:
-    def __init__(self, walk: ResourceWalk, profile: Profile, must_support: bool) -> None:
+    def __init__(self, walk: Walk, profile: Profile, must_support: bool) -> None:
         self.walk = walk
         self.profile = profile
         self.must_support = must_support

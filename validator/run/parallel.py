@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
-from typing import TYPE_CHECKING
 
+from validator.limits import Limits
 from validator.load.sources import (
     ResourceInput,
     is_ndjson_file,
@@ -28,43 +28,41 @@ from validator.load.sources import (
     no_resource,
 )
 from validator.model import ResourceResult
-
-if TYPE_CHECKING:
-    from validator.api import Validator, _Pending
+from validator.run.pipeline import Outcome, Pipeline
 
 CHUNK_LINES = 500  # NDJSON lines per unit: large enough to make sending them cheap
 IN_FLIGHT = 4  # units per worker queued at a time
 
 Unit = tuple[str, int, list[bytes] | None]  # source, first line number, raw lines (None: the whole file)
-Done = list[tuple[ResourceResult, "_Pending | None", list[tuple[str, dict]]]]
+Done = list[Outcome]
 
-_WORKER: Validator | None = None
+_WORKER: Pipeline | None = None
 
 
 def parallel_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _init(validator: Validator) -> None:
+def _init(pipeline: Pipeline) -> None:
     global _WORKER
-    _WORKER = validator
+    _WORKER = pipeline
 
 
 def _work(unit: Unit) -> Done:
-    validator = _WORKER
-    assert validator is not None, "worker not initialised"
+    pipeline = _WORKER
+    assert pipeline is not None, "worker not initialised"
     source, first, raw = unit
     items: Iterator[ResourceInput]
     if raw is None:
-        items = load_source(source, validator.limits, validator.plan)
+        items = load_source(source, pipeline.limits, pipeline.plan)
     else:
-        items = ndjson_lines(source, enumerate(raw, start=first), validator.limits)
-    return [(*validator._validate(item, 0), validator._remembered(item)) for item in items]
+        items = ndjson_lines(source, enumerate(raw, start=first), pipeline.limits)
+    return [pipeline.validate(item) for item in items]
 
 
-def _units(sources: list[str], validator: Validator) -> Iterator[Unit]:
+def _units(sources: list[str], limits: Limits) -> Iterator[Unit]:
     for source in sources:
-        if not is_ndjson_file(source) or ndjson_size_problem(source, validator.limits) is not None:
+        if not is_ndjson_file(source) or ndjson_size_problem(source, limits) is not None:
             yield source, 0, None  # the worker reads the whole input (and reports why it cannot)
             continue
         chunks = 0
@@ -81,28 +79,25 @@ def _units(sources: list[str], validator: Validator) -> Iterator[Unit]:
 
 
 def run_parallel(
-    validator: Validator, sources: list[str], jobs: int, progress: Callable[[int], None] | None
+    pipeline: Pipeline, sources: list[str], jobs: int, progress: Callable[[int], None] | None
 ) -> list[ResourceResult]:
     """Validate the sources with `jobs` processes, results in input order."""
-    pairs: list[tuple[ResourceResult, _Pending | None]] = []
-    index: dict[str, dict] = {}
+    outcomes: list[Outcome] = []
     chunked = {"source": None, "found": 0}  # the NDJSON file being collected in chunks
 
     def end_of_chunks() -> None:
         # An NDJSON file with lines but no resource still gets its one finding.
         if chunked["source"] is not None and not chunked["found"]:
-            collect([(validator._validate(no_resource(chunked["source"]), 0)[0], None, [])])
+            collect([pipeline.validate(no_resource(chunked["source"]))])
         chunked.update(source=None, found=0)
 
     def collect(done: Done) -> None:
-        for result, waiting, remembered in done:
-            if waiting is not None:
-                waiting.index = len(pairs)
-            pairs.append((result, waiting))
-            for key, res in remembered:
-                index.setdefault(key, res)
+        for outcome in done:
+            if outcome.waiting is not None:
+                outcome.waiting.index = len(outcomes)
+            outcomes.append(outcome)
             if progress is not None:
-                progress(len(pairs))
+                progress(len(outcomes))
 
     def take(unit: Unit, future: Future[Done]) -> None:
         if unit[2] is None or unit[0] != chunked["source"]:
@@ -113,13 +108,13 @@ def run_parallel(
         collect(done)
 
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init, initargs=(validator,)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init, initargs=(pipeline,)) as pool:
         queue: deque[tuple[Unit, Future[Done]]] = deque()
-        for unit in _units(sources, validator):
+        for unit in _units(sources, pipeline.limits):
             queue.append((unit, pool.submit(_work, unit)))
             while len(queue) >= jobs * IN_FLIGHT:
                 take(*queue.popleft())
         while queue:
             take(*queue.popleft())
     end_of_chunks()
-    return validator._finish(pairs, index)
+    return pipeline.finish(outcomes)
