@@ -266,10 +266,17 @@ def profiles_list(fhir_version: Annotated[str | None, typer.Option("--fhir-versi
 
 
 def main() -> None:
+    from validator.compile.packs import PackError
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except PackError as exc:
+        # A profile pack is compiled when first needed, so a broken one can surface in any
+        # command: it is a usage error wherever it does (exit 2, naming file, rule and field).
+        print("imaging-validator: error: a rule pack is broken:\n  " + "\n  ".join(exc.problems), file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":

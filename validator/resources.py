@@ -29,7 +29,9 @@ def rules_dir() -> Path:
 
 
 def profiles_dir() -> Path:
-    return _first_existing("profiles")
+    """The bundled profile packs; IMAGING_VALIDATOR_PROFILES points at another folder (for pack authors)."""
+    override = os.environ.get("IMAGING_VALIDATOR_PROFILES")
+    return Path(override) if override else _first_existing("profiles")
 
 
 def package_file(*parts: str) -> Path:

@@ -325,20 +325,92 @@ class _ProfileCompiler:
         return sl
 
 
-@dataclass
 class ProfileSet:
-    """The profiles of one FHIR version, by canonical URL and by short name."""
+    """The profile packs of one FHIR version, by canonical URL and by short name.
 
-    profiles: dict[str, Profile]
-    by_name: dict[str, Profile]
-    rules: dict[str, Rule]
+    Every pack is read and checked against the meta-schema when the set is made (a broken pack is
+    a PackError before anything runs); a profile is compiled against the base plan only when a
+    run first needs it (--profile, a meta.profile, a target profile), so a large collection of
+    profiles costs a run only the ones it uses."""
+
+    def __init__(self, packs: list[Pack], base: Plan) -> None:
+        self._base = base
+        problems: list[str] = []
+        value_sets = dict(base.value_sets)
+        for pack in packs:
+            for vs in pack.data.get("valueSets") or []:
+                url = canonical(vs["url"])
+                if url in value_sets:
+                    problems.append(f"{pack.path}: rule {url}: field url: duplicate value set")
+                value_sets[url] = ValueSet.from_pack(vs)
+        self._packs: dict[str, Pack] = {}  # url -> its pack
+        self._names: dict[str, str] = {}  # short name -> url
+        for pack in packs:
+            header = pack.data.get("profile")
+            if header is None:
+                continue
+            for key, index in ((header["url"], self._packs), (header["name"], self._names)):
+                if key in index:
+                    other = index[key] if isinstance(index[key], Pack) else self._packs[index[key]]
+                    problems.append(f"{pack.path}: rule {key}: field profile: also defined in pack {other.id}")
+            self._packs[header["url"]] = pack
+            self._names[header["name"]] = header["url"]
+        if problems:
+            raise PackError(problems)
+        self._compiler = _ProfileCompiler(base, value_sets, {})
+        self._compiled: dict[str, Profile | None] = {}
 
     def find(self, key: str) -> Profile | None:
-        return self.profiles.get(key.split("|", 1)[0]) or self.by_name.get(key)
+        """A profile by canonical URL (a |version suffix is ignored) or short name, compiled on first use."""
+        url = key.split("|", 1)[0]
+        if url not in self._packs:
+            url = self._names.get(key, "")
+        if url not in self._packs:
+            return None
+        if url not in self._compiled:
+            self._compiled[url] = self._compiler.compile(self._packs[url])
+            if self._compiler.problems:
+                problems, self._compiler.problems = self._compiler.problems, []
+                raise PackError(problems)
+        return self._compiled[url]
+
+    @property
+    def profiles(self) -> dict[str, Profile]:
+        """Every profile, compiled (for listings and rule tables, which show them all)."""
+        found = {url: self.find(url) for url in self._packs}
+        return {url: prof for url, prof in found.items() if prof is not None}
+
+    @property
+    def by_name(self) -> dict[str, Profile]:
+        return {name: prof for name, url in self._names.items() if (prof := self.find(url)) is not None}
+
+    @property
+    def rules(self) -> dict[str, Rule]:
+        self.profiles  # noqa: B018 - every profile's rules, so every profile compiled
+        return self._compiler.rules
+
+    def header(self, url: str) -> dict | None:
+        """A profile's header (url, name, title, type, ...) without compiling it."""
+        pack = self._packs.get(url.split("|", 1)[0])
+        return pack.data["profile"] if pack else None
+
+    def target_profile_sets(self) -> tuple[tuple[str, ...], ...]:
+        """Every list of target profiles some constraint asks for, read from the packs as written."""
+        found: dict[tuple[str, ...], None] = {}
+        stack: list[object] = [p.data.get("constraints") for p in self._packs.values()]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if isinstance(node.get("targetProfiles"), list):
+                    found[tuple(node["targetProfiles"])] = None
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        return tuple(sorted(found))
 
 
 def compile_profiles(files: list[Path], base: Plan) -> ProfileSet:
-    """Compile profile packs (and value-set packs beside them) for the base plan's FHIR version."""
+    """The profile packs (and value-set packs beside them) of the base plan's FHIR version."""
     packs = [load_pack(f) for f in files]
     packs = [
         p
@@ -346,28 +418,4 @@ def compile_profiles(files: list[Path], base: Plan) -> ProfileSet:
         if p.data.get("fhirVersion") in (None, base.fhir_version)
         or p.data.get("fhirVersion", "").split(".")[0] == base.fhir_version.split(".")[0]
     ]
-    value_sets = dict(base.value_sets)
-    problems: list[str] = []
-    for pack in packs:
-        for vs in pack.data.get("valueSets") or []:
-            url = canonical(vs["url"])
-            if url in value_sets:
-                problems.append(f"{pack.path}: rule {url}: field url: duplicate value set")
-            value_sets[url] = ValueSet.from_pack(vs)
-    compiler = _ProfileCompiler(base, value_sets, {})
-    profiles: dict[str, Profile] = {}
-    by_name: dict[str, Profile] = {}
-    for pack in packs:
-        if "profile" not in pack.data:
-            continue
-        prof = compiler.compile(pack)
-        if prof is None:
-            continue
-        for key, index in ((prof.url, profiles), (prof.name, by_name)):
-            if key in index:
-                problems.append(f"{pack.path}: rule {key}: field profile: also defined in pack {index[key].pack}")
-            index[key] = prof
-    problems.extend(compiler.problems)
-    if problems:
-        raise PackError(problems)
-    return ProfileSet(profiles=profiles, by_name=by_name, rules=compiler.rules)
+    return ProfileSet(packs, base)

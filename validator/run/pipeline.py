@@ -309,15 +309,6 @@ class _Targets:
 
 
 def _targets_of(profile_set: ProfileSet) -> _Targets:
-    found: dict[tuple[str, ...], None] = {}
-    for prof in profile_set.profiles.values():
-        stack = [prof.root]
-        while stack:
-            c = stack.pop()
-            if c.target_profiles:
-                found[tuple(c.target_profiles)] = None
-            stack.extend(c.children.values())
-            if c.slicing:
-                stack.extend(s.constraint for s in c.slicing.slices)
-    types = frozenset(t.resource_type for urls in found for url in urls if (t := profile_set.find(url)) is not None)
-    return _Targets(tuple(found), types)
+    found = profile_set.target_profile_sets()
+    types = frozenset(h["type"] for urls in found for url in urls if (h := profile_set.header(url)) is not None)
+    return _Targets(found, types)
