@@ -15,7 +15,7 @@ from pathlib import Path
 
 from validator import rule_ids as R
 from validator.compile.packs import PackError, load_pack
-from validator.compile.plan import Plan, Rule, compile_plan, pack_files
+from validator.compile.plan import Plan, Rule, compile_plan, pack_files, rule_infos
 from validator.compile.profiles import Profile, ProfileSet, compile_profiles
 from validator.evaluate.fast_path import FastPath
 from validator.evaluate.profile_check import PendingTarget
@@ -155,7 +155,7 @@ class Validator:
         `progress` is called with the number of resources validated so far. With jobs > 1 the
         resources are validated by that many processes (same results, same order)."""
         results = self._run(expand_paths(list(paths)), progress, jobs)
-        return RunResult(results=tuple(self._dicom_file_results() + results), fail_on=self.fail_on)
+        return RunResult(tuple(self._dicom_file_results() + results), self.fail_on, rules=rule_infos(self.rules))
 
     def _run(
         self, sources: list[str], progress: Callable[[int], None] | None = None, jobs: int = 1
@@ -192,7 +192,7 @@ class Validator:
         ]  # fmt: skip
 
     def run(self, results: Iterable[ResourceResult]) -> RunResult:
-        return RunResult(results=tuple(results), fail_on=self.fail_on)
+        return RunResult(tuple(results), self.fail_on, rules=rule_infos(self.rules))
 
     # -- internals -------------------------------------------------------------------------------
     def _remembered(self, item: ResourceInput) -> list[tuple[str, dict]]:
