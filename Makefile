@@ -19,19 +19,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-# Validate the bundled example payloads and write every report to reports/
-# (summary.txt, report.json, operation-outcome.json, junit.xml, report.html, report.sarif).
-# Some examples are non-conformant on purpose: exit status 1 (findings) is expected here,
-# exit status 2 (usage error, broken rule pack) is not.
+# Validate the bundled example payloads and write every report format of validator/report/ to
+# reports/ (report.json, operation-outcome.json, junit.xml, report.html, report.sarif), and the
+# console summary to summary.txt. Some examples are non-conformant on purpose: exit status 1
+# (findings) is expected here, exit status 2 (usage error, broken rule pack) is not.
 run: $(VENV)/.installed
 	@mkdir -p $(REPORTS)
-	$(BIN)/imaging-validator validate examples/payloads \
-		--json $(REPORTS)/report.json \
-		--operation-outcome $(REPORTS)/operation-outcome.json \
-		--junit $(REPORTS)/junit.xml \
-		--html $(REPORTS)/report.html \
-		--sarif $(REPORTS)/report.sarif \
-		| tee $(REPORTS)/summary.txt; \
+	$(BIN)/imaging-validator validate examples/payloads --reports-dir $(REPORTS) | tee $(REPORTS)/summary.txt; \
 	status=$${PIPESTATUS[0]}; \
 	if [ $$status -gt 1 ]; then exit $$status; fi; \
 	echo "Reports written to $(REPORTS)/ (exit status $$status: 1 means findings in the examples, as intended)"

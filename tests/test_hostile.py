@@ -107,7 +107,7 @@ def test_parallel_runs_writing_reports_do_not_interfere(tmp_path) -> None:
     def write(n: int) -> None:
         try:
             for k in range(20):
-                write_atomic(tmp_path / f"r{n}.json", json.dumps({"run": n, "k": k, "pad": "x" * 100_000}))
+                write_atomic(tmp_path / f"r{n}.json", json.dumps({"run": n, "k": k, "pad": "x" * 100_000}).encode())
         except BaseException as exc:
             errors.append(exc)
 
@@ -130,7 +130,7 @@ def test_an_interrupted_write_leaves_neither_a_half_file_nor_a_temporary_one(tmp
 
     monkeypatch.setattr("validator.report.files.os.replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        write_atomic(target, "new report")
+        write_atomic(target, b"new report")
     assert target.read_text() == "previous report"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 

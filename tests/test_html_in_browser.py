@@ -11,7 +11,7 @@ import pytest
 from hostile_payloads import HOSTILE
 from playwright.sync_api import sync_playwright
 
-from validator import Validator, __version__
+from validator import Validator
 from validator.report import html_report
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,10 +32,9 @@ def report(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("html")
     (folder / "hostile.json").write_text(json.dumps(HOSTILE, indent=1))
     examples = Path(__file__).resolve().parent.parent / "examples" / "payloads"
-    validator = Validator()
-    run = validator.validate_paths([str(examples), str(folder / "hostile.json")])
+    run = Validator().validate_paths([str(examples), str(folder / "hostile.json")])
     path = folder / "report.html"
-    path.write_text(html_report.render(run, validator.rules, __version__))
+    path.write_text(html_report.render(run))
     return path
 
 

@@ -12,7 +12,7 @@ from jsonschema import Draft4Validator
 from lxml import etree
 from typer.testing import CliRunner
 
-from validator import Validator, __version__
+from validator import Validator
 from validator.cli import app
 from validator.report import html_report, junit, operation_outcome, sarif
 
@@ -71,14 +71,14 @@ def test_junit_makes_a_suite_per_profile_when_a_file_applies_several(run) -> Non
 
 
 def test_the_sarif_report_is_valid_sarif_2_1_0(run, shared) -> None:
-    doc = json.loads(sarif.render(run, Validator().rules, __version__))
+    doc = json.loads(sarif.render(run))
     schema = json.loads((shared / "schemas" / "sarif-schema-2.1.0.json").read_text())
     errors = list(Draft4Validator(schema).iter_errors(doc))
     assert not errors, [e.message for e in errors[:3]]
 
 
 def test_sarif_has_one_rule_per_rule_id_and_one_result_per_issue_with_a_region(run) -> None:
-    doc = json.loads(sarif.render(run, Validator().rules, __version__))
+    doc = json.loads(sarif.render(run))
     (sarif_run,) = doc["runs"]
     rules = sarif_run["tool"]["driver"]["rules"]
     assert len({r["id"] for r in rules}) == len(rules)
@@ -106,13 +106,13 @@ def test_operation_outcome_issues_carry_details_diagnostics_expression_and_posit
 def test_the_html_report_escapes_all_payload_text(tmp_path) -> None:
     path = tmp_path / "hostile.json"
     path.write_text(json.dumps(HOSTILE, indent=1))
-    page = html_report.render(Validator().validate_paths([str(path)]), Validator().rules, __version__)
+    page = html_report.render(Validator().validate_paths([str(path)]))
     assert "<script>window.__pwned" not in page and "<img src=x" not in page
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in page
 
 
 def test_the_html_report_is_self_contained(run) -> None:
-    page = html_report.render(run, Validator().rules, __version__)
+    page = html_report.render(run)
     assert "default-src 'none'" in page
     for tag in ("<link", "<script src", '<img src="http', "@import"):
         assert tag not in page

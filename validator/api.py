@@ -17,7 +17,7 @@ from pathlib import Path
 from validator import rule_ids as R
 from validator.compile.catalog import plan_for, profiles_for
 from validator.compile.packs import PackError
-from validator.compile.plan import Plan, Rule
+from validator.compile.plan import Plan, Rule, rule_infos
 from validator.compile.profiles import Profile, ProfileSet
 from validator.limits import DEFAULT as DEFAULT_LIMITS
 from validator.limits import Limits
@@ -101,10 +101,13 @@ class Validator:
         `progress` is called with the number of resources validated so far. With jobs > 1 the
         resources are validated by that many processes (same results, same order)."""
         results = self._run(expand_paths(list(paths)), progress, jobs)
-        return RunResult(results=tuple(self._dicom_file_results() + results), fail_on=self.fail_on)
+        return self.run(self._dicom_file_results() + results)
 
     def run(self, results: Iterable[ResourceResult]) -> RunResult:
-        return RunResult(results=tuple(results), fail_on=self.fail_on)
+        """A run of these results, carrying the rules that reports describe: the base rules and
+        those of the profiles this validator compiled (not every profile it could compile)."""
+        rules = {**self.plan.rules, **self.profile_set.compiled_rules}
+        return RunResult(tuple(results), self.fail_on, rules=rule_infos(rules))
 
     def _run(
         self, sources: list[str], progress: Callable[[int], None] | None = None, jobs: int = 1

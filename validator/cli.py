@@ -6,9 +6,12 @@ Exit codes: 0 = nothing at or above --fail-on; 1 = conformance failures (fatal i
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +21,7 @@ import typer
 from validator.limits import DEFAULT as DEFAULT_LIMITS
 from validator.limits import Limits
 from validator.model import RunResult, Severity
+from validator.report import REPORTERS, Reporter
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -76,16 +80,53 @@ def _validator(fhir_version: str | None, fail_on: Severity | None, profiles: lis
         raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
 
 
-def _write(path: Path, text: str) -> None:
+def _report_options(suite_run: bool = False) -> Callable[[Callable], Callable]:
+    """Give a command a `--NAME FILE` option per file format of the registry (for a suite run, the
+    formats that present cases), where its `reports` parameter is; `reports` then receives the
+    (reporter, path) pairs asked for. Typer reads options from the signature, hence the rewrite."""
+    formats = [r for r in REPORTERS.values() if r.file_name and (r.suites or not suite_run)]
+    options = [
+        inspect.Parameter(
+            f"{r.name.replace('-', '_')}_report",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[Path | None, typer.Option(f"--{r.name}", help=r.help)],
+        )
+        for r in formats
+    ]
+
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def with_reports(**kwargs):
+            asked = [(r, kwargs.pop(option.name)) for r, option in zip(formats, options, strict=True)]
+            return command(**kwargs, reports=[(r, path) for r, path in asked if path is not None])
+
+        params = inspect.signature(command, eval_str=True).parameters.values()
+        with_reports.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [q for p in params for q in (options if p.name == "reports" else [p])]
+        )
+        return with_reports
+
+    return decorate
+
+
+def _write_reports(run: RunResult, reports: list[tuple[Reporter, Path]]) -> None:
     from validator.report.files import ReportWriteError, write_atomic
 
-    try:
-        write_atomic(path, text)
-    except ReportWriteError as exc:
-        raise _usage_error(str(exc)) from None
+    for reporter, path in reports:
+        try:
+            write_atomic(path, reporter.file_bytes(run))
+        except ReportWriteError as exc:
+            raise _usage_error(str(exc)) from None
+
+
+def _console(run: RunResult, quiet: bool) -> None:
+    text = REPORTERS["text"]
+    typer.echo(text.render_quiet(run) if quiet and text.render_quiet else text.render(run), nl=False)
 
 
 @app.command()
+@_report_options()
 def validate(
     paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive), globs, or - for stdin.")],
     fhir_version: Annotated[
@@ -95,13 +136,11 @@ def validate(
         list[str] | None, typer.Option("--profile", help="Profile to apply (short name, URL or pack path).")
     ] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.error,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report to FILE.")] = None,
-    oo_out: Annotated[
-        Path | None, typer.Option("--operation-outcome", help="Write a Bundle of OperationOutcomes to FILE.")
+    *,
+    reports: list[tuple[Reporter, Path]],  # the --NAME FILE options of _report_options
+    reports_dir: Annotated[
+        Path | None, typer.Option("--reports-dir", help="Write every file format to DIR under its default name.")
     ] = None,
-    junit_out: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report to FILE.")] = None,
-    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report to FILE.")] = None,
-    sarif_out: Annotated[Path | None, typer.Option("--sarif", help="Write a SARIF 2.1.0 report to FILE.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing resources and the summary.")] = False,
     must_support: Annotated[
         bool, typer.Option("--must-support/--no-must-support", help="List absent must-support elements as information.")
@@ -129,10 +168,8 @@ def validate(
     ] = 1,
 ) -> None:
     """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
-    from validator import __version__
     from validator.load.sources import InputError
     from validator.progress import Progress
-    from validator.report import html_report, json_report, junit, operation_outcome, sarif, text
 
     threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
     validator = _validator(
@@ -150,33 +187,24 @@ def validate(
             run: RunResult = validator.validate_paths(paths, progress=progress, jobs=jobs or os.cpu_count() or 1)
     except InputError as exc:
         raise _usage_error(str(exc)) from None
-    outputs = {
-        json_out: lambda: json_report.render(run),
-        oo_out: lambda: operation_outcome.render(run),
-        junit_out: lambda: junit.render(run),
-        html_out: lambda: html_report.render(run, validator.rules, __version__),
-        sarif_out: lambda: sarif.render(run, validator.rules, __version__),
-    }
-    for path, render in outputs.items():
-        if path is not None:
-            _write(path, render())
-    typer.echo(text.render(run, quiet=quiet), nl=False)
+    if reports_dir is not None:
+        reports = [*reports, *((r, reports_dir / r.file_name) for r in REPORTERS.values() if r.file_name)]
+    _write_reports(run, reports)
+    _console(run, quiet)
     raise typer.Exit(EXIT_FAIL if run.failed else EXIT_OK)
 
 
 @app.command("test")
+@_report_options(suite_run=True)
 def test_suites(
     suites: Annotated[list[Path], typer.Argument(help="Conformance suite files (YAML).")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report to FILE.")] = None,
-    junit_out: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report to FILE.")] = None,
-    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report to FILE.")] = None,
+    *,
+    reports: list[tuple[Reporter, Path]],  # the --NAME FILE options of _report_options
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing cases and the summary.")] = False,
 ) -> None:
     """Run conformance suites: each case passes when exactly its expected issues occur."""
-    from validator import __version__
     from validator.compile.packs import PackError
-    from validator.report import suite_report
-    from validator.suites import SuiteError, load_suite, run_case
+    from validator.suites import SuiteError, load_suite, run_cases
 
     try:
         cases = [case for path in suites for case in load_suite(path)]
@@ -184,26 +212,10 @@ def test_suites(
         raise _usage_error(str(exc)) from None
     except PackError as exc:
         raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
-    pool: dict = {}
-    results = [run_case(case, pool) for case in cases]
-    for r in results:
-        if quiet and r.passed:
-            continue
-        typer.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.case.title}  [{r.case.suite}]")
-        for problem in r.problems:
-            typer.echo(f"      {problem}")
-    failed = sum(not r.passed for r in results)
-    typer.echo(f"{len(results)} case(s): {len(results) - failed} passed, {failed} failed")
-    rules = next(iter(pool.values())).rules if pool else {}
-    outputs = {
-        json_out: lambda: suite_report.render_json(results),
-        junit_out: lambda: suite_report.render_junit(results),
-        html_out: lambda: suite_report.render_html(results, rules, __version__),
-    }
-    for path, render in outputs.items():
-        if path is not None:
-            _write(path, render())
-    raise typer.Exit(EXIT_FAIL if failed else EXIT_OK)
+    run = run_cases(cases)
+    _console(run, quiet)
+    _write_reports(run, reports)
+    raise typer.Exit(EXIT_FAIL if any(not c.passed for c in run.cases or ()) else EXIT_OK)
 
 
 @rules_app.command("list")

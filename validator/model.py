@@ -1,13 +1,17 @@
 """The result of a validation run: issues, per-resource results and the run as a whole.
 
-Everything here is a plain frozen value, so reporters can be pure functions of a RunResult.
+Everything here is a plain frozen value, so reporters can be pure functions of a RunResult: what
+a report shows (rule descriptions, conformance-suite cases, the tool's version) travels in it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+
+VERSION = "0.1.0"  # of imaging-validator (validator.__version__); reports name the tool that made them
 
 
 class Severity(IntEnum):
@@ -87,10 +91,43 @@ class ResourceResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What reports say about a rule (SARIF rule entries, the HTML list of rules): the rule as its
+    pack declares it, before any --severity change."""
+
+    id: str
+    kind: str  # card | type | binding | target | format | invariant | native
+    severity: Severity
+    code: str  # FHIR issue-type code
+    description: str
+    source: str  # where the rule comes from: a spec URL (and section), or a pack
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """One case of a conformance suite: it passes when nothing is left in `problems`."""
+
+    suite: str  # the suite file
+    title: str
+    fail_on: Severity  # the case's own threshold, which the status of its resources uses
+    results: tuple[ResourceResult, ...]
+    problems: tuple[str, ...]
+    duration: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     results: tuple[ResourceResult, ...]
     fail_on: Severity | None = Severity.ERROR
     notes: tuple[str, ...] = field(default=())  # run-level remarks (e.g. checks not performed)
+    # Every rule the run applied, by id (no hash: a run stays hashable with its mapping).
+    rules: Mapping[str, RuleInfo] = field(default_factory=dict, hash=False)
+    # A run of conformance suites: its cases, which reports then present (None: a plain run).
+    cases: tuple[CaseResult, ...] | None = None
 
     @property
     def failed(self) -> bool:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 from validator.compile.packs import strict_loader
+from validator.compile.plan import rule_infos
 from validator.load.sources import InputError, expand_paths
-from validator.model import Issue, ResourceResult, Severity
+from validator.model import CaseResult, Issue, ResourceResult, RuleInfo, RunResult, Severity
 from validator.resources import package_file
 
 
@@ -52,18 +53,6 @@ class Case:
     fail_on: Severity
     expect_valid: bool
     expected: tuple[Expected, ...]
-
-
-@dataclass
-class CaseResult:
-    case: Case
-    results: list[ResourceResult]
-    problems: list[str] = field(default_factory=list)
-    duration: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return not self.problems
 
 
 @cache
@@ -173,5 +162,16 @@ def run_case(case: Case, validators: dict | None = None) -> CaseResult:
     if cache_key not in pool:
         pool[cache_key] = Validator(fhir_version=case.fhir_version, profiles=case.profiles, fail_on=case.fail_on)
     run = pool[cache_key].validate_paths(list(case.payloads))
-    results = list(run.results)
-    return CaseResult(case, results, judge(case, results), time.perf_counter() - started)
+    problems = tuple(judge(case, list(run.results)))
+    return CaseResult(case.suite, case.title, case.fail_on, run.results, problems, time.perf_counter() - started)
+
+
+def run_cases(cases: list[Case]) -> RunResult:
+    """Every case, one Validator per FHIR version and profiles: a run whose reports present the
+    cases, with the resources of them all and the rules of every Validator used."""
+    pool: dict = {}
+    done = tuple(run_case(case, pool) for case in cases)
+    rules: dict[str, RuleInfo] = {}
+    for validator in pool.values():
+        rules = {**rule_infos(validator.rules), **rules}  # the first Validator describes a rule they share
+    return RunResult(tuple(x for c in done for x in c.results), rules=rules, cases=done)

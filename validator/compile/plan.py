@@ -17,7 +17,7 @@ from validator.fhir.primitives import PrimitiveType
 from validator.fhirpath import natives as native
 from validator.fhirpath.expressions import compile_expression
 from validator.fhirpath.subset import Compiled, compile_subset
-from validator.model import Severity
+from validator.model import RuleInfo, Severity
 
 # FHIR issue-type codes per kind of declared rule (OperationOutcome.issue.code).
 _KIND_CODES = {
@@ -40,6 +40,11 @@ class Rule:
     description: str
     source: str
     pack: str
+
+
+def rule_infos(rules: dict[str, Rule]) -> dict[str, RuleInfo]:
+    """The rules as a RunResult carries them to reports, which never see the plan."""
+    return {rid: RuleInfo(r.id, r.kind, r.severity, r.code, r.description, r.source) for rid, r in rules.items()}
 
 
 @dataclass(slots=True)

@@ -389,6 +389,11 @@ class ProfileSet:
         self.profiles  # noqa: B018 - every profile's rules, so every profile compiled
         return self._compiler.rules
 
+    @property
+    def compiled_rules(self) -> dict[str, Rule]:
+        """The rules of the profiles compiled so far."""
+        return self._compiler.rules
+
     def header(self, url: str) -> dict | None:
         """A profile's header (url, name, title, type, ...) without compiling it."""
         pack = self._packs.get(url.split("|", 1)[0])

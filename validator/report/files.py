@@ -17,7 +17,7 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it over `path` (atomic on POSIX), so a
     reader sees either the old report or the complete new one. Missing folders are created."""
     try:
@@ -26,8 +26,8 @@ def write_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         raise ReportWriteError(f"cannot write report {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file
         os.replace(tmp, path)
     except OSError as exc:

@@ -2,8 +2,9 @@
 
 Summary (files, resources, issues by severity, top rules as a bar chart), a table of resources,
 then per resource its issues with the rule (linked to its description), expression, position,
-message and the JSON around the line. JS only adds filters (severity, rule, file). Every piece of
-payload text is escaped: a payload cannot inject markup or script.
+message and the JSON around the line; a suite run opens with a table of its cases. JS only adds
+filters (severity, rule, file). Every piece of payload text is escaped: a payload cannot inject
+markup or script.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from validator.compile.plan import Rule
-from validator.model import Issue, ResourceResult, RunResult, Severity
+from validator.model import VERSION, Issue, ResourceResult, RuleInfo, RunResult, Severity
+from validator.report.reporter import Reporter
 
 _CSS = """
 :root{--fatal:#7b1fa2;--error:#c62828;--warning:#ef6c00;--information:#1565c0;--ok:#2e7d32;--line:#ddd}
@@ -131,7 +132,7 @@ def _table_row(n: int, r: ResourceResult, run: RunResult) -> str:
     )
 
 
-def _rule_entry(rid: str, rule: Rule | None) -> str:
+def _rule_entry(rid: str, rule: RuleInfo | None) -> str:
     desc = _e(rule.description) if rule else "(no description)"
     src = ""
     if rule is not None:
@@ -148,7 +149,21 @@ def _rule_entry(rid: str, rule: Rule | None) -> str:
     )
 
 
-def render(run: RunResult, rules: dict[str, Rule], version: str) -> str:
+def _cases(run: RunResult) -> str:
+    """A suite run opens with its cases: status and what made each one fail."""
+    if run.cases is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(c.suite)}</td><td>{_e(c.title)}</td>"
+        f'<td><span class="status {"pass" if c.passed else "fail"}">{"PASS" if c.passed else "FAIL"}</span></td>'
+        f"<td>{'<br>'.join(_e(p) for p in c.problems) or '-'}</td></tr>"
+        for c in run.cases
+    )
+    return ('<h2>Conformance cases</h2><table><thead><tr><th>Suite</th><th>Case</th><th>Status</th>'
+            f"<th>Problems</th></tr></thead><tbody>{rows}</tbody></table>\n")  # fmt: skip
+
+
+def render(run: RunResult) -> str:
     s = run.summary()
     by_rule = Counter(i.rule for r in run.results for i in r.issues)
     top = by_rule.most_common(10)
@@ -170,7 +185,7 @@ def render(run: RunResult, rules: dict[str, Rule], version: str) -> str:
     files = sorted({r.source for r in run.results})
     file_options = "".join(f'<option value="{_e(f)}">{_e(f)}</option>' for f in files)
     resources = "".join(_resource(n, r, run) for n, r in enumerate(run.results))
-    described = [_rule_entry(rid, rules.get(rid)) for rid in sorted(by_rule)]
+    described = [_rule_entry(rid, run.rules.get(rid)) for rid in sorted(by_rule)]
     sev_heads = "".join(f"<th>{sev.label}</th>" for sev in sorted(Severity, reverse=True))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -180,10 +195,10 @@ def render(run: RunResult, rules: dict[str, Rule], version: str) -> str:
 <style>{_CSS}</style></head>
 <body><header>
 <h1>imaging-validator report <span class="status {s["status"]}">{s["status"].upper()}</span></h1>
-<p class="muted">imaging-validator {_e(version)} · fails on {_e(s["failOn"])} and above</p>
+<p class="muted">imaging-validator {_e(VERSION)} · fails on {_e(s["failOn"])} and above</p>
 <div class="cards">{card_html}</div>
 </header><main>
-<h2>Top rules</h2>
+{_cases(run)}<h2>Top rules</h2>
 <div class="bars">{bars or '<span class="muted">No issues.</span>'}</div>
 <h2>Resources</h2>
 <div id="filters" class="filters hidden">
@@ -200,3 +215,13 @@ def render(run: RunResult, rules: dict[str, Rule], version: str) -> str:
 <script>{_JS}</script>
 </body></html>
 """
+
+
+REPORTER = Reporter(
+    "html",
+    render,
+    "Write a self-contained HTML report to FILE.",
+    "text/html",
+    file_name="report.html",
+    suites=True,
+)

@@ -1,10 +1,12 @@
-"""The JSON report (its schema: validator/schemas/report.schema.json)."""
+"""The JSON report (its schema: validator/schemas/report.schema.json); for a suite run, the cases
+with their problems and resources."""
 
 from __future__ import annotations
 
 import json
 
-from validator.model import ResourceResult, RunResult, Severity
+from validator.model import CaseResult, ResourceResult, RunResult, Severity
+from validator.report.reporter import Reporter
 
 
 def result_dict(r: ResourceResult, fail_on: Severity | None) -> dict:
@@ -25,5 +27,24 @@ def report_dict(run: RunResult) -> dict:
     return {"summary": run.summary(), "results": [result_dict(r, run.fail_on) for r in run.results]}
 
 
+def _suite_dict(cases: tuple[CaseResult, ...]) -> dict:
+    return {
+        "summary": {"cases": len(cases), "passed": sum(c.passed for c in cases),
+                    "failed": sum(not c.passed for c in cases)},
+        "cases": [
+            {"suite": c.suite, "title": c.title, "status": "pass" if c.passed else "fail",
+             "problems": list(c.problems),
+             "results": [result_dict(x, c.fail_on) for x in c.results]}
+            for c in cases
+        ],
+    }  # fmt: skip
+
+
 def render(run: RunResult) -> str:
-    return json.dumps(report_dict(run), indent=2, ensure_ascii=False) + "\n"
+    doc = report_dict(run) if run.cases is None else _suite_dict(run.cases)
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+REPORTER = Reporter(
+    "json", render, "Write the JSON report to FILE.", "application/json", file_name="report.json", suites=True
+)

@@ -1,5 +1,6 @@
 """JUnit XML for CI dashboards: one testsuite per input file (and per profile when several are
-applied), one testcase per resource, a failure when the resource fails the run's threshold."""
+applied), one testcase per resource, a failure when the resource fails the run's threshold. For a
+suite run: one testsuite per suite file, one testcase per case."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from itertools import groupby
 
 from junit_xml import TestCase, TestSuite
 
-from validator.model import Issue, ResourceResult, RunResult, Severity
+from validator.model import CaseResult, Issue, ResourceResult, RunResult, Severity
+from validator.report.reporter import Reporter
 
 
 def _line(i: Issue) -> str:
@@ -54,10 +56,33 @@ def _suites(run: RunResult) -> list[TestSuite]:
     return suites
 
 
+def _suite_cases(cases: tuple[CaseResult, ...]) -> list[TestSuite]:
+    """A suite run: a testsuite per suite file, a testcase per case, a failure listing its problems."""
+    suites = []
+    for suite, group in groupby(cases, key=lambda c: c.suite):
+        tests = []
+        for c in group:
+            tc = TestCase(
+                c.title,
+                classname=suite,
+                elapsed_sec=round(c.duration, 6),
+                stdout="\n".join(f"{x.label} ({x.source}): {len(x.issues)} issue(s)" for x in c.results) or None,
+            )
+            if not c.passed:
+                tc.add_failure_info(message=c.problems[0], output="\n".join(c.problems), failure_type="conformance")
+            tests.append(tc)
+        suites.append(TestSuite(suite, tests, file=suite))
+    return suites
+
+
 def render(run: RunResult) -> str:
-    root = ET.Element("testsuites")
+    if run.cases is None:
+        name, suites = "imaging-validator", _suites(run)
+    else:
+        name, suites = "imaging-validator test", _suite_cases(run.cases)
+    root = ET.Element("testsuites", name=name)
     totals = {"tests": 0, "failures": 0, "errors": 0, "time": 0.0}
-    for suite in _suites(run):
+    for suite in suites:
         element = suite.build_xml_doc()
         # junit-xml writes a `disabled` attribute that the JUnit schema CI servers read does not allow.
         element.attrib.pop("disabled", None)
@@ -68,8 +93,12 @@ def render(run: RunResult) -> str:
         seconds = float(element.get("time", "0") or 0)
         element.set("time", f"{seconds:.3f}")  # the schema's SUREFIRE_TIME allows milliseconds at most
         totals["time"] += seconds
-    root.set("name", "imaging-validator")
     for key, value in totals.items():
         root.set(key, f"{value:.3f}" if key == "time" else str(value))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+REPORTER = Reporter(
+    "junit", render, "Write a JUnit XML report to FILE.", "application/xml", file_name="junit.xml", suites=True
+)

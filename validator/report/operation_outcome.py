@@ -6,6 +6,7 @@ import json
 from html import escape
 
 from validator.model import Issue, ResourceResult, RunResult
+from validator.report.reporter import Reporter
 
 RULE_SYSTEM = "urn:imaging-validator:rule"
 LINE_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
@@ -52,3 +53,12 @@ def render(run: RunResult) -> str:
     ]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     return json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+
+
+REPORTER = Reporter(
+    "operation-outcome",
+    render,
+    "Write a Bundle of OperationOutcomes to FILE.",
+    "application/fhir+json",
+    file_name="operation-outcome.json",
+)

@@ -7,8 +7,8 @@ import json
 from pathlib import PurePath
 from urllib.parse import quote
 
-from validator.compile.plan import Rule
-from validator.model import RunResult, Severity
+from validator.model import VERSION, RunResult, Severity
+from validator.report.reporter import Reporter
 
 _LEVELS = {Severity.FATAL: "error", Severity.ERROR: "error", Severity.WARNING: "warning",
            Severity.INFORMATION: "note"}  # fmt: skip
@@ -20,12 +20,12 @@ def _uri(source: str) -> str:
     return quote(PurePath(source).as_posix(), safe="/:")
 
 
-def render(run: RunResult, rules: dict[str, Rule], version: str) -> str:
+def render(run: RunResult) -> str:
     used = sorted({i.rule for r in run.results for i in r.issues})
     index = {rid: n for n, rid in enumerate(used)}
     descriptors = []
     for rid in used:
-        rule = rules.get(rid)
+        rule = run.rules.get(rid)
         descriptor: dict = {"id": rid}
         if rule is not None:
             descriptor["shortDescription"] = {"text": rule.description.split(". ")[0][:250]}
@@ -59,9 +59,14 @@ def render(run: RunResult, rules: dict[str, Rule], version: str) -> str:
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "imaging-validator", "version": version, "rules": descriptors}},
+            "tool": {"driver": {"name": "imaging-validator", "version": VERSION, "rules": descriptors}},
             "results": results,
             "columnKind": "unicodeCodePoints",
         }],
     }  # fmt: skip
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+REPORTER = Reporter(
+    "sarif", render, "Write a SARIF 2.1.0 report to FILE.", "application/sarif+json", file_name="report.sarif"
+)

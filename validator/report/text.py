@@ -1,10 +1,11 @@
-"""Readable console summary, grouped by file."""
+"""Readable console summary, grouped by file; for a suite run, one line per case."""
 
 from __future__ import annotations
 
 from itertools import groupby
 
 from validator.model import ResourceResult, RunResult, Severity
+from validator.report.reporter import Reporter
 
 _LABELS = {Severity.FATAL: "FATAL", Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFORMATION: "info"}
 
@@ -18,8 +19,24 @@ def _issue_lines(result: ResourceResult) -> list[str]:
     return lines
 
 
-def render(run: RunResult, quiet: bool = False) -> str:
-    """One block per file; with quiet, only resources that fail and the summary line."""
+def _cases(run: RunResult, quiet: bool) -> str:
+    cases = run.cases or ()
+    out: list[str] = []
+    for c in cases:
+        if quiet and c.passed:
+            continue
+        out.append(f"{'PASS' if c.passed else 'FAIL'}  {c.title}  [{c.suite}]")
+        out.extend(f"      {problem}" for problem in c.problems)
+    failed = sum(not c.passed for c in cases)
+    out.append(f"{len(cases)} case(s): {len(cases) - failed} passed, {failed} failed")
+    return "\n".join(out) + "\n"
+
+
+def _render(run: RunResult, quiet: bool) -> str:
+    """One block per file (a line per case for a suite run); with quiet, only what fails, and the
+    summary line."""
+    if run.cases is not None:
+        return _cases(run, quiet)
     out: list[str] = []
     for source, group in groupby(run.results, key=lambda r: r.source):
         results = list(group)
@@ -41,3 +58,16 @@ def render(run: RunResult, quiet: bool = False) -> str:
         f"Result: {s['status'].upper()} (fail on {s['failOn']})"
     )
     return "\n".join(out) + "\n"
+
+
+def render(run: RunResult) -> str:
+    return _render(run, quiet=False)
+
+
+def render_quiet(run: RunResult) -> str:
+    return _render(run, quiet=True)
+
+
+REPORTER = Reporter(
+    "text", render, "The console summary.", "text/plain", file_name=None, suites=True, render_quiet=render_quiet
+)

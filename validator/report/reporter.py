@@ -1,0 +1,26 @@
+"""What a report format declares, so that the command line and `make run` need no list of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from validator.model import RunResult
+
+
+@dataclass(frozen=True, slots=True)
+class Reporter:
+    """One report format: its module declares it as REPORTER, validator.report lists it."""
+
+    name: str  # also the command-line option that writes it: --NAME FILE
+    render: Callable[[RunResult], str | bytes]  # pure: it neither prints nor writes
+    help: str  # of the command-line option
+    media_type: str
+    file_name: str | None  # its name in `--reports-dir`; None: a console format only, with no --NAME option
+    binary: bool = False  # render returns bytes; else text, which files hold as UTF-8
+    suites: bool = False  # presents the cases of a suite run, so `imaging-validator test` offers it
+    render_quiet: Callable[[RunResult], str | bytes] | None = None  # with --quiet; None: as render
+
+    def file_bytes(self, run: RunResult) -> bytes:
+        out = self.render(run)
+        return out.encode("utf-8") if isinstance(out, str) else out
