@@ -1,7 +1,8 @@
 """Reading rule packs: YAML files checked against schemas/pack.schema.json on every load.
 
 A broken pack is refused with a PackError that names the file, the rule and the field, so a pack
-author can find the problem without reading engine code.
+author can find the problem without reading engine code. A pack that extends another is resolved
+here (see extends.py): every caller gets complete packs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from validator.compile import extends
 from validator.resources import cache_dir, package_file
 
 
@@ -65,12 +67,35 @@ def strict_loader() -> type:
 
 
 @cache
+def _schema() -> dict:
+    return json.loads(package_file("schemas", "pack.schema.json").read_text(encoding="utf-8"))
+
+
+@cache
 def _schema_validator() -> Any:
     # Imported here: jsonschema is only needed when packs are actually read.
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(package_file("schemas", "pack.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(_schema())
+
+
+@cache
+def _extension_validator() -> Any:
+    """The part of the schema an extending pack is checked against before it is resolved: its id
+    and the fields that say how it extends its base. Its content is partial until merged with the
+    base's, so that is checked on the resolved pack by the full schema."""
+    from jsonschema import Draft202012Validator
+
+    schema = _schema()
+    fields = ("pack", *extends.EXTENSION_FIELDS)
+    return Draft202012Validator(
+        {
+            "$defs": schema["$defs"],
+            "type": "object",
+            "required": ["pack", "extends"],
+            "properties": {name: schema["properties"][name] for name in fields},
+        }
+    )
 
 
 def _rule_and_field(data: dict, path: list) -> tuple[str, str]:
@@ -122,55 +147,89 @@ def _schema_digest() -> str:
     return hashlib.sha256(package_file("schemas", "pack.schema.json").read_bytes()).hexdigest()
 
 
-# Bumped whenever the checks a pack passes before it is cached change: older entries then miss.
-_CHECKS_VERSION = "2"
+# Bumped whenever the checks a pack passes before it is cached, or the entries' form, change:
+# older entries then miss.
+_CHECKS_VERSION = "3"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _cache_file(text: str) -> Path | None:
     folder = cache_dir()
     if folder is None:
         return None
-    key = hashlib.sha256(f"{_CHECKS_VERSION}\0{_schema_digest()}\0{text}".encode()).hexdigest()
+    key = _digest(f"{_CHECKS_VERSION}\0{_schema_digest()}\0{text}")
     return folder / f"{key}.json"
 
 
-def _from_cache(path: Path | None) -> dict | None:
+# [extends as written, sha256 of that base's text] for each base down an extending pack's chain.
+Bases = list[list[str]]
+
+
+def _bases_unchanged(pack: Path, bases: Bases) -> bool:
+    """Whether every base in the chain still has the text the cached resolution was made from."""
+    here = pack
+    for written, digest in bases:
+        here = here.parent / written
+        try:
+            if _digest(here.read_text(encoding="utf-8")) != digest:
+                return False
+        except (OSError, UnicodeDecodeError):
+            return False
+    return True
+
+
+def _from_cache(path: Path | None, pack: Path) -> tuple[dict, Bases] | None:
+    """A checked (and resolved) pack: keyed by its own text, valid while its bases are unchanged."""
     if path is None:
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # absent, unreadable or damaged: load the pack the slow way
-    return data if isinstance(data, dict) else None
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        data, bases = entry["data"], entry["bases"]
+        if isinstance(data, dict) and _bases_unchanged(pack, bases):
+            return data, bases
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # absent, unreadable or damaged: load the pack the slow way
+    return None
 
 
-def _to_cache(path: Path | None, data: dict) -> None:
+def _to_cache(path: Path | None, data: dict, bases: Bases) -> None:
     if path is None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.write_text(json.dumps({"data": data, "bases": bases}), encoding="utf-8")
         os.replace(tmp, path)
     except (OSError, TypeError, ValueError):
         pass  # a cache that cannot be written only costs time
 
 
 def load_pack(path: Path) -> Pack:
-    """Read and check one pack file. Raises PackError naming the file, rule and field.
+    """Read and check one pack file, resolved against its base if it extends one. Raises PackError
+    naming the file, rule and field.
 
     A pack whose exact text (under the same pack schema) was loaded and checked before is read from
     a content-addressed cache (IMAGING_VALIDATOR_CACHE=off disables it): parsing YAML and checking
-    the schema are most of the validator's start-up. Any change to the text misses the cache."""
+    the schema are most of the validator's start-up. Any change to the text, or to the text of a
+    pack it extends, misses the cache."""
+    return _load(path, ())[0]
+
+
+def _load(path: Path, extending: tuple[Path, ...]) -> tuple[Pack, str, Bases]:
+    """The pack, the digest of its text and its chain of bases. `extending`: the packs (resolved
+    paths) whose loading led here, to refuse a cycle."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PackError([f"{name}: cannot read rule pack: {exc}"]) from None
     cache_file = _cache_file(text)
-    cached = _from_cache(cache_file)
+    cached = _from_cache(cache_file, path)
     if cached is not None:
-        return Pack(path=path, data=cached)
+        return Pack(path=path, data=cached[0]), _digest(text), cached[1]
     import yaml
 
     try:
@@ -182,6 +241,9 @@ def load_pack(path: Path) -> Pack:
         raise PackError([f"{name}{where}: invalid YAML: {problem}"]) from None
     if not isinstance(data, dict):
         raise PackError([f"{name}: a rule pack must be a YAML mapping"])
+    bases: Bases = []
+    if "extends" in data:
+        data, bases = _resolve(path, data, extending)
     errors = sorted(_schema_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     problems = []
     for err in errors:
@@ -192,5 +254,30 @@ def load_pack(path: Path) -> Pack:
             problems.append(f"{name}: rule {rule}: field {field}: {message}")
     if problems:
         raise PackError(problems)
-    _to_cache(cache_file, data)
-    return Pack(path=path, data=data)
+    _to_cache(cache_file, data, bases)
+    return Pack(path=path, data=data), _digest(text), bases
+
+
+def _resolve(path: Path, data: dict, extending: tuple[Path, ...]) -> tuple[dict, Bases]:
+    """The complete pack an extending pack describes, and its chain of bases."""
+    name = str(path)
+    errors = sorted(_extension_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        named = [(_rule_and_field(data, list(e.absolute_path)), e.message) for e in errors]
+        raise PackError([f"{name}: rule {rule}: field {field}: {message}" for (rule, field), message in named])
+    written = data["extends"]
+    base_path = path.parent / written
+    chain = (*extending, path.resolve())
+    if base_path.resolve() in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, base_path.resolve()))
+        raise PackError([f"{name}: rule (pack): field extends: {written} leads back to a pack it extends ({cycle})"])
+    if not base_path.is_file():
+        raise PackError([f"{name}: rule (pack): field extends: no pack at {written} (looked for {base_path})"])
+    try:
+        base, base_digest, base_bases = _load(base_path, chain)
+    except PackError as exc:
+        raise PackError([*exc.problems, f"{name}: rule (pack): field extends: its base {written} is broken"]) from None
+    resolved, problems = extends.resolve(data, base.data, written, _schema()["$defs"])
+    if problems:
+        raise PackError([f"{name}: rule {rule}: field {field}: {message}" for rule, field, message in problems])
+    return resolved, [[written, base_digest], *base_bases]
