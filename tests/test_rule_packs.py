@@ -106,6 +106,20 @@ BROKEN = [
         ["datatypes.yaml", "r4:qty-3", "duplicate rule id"],
     ),
     (
+        "a native evaluator asked for an edited expression",
+        "r4/datatypes.yaml",
+        "expression: low.empty() or high.empty() or (low <= high)\n      evaluator: native",
+        "expression: low.empty() or (low <= high)\n      evaluator: native",
+        ["datatypes.yaml", "r4:rng-2", "evaluator", "no native implementation matches"],
+    ),
+    (
+        "a native evaluator asked for where none exists",
+        "r4/datatypes.yaml",
+        "expression: code.empty() or system.exists()\n",
+        "expression: code.empty() or system.exists()\n      evaluator: native\n",
+        ["datatypes.yaml", "r4:qty-3", "evaluator", "there is none for this key"],
+    ),
+    (
         "text that is not YAML",
         "r4/primitives.yaml",
         "primitives:",
@@ -168,3 +182,23 @@ def test_a_damaged_cache_entry_is_ignored(tmp_path, monkeypatch) -> None:
     (entry,) = (tmp_path / "cache").iterdir()
     entry.write_text("{not json")
     assert load_pack(pack_file).id == "core"
+
+
+def test_an_invariant_without_an_evaluator_is_evaluated_as_fhirpath(rules_copy) -> None:
+    # rng-2's native exists, but a pack that does not ask for it gets its FHIRPath evaluated.
+    _edit(rules_copy / "r4/datatypes.yaml", "(low <= high)\n      evaluator: native", "(low <= high)")
+    plan = plan_for(R4)
+    rng_2 = next(i for s in plan.structures.values() for i in s.invariants if i.key == "rng-2")
+    assert rng_2.native is None and "FHIRPath" in rng_2.evaluator
+
+
+def test_every_native_implementation_is_asked_for_by_some_pack() -> None:
+    from validator.fhirpath.natives import native_pairs
+
+    used = set()
+    for version in ("R4", "R5", "R6"):
+        plan = plan_for(VERSIONS[version])
+        invariants = [*plan.element_invariants, *(i for s in plan.structures.values() for i in s.invariants),
+                      *(i for s in plan.structures.values() for e in s.elements for i in e.invariants)]  # fmt: skip
+        used |= {(i.key, i.expression) for i in invariants if i.native is not None}
+    assert set(native_pairs()) == used

@@ -68,6 +68,15 @@ class Invariant:
     model: str
 
     @property
+    def evaluator(self) -> str:
+        """Which evaluator runs it, in words (for rules show and the rule table)."""
+        if self.native is not None:
+            return "native Python implementation of this expression (fhirpath/natives.py)"
+        if self.subset is not None:
+            return "FHIRPath, compiled to Python"
+        return "FHIRPath, evaluated by fhirpathpy"
+
+    @property
     def compiled(self) -> object:
         """fhirpathpy's compiled expression, parsed on first use (most invariants never need it)."""
         return compile_expression(self.expression, self.model)
@@ -381,8 +390,17 @@ class _Compiler:
                 fieldname,
             )
         )
-        # The FHIRPath itself was checked when the pack was read (packs.py).
-        impl = native.lookup(key, inv["expression"])
+        # The FHIRPath itself was checked when the pack was read (packs.py). The pack says which
+        # evaluator runs it: a native implementation only where it asks for one, and only the one
+        # written for this very expression, so editing an expression cannot silently change it.
+        impl = None
+        if inv.get("evaluator") == "native":
+            impl = native.lookup(key, inv["expression"])
+            if impl is None:
+                written = [e for k, e in native.native_pairs() if k == key]
+                why = f"it implements {' / '.join(written)}" if written else "there is none for this key"
+                message = f"native asked for, but no native implementation matches this expression ({why})"
+                self.problem(pack, rid, f"{fieldname}.evaluator", message)
         subset = None if impl is not None else compile_subset(inv["expression"], self.choice_names)
         invariant = Invariant(
             key=key,
