@@ -17,7 +17,7 @@ from validator import rule_ids as R
 from validator.compile.packs import PackError, load_pack
 from validator.compile.plan import Plan, Rule, compile_plan, pack_files
 from validator.compile.profiles import Profile, ProfileSet, compile_profiles
-from validator.evaluate.fast_path import FastPath
+from validator.evaluate.base_rules import BaseRules
 from validator.evaluate.profile_check import PendingTarget
 from validator.evaluate.walk import RawIssue, ResourceWalk, render_expression
 from validator.fhir.jsontext import key_tokens
@@ -102,7 +102,7 @@ class Validator:
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
         # be recycled by another object while the entry lives. Cleared at the start of each run.
         self._target_cache: dict[tuple[int, tuple[str, ...]], tuple[dict, list[str]]] = {}
-        self._fast_paths: dict[str, FastPath] = {}
+        self._fast_paths: dict[str, BaseRules] = {}
         self.dicom = dicom
         self.severity = dict(severity or {})
         unknown = sorted(r for r in self.severity if r not in self.rules)
@@ -281,10 +281,10 @@ class Validator:
             walk = ResourceWalk(self.plan, EvalContext(root=target, bundle=bundle), profiles=[prof], must_support=False,
                                 max_depth=self.limits.max_depth)  # fmt: skip
             rtype = target.get("resourceType") or "Resource"
-            clean = self._fast(self.version).is_clean(target, bundle)
+            base_findings = self._fast(self.version).check(target, bundle)
             problems.extend(
                 f"{render_expression(rtype, r.pointer)}: {r.message} [{r.rule.id}]"
-                for r in walk.run(target, base_clean=clean)
+                for r in walk.run(target, base_findings)
                 if r.severity >= Severity.ERROR
             )
         self._target_cache[key] = (target, problems)
@@ -316,10 +316,10 @@ class Validator:
             if not self.version_requested:
                 # Version markers read shapes and values, which a plain parse keeps exactly.
                 version, reason, conflicts = self._version_of(res, rtype)
-            clean = self._fast_verdict(item, version)
+            base_findings = self._fast_verdict(item, version)
             res = item.resource  # parsed again, precisely, if the plain parse was not proved exact
             bundle = item.bundle
-            if self.version_requested and not clean:
+            if self.version_requested and base_findings:
                 # Only a payload that breaks some rule can have another version's shape: every
                 # version marker does (tests/test_fast_path.py), so a clean one is not searched.
                 version, reason, conflicts = self._version_of(res, rtype)
@@ -331,7 +331,7 @@ class Validator:
                 if rtype is not None and (self.requested or _declares_profile(res)):
                     applied = self._profiles_of(res, rtype, raw, plan)
                 pending: list[PendingTarget] = []
-                if not clean or applied:
+                if base_findings or applied:
                     walk = ResourceWalk(
                         plan,
                         EvalContext(root=res, bundle=bundle),
@@ -340,7 +340,7 @@ class Validator:
                         target_checker=lambda t, urls: self._check_target(t, bundle, urls),
                         max_depth=self.limits.max_depth,
                     )
-                    raw.extend(walk.run(res, base_clean=clean))
+                    raw.extend(walk.run(res, base_findings))
                     pending = walk.pending
                 endpoints: list[tuple] = []
                 if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
@@ -398,28 +398,25 @@ class Validator:
                 out.append(RawIssue(hint_rule, pointer, hint, hint_rule.severity))
         return out
 
-    def _fast_verdict(self, item: ResourceInput, version: FhirVersion) -> bool:
-        """Whether the base rules of `version` find nothing in the resource (the fast path). A
-        resource parsed plain (repeated keys not kept) is exact only if the fast path passes it
-        having seen as many keys as its text holds; else the input is parsed again, precisely,
-        for the engine (in place)."""
-        fast = self._fast(version)
-        clean = fast.is_clean(item.resource, item.bundle)
+    def _fast_verdict(self, item: ResourceInput, version: FhirVersion) -> list[RawIssue]:
+        """The findings of the base rules of `version` on the resource (none: it conforms). A
+        resource parsed plain (repeated keys not kept) is exact only if the base rules visited as
+        many keys as its text holds; else the input is parsed again, precisely, and checked again
+        (in place)."""
+        base = self._fast(version)
+        findings = base.check(item.resource, item.bundle)
         if item.plain_text is None:
-            return clean
-        if clean and fast.keys_seen == key_tokens(item.plain_text):
+            return findings
+        if base.keys_seen == key_tokens(item.plain_text):
             item.known_exact()
-            return True
-        item.precise()
-        # A plain tree differs from the precise one only by repeated keys, which the fast path
-        # refuses: if it failed on the plain tree it fails on this one too.
-        return clean and fast.is_clean(item.resource, item.bundle)
+            return findings
+        return base.check(item.precise().resource, item.bundle)
 
-    def _fast(self, version: FhirVersion) -> FastPath:
-        fast = self._fast_paths.get(version.name)
-        if fast is None:
-            fast = self._fast_paths[version.name] = FastPath(plan_for(version), self.limits.max_depth)
-        return fast
+    def _fast(self, version: FhirVersion) -> BaseRules:
+        base = self._fast_paths.get(version.name)
+        if base is None:
+            base = self._fast_paths[version.name] = BaseRules(plan_for(version), self.limits.max_depth)
+        return base
 
     def _dicom(self, study: dict, ctx: EvalContext, raw: list[RawIssue], plan: Plan) -> list[tuple]:
         """DICOM checks; returns the endpoint references to check once the whole run is read."""
