@@ -29,17 +29,18 @@ from validator.evaluate.walk import ResourceWalk
 from validator.fhir.jsontext import PositionIndex
 from validator.fhir.primitives import JSON_KIND_TESTS, format_problem
 from validator.fhirpath.expressions import EvalContext
+from validator.limits import DEFAULT as DEFAULT_LIMITS
 from validator.load import sources
 from validator.load.sources import _split
 from validator.select.version import markers
 from validator.versions import VERSIONS
 
 VALIDATORS = {v: Validator(fhir_version=v) for v in ("R4", "R5", "R6")}
+BASE_RULES = {v: BaseRules(plan_for(VERSIONS[v]), DEFAULT_LIMITS.max_depth) for v in VALIDATORS}
 
 
 def _base(version: str) -> BaseRules:
-    v = VALIDATORS[version]
-    return v._fast(v.version)
+    return BASE_RULES[version]
 
 
 def _findings(version: str, resource: dict, bundle: dict | None = None) -> list[tuple]:

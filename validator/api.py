@@ -278,8 +278,7 @@ class Validator:
             if prof is None or prof.resource_type != target.get("resourceType"):
                 problems.append(f"it is a {target.get('resourceType')}, not a {url}" if prof else f"{url} is unknown")
                 continue
-            walk = ResourceWalk(self.plan, EvalContext(root=target, bundle=bundle), profiles=[prof], must_support=False,
-                                max_depth=self.limits.max_depth)  # fmt: skip
+            walk = ResourceWalk(self.plan, EvalContext(root=target, bundle=bundle), profiles=[prof], must_support=False)
             rtype = target.get("resourceType") or "Resource"
             base_findings = self._fast(self.version).check(target, bundle)
             problems.extend(
@@ -321,7 +320,7 @@ class Validator:
             bundle = item.bundle
             if self.version_requested and base_findings:
                 # Only a payload that breaks some rule can have another version's shape: every
-                # version marker does (tests/test_fast_path.py), so a clean one is not searched.
+                # version marker does (tests/test_base_rules.py), so a clean one is not searched.
                 version, reason, conflicts = self._version_of(res, rtype)
             plan = plan_for(version)
             base = rtype or "Resource"
@@ -338,7 +337,6 @@ class Validator:
                         profiles=applied,
                         must_support=self.must_support,
                         target_checker=lambda t, urls: self._check_target(t, bundle, urls),
-                        max_depth=self.limits.max_depth,
                     )
                     raw.extend(walk.run(res, base_findings))
                     pending = walk.pending

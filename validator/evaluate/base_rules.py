@@ -1,9 +1,10 @@
 """The base rules of a plan, written once: cardinality, JSON form and type, formats, bindings,
 reference targets and invariants, checked by Python source generated for each structure.
 
-Each structure (resource, datatype, backbone element) gets a function, generated on first use,
-that tests every property of an object inline and calls the reporter (`W`, the BaseRules) only
-where a check fails, with what the finding needs: pointers and messages are built only then. A
+Each structure (resource, datatype, backbone element) gets a function, generated on first use
+(check_source.py), that tests every property of an object inline and calls the reporter (`W`,
+the BaseRules) only where a check fails, with what the finding needs: pointers and messages are
+built only then. A
 conformant resource is one for which the reporter was never called; the findings of any other
 are what it was called with, in the same single pass (as python-jsonschema's is_valid is the
 first error of the iter_errors that explains). There is no second, yes/no implementation.
@@ -50,7 +51,7 @@ class BaseRules:
         self._too_deep = False
 
     def check(self, resource: dict, bundle: dict[str, dict]) -> list[RawIssue]:
-        """The findings of the base rules (and the plan's DICOM-free invariants) on a resource."""
+        """The findings of the base rules on a resource and its contained resources (none: it conforms)."""
         self.issues, self.root, self.bundle = [], resource, bundle
         self._ctx, self._noted, self._too_deep = None, set(), False
         self._keys[0] = 0

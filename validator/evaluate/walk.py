@@ -17,7 +17,6 @@ from validator.fhir.primitives import shorten
 from validator.fhirpath import expressions as fhirpath
 from validator.fhirpath.natives import InvariantContext
 from validator.fhirpath.subset import Unsupported, passes
-from validator.limits import DEFAULT as DEFAULT_LIMITS
 from validator.model import Severity
 
 Pointer = tuple[str | int, ...]
@@ -95,10 +94,8 @@ class ResourceWalk:
         profiles: Sequence[Profile] = (),
         must_support: bool = True,
         target_checker: TargetChecker | None = None,
-        max_depth: int = DEFAULT_LIMITS.max_depth,
     ) -> None:
         self.plan = plan
-        self.max_depth = max_depth
         self.eval_ctx = eval_ctx
         self.profiles = profiles
         self.must_support = must_support
@@ -129,15 +126,13 @@ class ResourceWalk:
             report_binding(problem, binding, p, self.add, self._noted)
 
     # -- references ----------------------------------------------------------------------------
-    def reference_kind(self, ref: dict, root: dict | None = None) -> str | None:
+    def reference_kind(self, ref: dict) -> str | None:
         """The resource type a literal reference points at, when it can be told."""
-        ctx = self.eval_ctx if root is None else fhirpath.EvalContext(root=root, bundle=self.eval_ctx.bundle)
-        return reference_kind(ref, ctx)
+        return reference_kind(ref, self.eval_ctx)
 
-    def resolve(self, literal: str, root: dict | None = None) -> dict | None:
+    def resolve(self, literal: str) -> dict | None:
         """The target of a literal reference inside the resource (#id) or its Bundle, else None."""
-        ctx = self.eval_ctx if root is None else fhirpath.EvalContext(root=root, bundle=self.eval_ctx.bundle)
-        return fhirpath.resolve_reference(literal, ctx)
+        return fhirpath.resolve_reference(literal, self.eval_ctx)
 
     def resolve_any(self, node: object) -> dict | None:
         if isinstance(node, dict) and isinstance(node.get("reference"), str):
