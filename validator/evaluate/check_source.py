@@ -25,6 +25,9 @@ ObjectCheck = Callable[[dict, tuple, dict], None]  # (object, pointer, resource 
 
 
 class CheckSource:
+    """The generated checks of one plan, reporting to `reporter` (a BaseRules), counting the keys
+    of the objects they visit in `keys[0]`."""
+
     def __init__(self, reporter: object, plan: Plan, max_depth: int, keys: list[int]) -> None:
         self.plan = plan
         invs = tuple(plan.element_invariants)
@@ -100,7 +103,7 @@ class CheckSource:
             "        return",
         ]
         if inline:
-            out.append("    " + " = ".join(counter[el] for el in struct.elements) + " = over = 0")
+            out.append("    " + " = ".join([*(counter[el] for el in struct.elements), "over"]) + " = 0")
             out.append("    for key, value in obj.items():")
             branches = [(f"key == {key!r}", self._property(n, i, key, el, tcode, counter[el], True))
                         for i, (key, (el, tcode)) in enumerate(props)]  # fmt: skip
