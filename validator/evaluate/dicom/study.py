@@ -71,26 +71,33 @@ class StudyCheck:
             if modality:
                 series_modalities.setdefault(modality, (*sp, "modality"))
             self.number(series_numbers, s.get("number"), sp, R.SERIES_NUMBER_UNIQUE, "Series Number")
-            instances = _items(s.get("instance"))
-            listed_instances += len(instances)
-            every_series_lists = every_series_lists and bool(instances)
-            self.instances(instances, i, modality)
-            self.series_count(s, sp, len(instances))
+            listed = self.instances(s.get("instance"), i, modality)
+            listed_instances += listed
+            every_series_lists = every_series_lists and bool(listed)
+            self.series_count(s, sp, listed)
             self.endpoints(s.get("endpoint"), (*sp, "endpoint"), study_uid, series_uid)
         self.study_modalities(study, series_modalities)
         self.study_counts(study, len(series), listed_instances if every_series_lists and series else None)
         self.endpoints(study.get("endpoint"), ("endpoint",), study_uid, None)
 
-    def instances(self, instances: list[tuple[int, dict]], i: int, modality: str | None) -> None:
-        """The instances of series i: UIDs, SOP Classes and Instance Numbers."""
+    def instances(self, value: object, i: int, modality: str | None) -> int:
+        """The instances of series i (UIDs, SOP Classes, Instance Numbers); returns how many are
+        listed. A series lists thousands: they are read in place, not copied into a list first."""
+        if not isinstance(value, list):
+            return 0
         numbers: dict[object, int] = {}
-        for j, inst in instances:
+        listed = 0
+        for j, inst in enumerate(value):
+            if not isinstance(inst, dict):
+                continue
+            listed += 1
             at = ("series", i, "instance", j)
             uid = inst.get("uid")
             if isinstance(uid, str):
                 self.uid(uid, at, "uid", "instance")
             self.sop_class(inst.get("sopClass"), at, modality)
             self.number(numbers, inst.get("number"), at, R.INSTANCE_NUMBER_UNIQUE, "Instance Number")
+        return listed
 
     # -- UIDs -----------------------------------------------------------------------------------
     def study_uid(self, study: dict) -> str | None:
