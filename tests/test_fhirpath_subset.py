@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from validator import Validator
 from validator.api import plan_for
 from validator.compile.plan import Invariant
-from validator.evaluate.walk import ResourceWalk
+from validator.evaluate.base_rules import BaseRules
 from validator.fhirpath import expressions as fhirpath
 from validator.fhirpath.natives import InvariantContext
 from validator.fhirpath.subset import Unsupported, compile_subset, passes
@@ -36,18 +36,18 @@ def recorded() -> list[tuple]:
 
     reference = require_shared()
     calls: list[tuple] = []
-    original = ResourceWalk.invariant
+    original = BaseRules.invariant
 
-    def spy(self, inv, node, type_path, p, resource, root):
-        calls.append((inv, node, type_path, resource, root, self.eval_ctx))
-        return original(self, inv, node, type_path, p, resource, root)
+    def spy(self, inv, node, type_path, p, resource):
+        calls.append((inv, node, type_path, resource, self.root, self.ctx))
+        return original(self, inv, node, type_path, p, resource)
 
     payloads = [(case.version or "R4", case.payload) for case in load_cases() if isinstance(case.payload, dict)]
     for version, folder in (("R4", "r4"), ("R5", "r5")):
         for path in sorted((reference / "examples" / folder).glob("*.json")):
             payloads.append((version, json.loads(path.read_text(encoding="utf-8"))))
     validators = {v: Validator(fhir_version=v) for v in ("R4", "R5", "R6")}
-    with mock.patch.object(ResourceWalk, "invariant", spy):
+    with mock.patch.object(BaseRules, "invariant", spy):
         for version, payload in payloads:
             validators[version if version in validators else "R4"].validate_resource(payload)
     return calls

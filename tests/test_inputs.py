@@ -111,6 +111,15 @@ def test_issue_positions_point_at_the_offending_key(validator, tmp_path) -> None
     assert issue.expression == "ImagingStudy.series[0].numberOfInstances"
 
 
+def test_a_key_written_with_escapes_is_located_like_any_other(validator, tmp_path) -> None:
+    text = json.dumps(dict(STUDY, series=[{"uid": "1.2", "modality": {"code": "CT"}, "numberOfInstances": "3"}]),
+                      indent=2).replace('"numberOfInstances"', '"numberOf\\u0049nstances"')  # fmt: skip
+    results = validator.validate_file(_write(tmp_path / "p.json", text))
+    issue = next(i for i in results[0].issues if i.rule == "r4:ImagingStudy.series.numberOfInstances:type")
+    line = text.splitlines()[issue.line - 1]
+    assert line[issue.column - 1 :].startswith('"numberOf\\u0049nstances"')
+
+
 def test_a_missing_element_is_reported_where_it_should_be(validator, tmp_path) -> None:
     text = json.dumps(dict(STUDY, series=[{"modality": {"code": "CT"}}]), indent=2)
     results = validator.validate_file(_write(tmp_path / "p.json", text))

@@ -65,12 +65,14 @@ class JsonSyntaxError(ValueError):
 _PLAIN = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
 # A key is a string followed by a colon, with or without whitespace between. Inside a string a
 # quote is escaped, so string content can only add to the count ('\\":'), never hide a key.
-_KEY_END = re.compile(r'"[ \t\r\n]*:')
+_KEY_END_SPACED = re.compile(r'"[ \t\r\n]+:')
 
 
 def key_tokens(text: str) -> int:
     """At least the number of object keys written in the text (exactly that in practice)."""
-    return len(_KEY_END.findall(text))
+    # Those written '":' are counted without a regex match (and a string) per key; then the
+    # few with whitespace before the colon.
+    return text.count('":') + len(_KEY_END_SPACED.findall(text))
 
 
 def parse(text: str, plain: bool = False) -> object:
@@ -78,7 +80,7 @@ def parse(text: str, plain: bool = False) -> object:
 
     plain=True skips keeping repeated keys (DupDict), the one costly part of the precise parse:
     the tree is then exact only if it has as many keys as the text (see key_tokens), which the
-    caller must check (the fast path counts the keys it visits) before trusting it."""
+    caller must check (the base rules count the keys they visit) before trusting it."""
     try:
         return (_PLAIN if plain else _DECODER).decode(text)
     except json.JSONDecodeError as exc:
@@ -115,20 +117,27 @@ class PositionIndex:
         text = self._text
         end = len(text)
         first = True
+        match = _TOKEN.match
         while pos < end:
-            m = _TOKEN.match(text, pos)
+            m = match(text, pos)
             if m is None:
                 break
             pos = m.end()
-            start = m.start(1) if m.group(1) else (m.start(2) if m.group(2) else m.start(3))
-            punct = m.group(2)
+            kind = m.lastindex  # the one group that matched: 1 a string, 2 punctuation, 3 anything else
+            start = m.start(kind)
+            punct = m.group(2) if kind == 2 else None
             if first:
                 positions[()] = start
                 first = False
             if punct == "{" or punct == "[" or punct is None:
                 is_key = bool(stack) and stack[-1][0] and expecting_key
                 if is_key:
-                    key = json.loads(m.group(1)) if m.group(1) else m.group(3)
+                    if kind == 1:
+                        token = m.group(1)
+                        # Nothing escaped: the key is the text between the quotes, as json reads it.
+                        key = json.loads(token) if "\\" in token else token[1:-1]
+                    else:
+                        key = m.group(3)
                     frame = stack[-1]
                     frame[2] = key
                     ptr = (*frame[1], key)

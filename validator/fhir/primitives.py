@@ -31,20 +31,20 @@ _JSON_NAMES = {
 }
 
 
-def json_kind_problem(ptype: PrimitiveType, value: object) -> str | None:
-    """Why `value` has the wrong JSON type for `ptype`, or None when the JSON type is right."""
-    kind = ptype.json
-    if kind == "string":
-        ok = isinstance(value, str)
-    elif kind == "boolean":
-        ok = isinstance(value, bool)
-    elif kind == "integer":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, (int, Decimal)) and not isinstance(value, bool)
-    if ok:
-        return None
-    return f"{ptype.name} must be {_JSON_NAMES[kind]}, found {describe_json(value)}"
+# The JSON value each kind of primitive takes, as a test of the value `x`: the one definition of
+# the JSON type check, which the base rules inline (base_rules.py). A bool is not a number here,
+# though Python's bool is an int; a decimal is parsed as a Decimal (DEC), never as a float.
+JSON_KIND_TESTS = {
+    "string": "type(x) is str",
+    "boolean": "type(x) is bool",
+    "integer": "type(x) is int",
+    "decimal": "type(x) is int or type(x) is DEC",
+}
+
+
+def wrong_json_kind(ptype: PrimitiveType, value: object) -> str:
+    """What `ptype` needs and what `value` (which failed its JSON_KIND_TESTS test) is instead."""
+    return f"{_JSON_NAMES[ptype.json]}, found {describe_json(value)}"
 
 
 def describe_json(value: object) -> str:

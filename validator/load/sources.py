@@ -221,8 +221,8 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
 
 
 def _plain_candidate(text: str) -> bool:
-    """A document that may be parsed plain: one resource, so the fast path can count its keys
-    (a Bundle's wrapper is not visited by it)."""
+    """A document that may be parsed plain: one resource, so the base rules can count its keys
+    (a Bundle's wrapper is not visited by them)."""
     return "Bundle" not in text
 
 

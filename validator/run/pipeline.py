@@ -19,6 +19,7 @@ from validator import rule_ids as R
 from validator.compile.catalog import plan_for
 from validator.compile.plan import Plan, Rule
 from validator.compile.profiles import ProfileSet
+from validator.evaluate.base_rules import BaseRules
 from validator.evaluate.cross import (
     Place,
     Remembered,
@@ -28,7 +29,6 @@ from validator.evaluate.cross import (
     finish_waiting,
     remember_endpoint,
 )
-from validator.evaluate.fast_path import FastPath
 from validator.evaluate.walk import RawIssue, ResourceWalk, render_expression
 from validator.fhir.jsontext import PositionIndex, key_tokens
 from validator.fhirpath.expressions import EvalContext, resolve_reference
@@ -62,7 +62,7 @@ class Pipeline:
         self.dicom_files = dicom_files
         self.severity = severity
         self.plan = plan_for(selector.initial().version)
-        self._fast_paths: dict[str, FastPath] = {}
+        self._base_rules: dict[str, BaseRules] = {}
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
         # be recycled by another object while the entry lives. Cleared at the start of each run.
         self._target_cache: dict[tuple[int, tuple[str, ...]], tuple[dict, list[str]]] = {}
@@ -95,13 +95,13 @@ class Pipeline:
             if not self.selector.fixed:
                 # Version markers read shapes and values, which a plain parse keeps exactly.
                 selection = self.selector.version(res, rtype)
-            clean = self._fast_verdict(item, selection)
+            base_findings = self._base_findings(item, selection)
             res = item.resource  # parsed again, precisely, if the plain parse was not proved exact
-            if self.selector.fixed and not clean:
+            if self.selector.fixed and base_findings:
                 # Only a payload that breaks some rule can have another version's shape: every
-                # version marker does (tests/test_fast_path.py), so a clean one is not searched.
+                # version marker does (tests/test_base_rules.py), so a clean one is not searched.
                 selection = self.selector.version(res, rtype)
-            raw, waiting = self._evaluate(item, res, rtype, selection, clean, index)
+            raw, waiting = self._evaluate(item, res, rtype, selection, base_findings, index)
             base = rtype or "Resource"
             issues.extend(self._stamp(r, base, item.positions, item.pointer) for r in raw)
         issues.sort(key=_by_position)
@@ -118,8 +118,8 @@ class Pipeline:
         )
         return Outcome(result, waiting, self.remember(item))
 
-    def _evaluate(self, item: ResourceInput, res: dict, rtype: str | None, selection: Selection, clean: bool,
-                  index: int) -> tuple[list[RawIssue], Waiting | None]:  # fmt: skip
+    def _evaluate(self, item: ResourceInput, res: dict, rtype: str | None, selection: Selection,
+                  base_findings: list[RawIssue], index: int) -> tuple[list[RawIssue], Waiting | None]:  # fmt: skip
         plan = plan_for(selection.version)
         if selection.conflicts:
             return [self._raw(*note) for note in mismatch_notes(selection)], None
@@ -128,16 +128,15 @@ class Pipeline:
         raw = [self._raw(*note) for note in selection.notes]
         bundle = item.bundle
         pending = []
-        if not clean or selection.profiles:
+        if base_findings or selection.profiles:
             walk = ResourceWalk(
                 plan,
                 EvalContext(root=res, bundle=bundle),
                 profiles=selection.profiles,
                 must_support=self.must_support,
                 target_checker=lambda t, urls: self.check_target(t, bundle, urls),
-                max_depth=self.limits.max_depth,
             )
-            raw.extend(walk.run(res, base_clean=clean))
+            raw.extend(walk.run(res, base_findings))
             pending = walk.pending
         endpoints: list[tuple] = []
         if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
@@ -155,29 +154,26 @@ class Pipeline:
         waiting.endpoints = [WaitingEndpoint(place(p), ref, study, series) for ref, p, study, series in endpoints]
         return raw, waiting
 
-    def _fast_verdict(self, item: ResourceInput, selection: Selection) -> bool:
-        """Whether the base rules of the selected version find nothing in the resource (the fast
-        path). A resource parsed plain (repeated keys not kept) is exact only if the fast path
-        passes it having seen as many keys as its text holds; else the input is parsed again,
-        precisely, for the engine (in place)."""
-        fast = self.fast(selection)
-        clean = fast.is_clean(item.resource, item.bundle)
+    def _base_findings(self, item: ResourceInput, selection: Selection) -> list[RawIssue]:
+        """The findings of the base rules of the selected version (none: it conforms). A resource
+        parsed plain (repeated keys not kept) is exact only if the base rules visited as many keys
+        as its text holds; else the input is parsed again, precisely, and checked again (in place)."""
+        base = self.base_rules(selection)
+        findings = base.check(item.resource, item.bundle)
         if item.plain_text is None:
-            return clean
-        if clean and fast.keys_seen == key_tokens(item.plain_text):
+            return findings
+        if base.keys_seen == key_tokens(item.plain_text):
             item.known_exact()
-            return True
-        item.precise()
-        # A plain tree differs from the precise one only by repeated keys, which the fast path
-        # refuses: if it failed on the plain tree it fails on this one too.
-        return clean and fast.is_clean(item.resource, item.bundle)
+            return findings
+        return base.check(item.precise().resource, item.bundle)
 
-    def fast(self, selection: Selection) -> FastPath:
+    def base_rules(self, selection: Selection) -> BaseRules:
+        """The base rules of the selected version, generated once per pipeline (not reentrant)."""
         version = selection.version
-        fast = self._fast_paths.get(version.name)
-        if fast is None:
-            fast = self._fast_paths[version.name] = FastPath(plan_for(version), self.limits.max_depth)
-        return fast
+        base = self._base_rules.get(version.name)
+        if base is None:
+            base = self._base_rules[version.name] = BaseRules(plan_for(version), self.limits.max_depth)
+        return base
 
     def _dicom(self, study: dict, ctx: EvalContext, raw: list[RawIssue], plan: Plan) -> list[tuple]:
         """DICOM checks; returns the endpoint references to check once the whole run is read."""
@@ -215,12 +211,12 @@ class Pipeline:
                 problems.append(f"it is a {target.get('resourceType')}, not a {url}" if prof else f"{url} is unknown")
                 continue
             walk = ResourceWalk(self.plan, EvalContext(root=target, bundle=bundle), profiles=[prof],
-                                must_support=False, max_depth=self.limits.max_depth)  # fmt: skip
+                                must_support=False)  # fmt: skip
             rtype = target.get("resourceType") or "Resource"
-            clean = self.fast(initial).is_clean(target, bundle)
+            base_findings = self.base_rules(initial).check(target, bundle)
             problems.extend(
                 f"{render_expression(rtype, r.pointer)}: {r.message} [{r.rule.id}]"
-                for r in walk.run(target, base_clean=clean)
+                for r in walk.run(target, base_findings)
                 if r.severity >= Severity.ERROR
             )
         self._target_cache[key] = (target, problems)

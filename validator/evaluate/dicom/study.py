@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from validator import rule_ids as R
 from validator.dicom.registry import DCM, cid_codes, sop_classes
-from validator.dicom.uids import MAX_LENGTH, VALID_UID, uid_problem
+from validator.dicom.uids import uid_problem
 
 Pointer = tuple[str | int, ...]
 Report = Callable[[str, Pointer, str], None]
@@ -43,7 +43,7 @@ class StudyCheck:
                  sop_class_modalities: dict[str, frozenset[str]]) -> None:  # fmt: skip
         self._report = report
         self.reported = 0  # findings so far
-        self._clean_sop_classes: set[tuple] = set()  # (modality, sopClass) pairs that passed
+        self._clean_sop_classes: set[tuple] = set()  # (modality, sopClass) pairs that passed (sop_class)
         self.resolve = resolve
         self.cid = 29 if fhir_version.startswith("4.") else 33
         self.sop_class_modalities = sop_class_modalities
@@ -66,48 +66,38 @@ class StudyCheck:
             sp: Pointer = ("series", i)
             series_uid = s.get("uid") if isinstance(s.get("uid"), str) else None
             if series_uid is not None:
-                self.uid(series_uid, (*sp, "uid"), "series")
+                self.uid(series_uid, sp, "uid", "series")
             modality = self.modality(s.get("modality"), (*sp, "modality"), f"series[{i}].modality")
             if modality:
                 series_modalities.setdefault(modality, (*sp, "modality"))
-            self.number(series_numbers, s.get("number"), (*sp, "number"), f"series[{i}]", R.SERIES_NUMBER_UNIQUE,
-                        "Series Number", "the study")  # fmt: skip
-            instances = _items(s.get("instance"))
-            listed_instances += len(instances)
-            every_series_lists = every_series_lists and bool(instances)
-            self.instances(instances, i, modality)
-            self.series_count(s, sp, len(instances))
+            self.number(series_numbers, s.get("number"), sp, R.SERIES_NUMBER_UNIQUE, "Series Number")
+            listed = self.instances(s.get("instance"), i, modality)
+            listed_instances += listed
+            every_series_lists = every_series_lists and bool(listed)
+            self.series_count(s, sp, listed)
             self.endpoints(s.get("endpoint"), (*sp, "endpoint"), study_uid, series_uid)
         self.study_modalities(study, series_modalities)
         self.study_counts(study, len(series), listed_instances if every_series_lists and series else None)
         self.endpoints(study.get("endpoint"), ("endpoint",), study_uid, None)
 
-    def instances(self, instances: list[tuple[int, dict]], i: int, modality: str | None) -> None:
-        """The instances of series i. A study lists thousands: the common, valid case is tested
-        inline, and the checks that explain run only when something is off (or new)."""
+    def instances(self, value: object, i: int, modality: str | None) -> int:
+        """The instances of series i (UIDs, SOP Classes, Instance Numbers); returns how many are
+        listed. A series lists thousands: they are read in place, not copied into a list first."""
+        if not isinstance(value, list):
+            return 0
         numbers: dict[object, int] = {}
-        where = self.where
-        clean_sop = self._clean_sop_classes
-        for j, inst in instances:
+        listed = 0
+        for j, inst in enumerate(value):
+            if not isinstance(inst, dict):
+                continue
+            listed += 1
+            at = ("series", i, "instance", j)
             uid = inst.get("uid")
-            if type(uid) is str:
-                if uid in where or len(uid) > MAX_LENGTH or VALID_UID.fullmatch(uid) is None:
-                    self.uid(uid, ("series", i, "instance", j, "uid"), "instance")
-                else:
-                    where[uid] = ("instance", ("series", i, "instance", j, "uid"))
-            sop = inst.get("sopClass")
-            signature = _sop_signature(sop, modality)
-            if signature is None or signature not in clean_sop:
-                before = self.reported
-                self.sop_class(sop, ("series", i, "instance", j, "sopClass"), modality, i, j)
-                if self.reported == before and signature is not None:
-                    clean_sop.add(signature)  # the same SOP Class in the same modality: same answer
-            number = inst.get("number")
-            if type(number) is int and number not in numbers:
-                numbers[number] = 1
-            else:
-                self.number(numbers, number, ("series", i, "instance", j, "number"), f"series[{i}].instance[{j}]",
-                            R.INSTANCE_NUMBER_UNIQUE, "Instance Number", f"series[{i}]")  # fmt: skip
+            if isinstance(uid, str):
+                self.uid(uid, at, "uid", "instance")
+            self.sop_class(inst.get("sopClass"), at, modality)
+            self.number(numbers, inst.get("number"), at, R.INSTANCE_NUMBER_UNIQUE, "Instance Number")
+        return listed
 
     # -- UIDs -----------------------------------------------------------------------------------
     def study_uid(self, study: dict) -> str | None:
@@ -123,23 +113,27 @@ class StudyCheck:
                 uid = value
             else:
                 uid = value[len("urn:oid:") :]
-            self.uid(uid, p, "study")
+            self.uid(uid, ("identifier", k), "value", "study")
             found = found or uid
         return found
 
-    def uid(self, uid: str, p: Pointer, level: str) -> None:
+    def uid(self, uid: str, at: Pointer, step: str, level: str) -> None:
+        """A UID (at at + step): its syntax, and that it names one object only. A study lists
+        thousands: pointers are made only for what is reported."""
         problem = uid_problem(uid)
         if problem is not None:
+            p = (*at, step)
             self.report(R.UID_SYNTAX, p, f"{_what(p, level)} {uid!r} is not a valid DICOM UID (PS3.5 9.1): {problem}")
             return
         if level == "sop-class":
             return
         seen = self.where.get(uid)
         if seen is None:
-            self.where[uid] = (level, p)
+            self.where[uid] = (level, at, step)
             return
-        seen_level, seen_p = seen
-        label, seen_label = _what(p, level).split(" (")[0], _what(seen_p, seen_level).split(" (")[0]
+        seen_level, seen_at, seen_step = seen
+        p = (*at, step)
+        label, seen_label = _what(p, level).split(" (")[0], _what((*seen_at, seen_step), seen_level).split(" (")[0]
         if seen_level == level == "series":
             self.report(R.SERIES_UID_UNIQUE, p, f"{label} {uid} is also {seen_label}: every series needs its own "
                         "Series Instance UID (PS3.3 C.7.3.1)")  # fmt: skip
@@ -151,7 +145,24 @@ class StudyCheck:
                         "object (PS3.5 9.1)")  # fmt: skip
 
     # -- SOP Classes ----------------------------------------------------------------------------
-    def sop_class(self, value: object, p: Pointer, modality: str | None, i: int, j: int) -> None:
+    def sop_class(self, value: object, at: Pointer, modality: str | None) -> None:
+        """The sopClass of the instance at `at`. A study lists thousands of instances of a few SOP
+        Classes: a (modality, SOP Class) made of plain strings that passed once passes again."""
+        signature: tuple | None = None
+        if type(value) is str:
+            signature = (modality, value)
+        elif type(value) is dict:
+            system, code = value.get("system"), value.get("code")
+            if type(code) is str and (system is None or type(system) is str):
+                signature = (modality, system, code)
+        if signature is not None and signature in self._clean_sop_classes:
+            return
+        before = self.reported
+        self._sop_class(value, (*at, "sopClass"), modality)
+        if self.reported == before and signature is not None:
+            self._clean_sop_classes.add(signature)
+
+    def _sop_class(self, value: object, p: Pointer, modality: str | None) -> None:
         if isinstance(value, str):  # R6: sopClass is an oid
             code = value
         elif isinstance(value, dict):
@@ -159,13 +170,13 @@ class StudyCheck:
             if not isinstance(code, str):
                 return
             if system != "urn:ietf:rfc:3986" or not code.startswith("urn:oid:"):
-                self.report(R.SOP_CLASS_CODING, p, f"series[{i}].instance[{j}].sopClass must be the Coding "
+                self.report(R.SOP_CLASS_CODING, p, f"{_path(p)} must be the Coding "
                             f"urn:ietf:rfc:3986#urn:oid:<SOP Class UID>, found {system}#{code}")  # fmt: skip
         else:
             return
         uid = code[len("urn:oid:") :] if code.startswith("urn:oid:") else code
         if uid_problem(uid) is not None:
-            self.uid(uid, p, "sop-class")
+            self.uid(uid, p[:-1], p[-1], "sop-class")
             return
         known = sop_classes().get(uid)
         if known is None:
@@ -220,12 +231,14 @@ class StudyCheck:
                 self.report(R.MODALITY_CONSISTENCY, p, f"the study lists modality {code}, but no listed series has it")
 
     # -- counts and numbers ---------------------------------------------------------------------
-    def number(self, seen: dict[object, int], value: object, p: Pointer, what: str, rule: str, name: str,
-               parent: str) -> None:  # fmt: skip
+    def number(self, seen: dict[object, int], value: object, at: Pointer, rule: str, name: str) -> None:
+        """The Series or Instance Number of the series or instance at `at`, used before in the same parent."""
         if not isinstance(value, int) or isinstance(value, bool):
             return
         if value in seen:
-            self.report(rule, p, f"{what} has {name} {value}, like an earlier one in {parent} (PS3.3: unique)")
+            parent = _path(at[:-2]) or "the study"
+            self.report(rule, (*at, "number"), f"{_path(at)} has {name} {value}, like an earlier one in {parent} "
+                        "(PS3.3: unique)")  # fmt: skip
         else:
             seen[value] = 1
 
@@ -290,19 +303,12 @@ def _what(p: Pointer, level: str) -> str:
     """How a message names a UID's place: series[0].instance[2].uid (SOP Instance UID)."""
     if level == "study":
         return "the Study Instance UID identifier"
-    path = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in p).lstrip(".")
-    return f"{path} ({_UID_NAMES[level]})"
+    return f"{_path(p)} ({_UID_NAMES[level]})"
 
 
-def _sop_signature(sop: object, modality: str | None) -> tuple | None:
-    """What the SOP Class checks of an instance depend on, when it is made of plain strings."""
-    if type(sop) is str:
-        return (modality, sop)
-    if type(sop) is dict:
-        system, code = sop.get("system"), sop.get("code")
-        if type(code) is str and (system is None or type(system) is str):
-            return (modality, system, code)
-    return None
+def _path(p: Pointer) -> str:
+    """series[0].instance[2] for ("series", 0, "instance", 2)."""
+    return "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in p).lstrip(".")
 
 
 def _count(value: object) -> int | None:
