@@ -84,14 +84,6 @@ BROKEN = [
         ["core.yaml", "json:null", "duplicate rule id"],
     ),
     (
-        "a rule the engine does not implement",
-        "core.yaml",
-        "  - id: json:null\n",
-        "  - id: json:nothing\n    severity: error\n    code: structure\n    description: x\n"
-        "    source: x\n  - id: json:null\n",
-        ["core.yaml", "json:nothing", "no such rule is implemented"],
-    ),
-    (
         "a severity that does not exist",
         "core.yaml",
         "  - id: json:null\n    severity: error",

@@ -23,7 +23,9 @@ from validator.limits import DEFAULT as DEFAULT_LIMITS
 from validator.limits import Limits
 from validator.load.sources import ResourceInput, expand_paths, load_source
 from validator.model import Issue, ResourceResult, RunResult, Severity
+from validator.rule_ids import implements
 from validator.run.pipeline import Outcome, Pipeline
+from validator.run.rule_table import RuleEntry, check_implementations, rule_table
 from validator.select.selection import Selector, UnknownProfile, find_requested
 from validator.versions import DEFAULT, parse_version
 
@@ -55,6 +57,7 @@ class Validator:
         self.fail_on = fail_on
         self.must_support = must_support
         self.plan = plan_for(self.version)
+        check_implementations(self.plan)  # a declared Python rule nobody implements: a broken pack
         self._extra = tuple(Path(p).resolve() for p in profiles if Path(p).is_file())
         self._profile_set: ProfileSet | None = None
         self.requested: list[Profile] = [find_requested(p, self.profile_set) for p in profiles]
@@ -85,6 +88,11 @@ class Validator:
         """Every rule: the base packs' and the profiles'."""
         return {**self.plan.rules, **self.profile_set.rules}
 
+    @property
+    def rule_table(self) -> dict[str, RuleEntry]:
+        """Every rule with its declaration and its implementation (what `rules list` shows)."""
+        return rule_table(self.plan, self.profile_set.rules)
+
     # -- validating ------------------------------------------------------------------------------
     def validate_resource(self, resource: dict, source: str = "<memory>") -> ResourceResult:
         """Validate an already parsed resource (positions are not known)."""
@@ -106,8 +114,8 @@ class Validator:
     def run(self, results: Iterable[ResourceResult]) -> RunResult:
         """A run of these results, carrying the rules that reports describe: the base rules and
         those of the profiles this validator compiled (not every profile it could compile)."""
-        rules = {**self.plan.rules, **self.profile_set.compiled_rules}
-        return RunResult(tuple(results), self.fail_on, rules=rule_infos(rules))
+        table = rule_table(self.plan, self.profile_set.compiled_rules)
+        return RunResult(tuple(results), self.fail_on, rules=rule_infos({rid: e.rule for rid, e in table.items()}))
 
     def _run(
         self, sources: list[str], progress: Callable[[int], None] | None = None, jobs: int = 1
@@ -128,6 +136,7 @@ class Validator:
                     progress(len(outcomes))
         return self.pipeline.finish(outcomes)
 
+    @implements(R.FILES_UNREADABLE)
     def _dicom_file_results(self) -> list[ResourceResult]:
         """The files of the --dicom folder that could not be read: reported, not fatal."""
         if self.dicom_files is None:

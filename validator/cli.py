@@ -224,7 +224,8 @@ def rules_list(
     fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.text,
 ) -> None:
     """Every rule: id, element path, severity, kind and description."""
-    rules = sorted(_validator(fhir_version, Severity.ERROR).rules.values(), key=lambda r: r.id)
+    table = _validator(fhir_version, Severity.ERROR).rule_table
+    rules = [table[rid].rule for rid in sorted(table)]
     if fmt is ListFormat.json:
         typer.echo(
             json.dumps(
@@ -237,6 +238,7 @@ def rules_list(
                         "code": r.code,
                         "description": r.description,
                         "source": r.source,
+                        "implementation": table[r.id].implementation,
                     }
                     for r in rules
                 ],
@@ -254,16 +256,17 @@ def rules_show(
     fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None,
 ) -> None:
     """Everything about one rule."""
-    rules = _validator(fhir_version, Severity.ERROR).rules
-    rule = rules.get(rule_id)
-    if rule is None:
-        close = [r for r in rules if rule_id.lower() in r.lower()][:5]
+    table = _validator(fhir_version, Severity.ERROR).rule_table
+    entry = table.get(rule_id)
+    if entry is None:
+        close = [r for r in table if rule_id.lower() in r.lower()][:5]
         hint = f"; did you mean: {', '.join(close)}" if close else ""
         raise _usage_error(f"no rule {rule_id!r}{hint}")
+    rule = entry.rule
     typer.echo(
         f"id:          {rule.id}\nkind:        {rule.kind}\npath:        {rule.path or '-'}\n"
         f"severity:    {rule.severity.label}\nissue code:  {rule.code}\npack:        {rule.pack}\n"
-        f"description: {rule.description}\nsource:      {rule.source}"
+        f"description: {rule.description}\nsource:      {rule.source}\nimplemented: {entry.implementation}"
     )
 
 

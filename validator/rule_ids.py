@@ -1,4 +1,33 @@
-"""Ids of the rules the engine implements natively (declared, with severity and text, in rules/core.yaml)."""
+"""Ids of the rules implemented as Python checks (declared, with severity and text, in rules/core.yaml
+and rules/dicom/), and the decorator that registers the function implementing each.
+
+The ids are constants so that a typo is a NameError, not a rule that never fires; `@implements`
+ties a rule to the code that reports it, for the rule table (run/rule_table.py), which refuses a
+declared rule nobody implements and an implementation nobody declares.
+"""
+
+from collections.abc import Callable
+from typing import TypeVar
+
+_F = TypeVar("_F", bound=Callable)
+
+# rule id -> the functions that report it (module.qualified name)
+IMPLEMENTED_BY: dict[str, list[str]] = {}
+
+
+def implements(*rule_ids: str) -> Callable[[_F], _F]:
+    """Register the decorated function as (one of) the Python check(s) reporting these rules."""
+
+    def register(fn: _F) -> _F:
+        name = f"{fn.__module__}.{fn.__qualname__}"
+        for rid in rule_ids:
+            where = IMPLEMENTED_BY.setdefault(rid, [])
+            if name not in where:
+                where.append(name)
+        return fn
+
+    return register
+
 
 UNREADABLE = "input:unreadable"
 MALFORMED_JSON = "input:malformed-json"
@@ -62,5 +91,3 @@ FILES_MODALITY = "dicom-files:modality"
 FILES_NUMBER = "dicom-files:number"
 FILES_STARTED = "dicom-files:started"
 FILES_COUNTS = "dicom-files:counts"
-
-NATIVE = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from validator import rule_ids
 from validator.compile.packs import Pack, PackError
 from validator.compile.terminology import ValueSet, canonical
 from validator.fhir.primitives import PrimitiveType
@@ -204,8 +203,6 @@ class _Compiler:
                     description=prim["description"],
                 )
             for nr in d.get("rules") or []:
-                if nr["id"] not in rule_ids.NATIVE:
-                    self.problem(pack, nr["id"], "id", "no such rule is implemented by the engine")
                 self.add_rule(
                     pack,
                     Rule(
@@ -451,9 +448,6 @@ def compile_plan(packs: list[Pack], fhir_version: str, model: str) -> Plan:
     c = _Compiler(packs, fhir_version, model)
     c.collect()
     c.build()
-    for rid in rule_ids.NATIVE:
-        if rid not in c.rules:
-            c.problems.append(f"rule {rid}: the engine implements it but no pack declares it")
     if c.problems:
         raise PackError(c.problems)
     rt_vs = c.value_sets.get("http://hl7.org/fhir/ValueSet/resource-types")

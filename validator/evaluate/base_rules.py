@@ -27,6 +27,7 @@ from validator.fhir.jsontext import DupDict
 from validator.fhir.primitives import PrimitiveType, describe_json, format_problem, shorten, wrong_json_kind
 from validator.fhirpath.expressions import EvalContext, FhirPathError
 from validator.fhirpath.natives import NotEvaluated
+from validator.rule_ids import implements
 
 ValueCheck = Callable[[object, Pointer, dict], None]  # generated: one primitive value, or one object
 
@@ -73,6 +74,7 @@ class BaseRules:
         found = rule if isinstance(rule, Rule) else self.plan.rules[rule]
         self.issues.append(RawIssue(found, ptr, message, found.severity, duplicate))
 
+    @implements(R.TOO_DEEP)
     def too_deep(self, ptr: Pointer) -> None:
         # The checks recurse with the payload: they refuse to follow it past the limit (and so
         # past Python's stack), reported once at the first place it is reached.
@@ -81,18 +83,21 @@ class BaseRules:
             self.add(R.TOO_DEEP, ptr, f"the payload nests deeper than the limit of {self.max_depth} levels "
                      "(--max-depth); nothing below this point was validated")  # fmt: skip
 
+    @implements(R.DUPLICATE_KEY)
     def duplicates(self, obj: DupDict, ptr: Pointer) -> None:
         for key in obj.duplicate_keys:
             self.add(R.DUPLICATE_KEY, ptr + (key,),
                      f"property {key!r} appears more than once in the object; only the last value was validated",
                      duplicate=True)  # fmt: skip
 
+    @implements(R.EMPTY_OBJECT)
     def empty_object(self, ptr: Pointer) -> None:
         self.add(R.EMPTY_OBJECT, ptr, "empty object: an element must have a value or children")
 
     def wrong_kind(self, el: ElementDef, ptype: PrimitiveType, value: object, p: Pointer) -> None:
         self.add(el.type_rule, p, f"{el.path} is {ptype.name}: {wrong_json_kind(ptype, value)}")
 
+    @implements(R.EMPTY_STRING)
     def empty_string(self, el: ElementDef, p: Pointer) -> None:
         self.add(R.EMPTY_STRING, p, f"{el.path} is an empty string: leave the property out instead")
 
@@ -121,6 +126,7 @@ class BaseRules:
                          f"{el.path} occurs {n} times but at most {el.max} "
                          f"{'is' if el.max == 1 else 'are'} allowed ({el.card})")  # fmt: skip
 
+    @implements(R.COMPANION, R.UNKNOWN_PROPERTY)
     def unknown_key(self, struct: Structure, key: str, ptr: Pointer) -> None:
         entry = struct.props.get(key[1:]) if key[:1] == "_" else None
         if entry is not None:  # the companion of a complex element (those of primitives are generated)
@@ -139,6 +145,7 @@ class BaseRules:
         self.add(R.UNKNOWN_PROPERTY, ptr + (key,), f"{key!r} is not an element of {struct.name}")
 
     # -- resources -------------------------------------------------------------------------------
+    @implements(R.MISSING_RESOURCE_TYPE, R.UNKNOWN_RESOURCE_TYPE, R.UNSUPPORTED_RESOURCE_TYPE)
     def resource(self, res: dict, ptr: Pointer) -> None:
         rt = res.get("resourceType")
         if not isinstance(rt, str) or not rt:
@@ -160,6 +167,7 @@ class BaseRules:
         self._generated.object_check(struct)(res, ptr, res)
 
     # -- the general paths: shapes a conformant payload does not have ---------------------------------
+    @implements(R.ARRAY_EXPECTED, R.ARRAY_UNEXPECTED, R.EMPTY_ARRAY)
     def items(self, el: ElementDef, key: str, value: object, p: Pointer) -> tuple[list, bool]:
         """The items of a property and whether they came as a JSON array; reports array-form problems."""
         if isinstance(value, list):
@@ -181,6 +189,7 @@ class BaseRules:
             self.complex_item(el, tcode, item, p + (i,) if listy else p, resource, check)
         return len(items)  # present, even when malformed: the malformation is the one finding
 
+    @implements(R.NULL)
     def complex_item(self, el: ElementDef, tcode: str, item: object, ip: Pointer, resource: dict,
                      check: ValueCheck) -> None:  # fmt: skip
         if item is None:
@@ -190,6 +199,7 @@ class BaseRules:
         else:
             check(item, ip, resource)
 
+    @implements(R.COMPANION, R.EMPTY_ARRAY, R.NULL)
     def primitive(self, el: ElementDef, key: str, value: object, companion: object, ptr: Pointer, resource: dict,
                   check: ValueCheck, orphan: bool = False) -> int:  # fmt: skip
         """A primitive property with its `_key` companion (id and extensions), in any shape, or the
@@ -247,6 +257,7 @@ class BaseRules:
                 self.companion(el, key, c, v, icp, resource)
         return count
 
+    @implements(R.COMPANION)
     def companion(self, el: ElementDef, key: str, c: object, value: object, icp: Pointer, resource: dict) -> None:
         """The id and extensions of one primitive value: an Element, whose ele-1 (a value or an
         extension) is checked here with the value, not on the companion alone."""
@@ -278,6 +289,7 @@ class BaseRules:
         for inv in invs:
             self.invariant(inv, node, type_path, p, resource)
 
+    @implements(R.INVARIANT_NOT_EVALUATED)
     def invariant(self, inv: Invariant, node: object, type_path: str, p: Pointer, resource: dict) -> None:
         try:
             detail = invariant_detail(inv, node, type_path, resource, self.root, self.ctx)

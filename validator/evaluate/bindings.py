@@ -8,11 +8,13 @@ from collections.abc import Callable
 from validator import rule_ids as R
 from validator.compile.plan import Binding, Rule
 from validator.fhir.primitives import shorten
+from validator.rule_ids import implements
 
 Problem = tuple[str | Rule, str]  # (rule, message)
 Add = Callable[[str | Rule, tuple, str], None]
 
 
+@implements(R.BINDING_NOT_CHECKED)
 def binding_problem(binding: Binding, value: object, tcode: str, path: str) -> Problem | None:
     """What is wrong with `value` (a code, Coding, CodeableConcept or Quantity) against its
     binding, or None. A binding to a value set that is not bundled cannot be checked: that is an
@@ -55,6 +57,7 @@ def binding_problem(binding: Binding, value: object, tcode: str, path: str) -> P
     return binding.rule, f"{path}: {system}#{code} is not in the {strength} value set {vs.title} ({binding.url})"
 
 
+@implements(R.BINDING_NOT_CHECKED)
 def report_binding(problem: Problem, binding: Binding, p: tuple, add: Add, noted: set[str]) -> None:
     """Add a binding problem; the note that a value set is not bundled only once per binding rule
     (`noted`: the rules already noted for this resource)."""

@@ -19,6 +19,7 @@ from validator import rule_ids as R
 from validator.compile.plan import Plan
 from validator.fhir.jsontext import JsonSyntaxError, PositionIndex, parse
 from validator.limits import DEFAULT, Limits
+from validator.rule_ids import implements
 
 PAYLOAD_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
@@ -71,6 +72,7 @@ def _only(source: str, problem: LoadProblem, entry: int | None = None,
     return ResourceInput(source, entry, None, (), None, warnings=list(warnings or []), problem=problem)
 
 
+@implements(R.TOO_LARGE)
 def _too_large(source: str, limits: Limits) -> LoadProblem:
     return LoadProblem(R.TOO_LARGE, f"{source} is larger than the limit of {limits.max_bytes} bytes (--max-bytes)")
 
@@ -113,6 +115,7 @@ def _read_at_most(handle, limit: int) -> bytes:
     return b"".join(pieces)
 
 
+@implements(R.BYTE_ORDER_MARK, R.UNREADABLE)
 def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, list[LoadProblem]]:
     try:
         if source == "-":
@@ -149,6 +152,7 @@ def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, 
         )
 
 
+@implements(R.STRING_TOO_LONG)
 def _long_string(text: str, limits: Limits) -> LoadProblem | None:
     """A JSON string longer than the limit (looked for only in texts that could hold one)."""
     if len(text) <= limits.max_string:
@@ -176,6 +180,7 @@ def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None)
         yield no_resource(source)
 
 
+@implements(R.NO_RESOURCE)
 def no_resource(source: str) -> ResourceInput:
     """The finding for an input that holds no resource at all."""
     message = f"{source} holds no resource (empty NDJSON, or a Bundle without entry resources)"
@@ -226,6 +231,7 @@ def _plain_candidate(text: str) -> bool:
     return "Bundle" not in text
 
 
+@implements(R.TOO_DEEP, R.MALFORMED_XML)
 def _xml(
     source: str, text: str, warnings: list[LoadProblem], limits: Limits, plan: Plan | None
 ) -> Iterator[ResourceInput]:
@@ -242,12 +248,14 @@ def _xml(
     yield from _split(source, doc, positions, warnings)  # type: ignore[arg-type]
 
 
+@implements(R.MALFORMED_JSON, R.TOO_DEEP)
 def _syntax_problem(exc: JsonSyntaxError, where: str, line: int | None = None) -> LoadProblem:
     if exc.too_deep:
         return LoadProblem(R.TOO_DEEP, f"{where}the JSON nests too deep to read, far beyond --max-depth", line)
     return LoadProblem(R.MALFORMED_JSON, f"{where}malformed JSON: {exc.message}", line or exc.line, exc.column)
 
 
+@implements(R.UNREADABLE)
 def ndjson_size_problem(source: str, limits: Limits) -> ResourceInput | None:
     """An NDJSON file too large or unreadable, as its one finding; None when it can be read."""
     try:
@@ -258,6 +266,7 @@ def ndjson_size_problem(source: str, limits: Limits) -> ResourceInput | None:
     return None
 
 
+@implements(R.UNREADABLE, R.BYTE_ORDER_MARK)
 def _ndjson_file(source: str, limits: Limits) -> Iterator[ResourceInput]:
     """An NDJSON file read line by line, so memory stays bounded by the longest line, not the file."""
     problem = ndjson_size_problem(source, limits)
@@ -306,6 +315,7 @@ def ndjson_lines(source: str, raw_lines: Iterable[tuple[int, bytes]], limits: Li
     yield from bad
 
 
+@implements(R.NOT_A_RESOURCE)
 def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
     for lineno, line in lines:
         if not line.strip():
@@ -334,6 +344,7 @@ def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadPr
         warnings = []
 
 
+@implements(R.NOT_A_RESOURCE)
 def _split(source: str, doc: object, positions: PositionIndex, warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
     if not isinstance(doc, dict):
         yield ResourceInput(

@@ -35,6 +35,7 @@ from validator.fhirpath.expressions import EvalContext, resolve_reference
 from validator.limits import Limits
 from validator.load.sources import ResourceInput
 from validator.model import Issue, ResourceResult, Severity
+from validator.rule_ids import implements
 from validator.select.selection import Selection, Selector, mismatch_notes
 
 
@@ -242,6 +243,7 @@ class Pipeline:
         return [(key, facts) for key in keys]
 
     # -- the end of the run -----------------------------------------------------------------------
+    @implements(R.TARGET_NOT_CHECKED)
     def finish(self, outcomes: list[Outcome]) -> list[ResourceResult]:
         """Run the checks that waited for the whole run, and add what they found."""
         from validator.evaluate.dicom.study import endpoint_problems

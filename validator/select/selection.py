@@ -15,6 +15,7 @@ from pathlib import Path
 from validator import rule_ids as R
 from validator.compile.packs import PackError, load_pack
 from validator.compile.profiles import Profile, ProfileSet
+from validator.rule_ids import implements
 from validator.select.version import Marker, choose
 from validator.versions import VERSIONS, FhirVersion
 
@@ -83,6 +84,7 @@ class Selector:
         choice = choose(res, requested)
         return Selection(VERSIONS[choice.version], choice.reason, list(choice.conflicts))
 
+    @implements(R.UNKNOWN_PROFILE)
     def profiles(self, selection: Selection, res: dict, rtype: str) -> None:
         """Add to the selection the profiles that apply to this resource (and notes on those that
         cannot). A profile applies to resources of its type and FHIR version (IMR is an R4 profile)."""
@@ -127,6 +129,7 @@ class Selector:
         return None
 
 
+@implements(R.MIGRATION_HINT, R.VERSION_MISMATCH)
 def mismatch_notes(selection: Selection) -> list[Note]:
     """One version-mismatch error for a payload whose shape belongs to another version, and a
     migration hint at each element that shows it."""

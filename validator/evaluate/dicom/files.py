@@ -12,6 +12,7 @@ from pathlib import Path
 
 from validator import rule_ids as R
 from validator.dicom.registry import DCM
+from validator.rule_ids import implements
 
 Report = Callable[[str, tuple, str], None]
 
@@ -143,6 +144,7 @@ def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+@implements(R.FILES_COUNTS, R.FILES_SERIES_EXTRA, R.FILES_SERIES_MISSING, R.FILES_STUDY_NOT_FOUND)
 def cross_check(study: dict, index: DicomFolder, report: Report) -> None:
     uid, uid_ptr = _study_uid(study)
     files = index.studies.get(uid) if uid else None
@@ -173,6 +175,8 @@ def cross_check(study: dict, index: DicomFolder, report: Report) -> None:
     _started(study.get("started"), files, report)
 
 
+@implements(R.FILES_COUNTS, R.FILES_INSTANCE_EXTRA, R.FILES_INSTANCE_MISSING, R.FILES_MODALITY, R.FILES_NUMBER,
+            R.FILES_SOP_CLASS)
 def _series(s: dict, fs: DicomSeries, sp: tuple, i: int, report: Report) -> None:
     modality = _modality(s.get("modality"))
     if modality and fs.modality and modality != fs.modality:
@@ -220,6 +224,7 @@ def _series(s: dict, fs: DicomSeries, sp: tuple, i: int, report: Report) -> None
 _STARTED = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?")
 
 
+@implements(R.FILES_STARTED)
 def _started(started: object, files: DicomStudy, report: Report) -> None:
     if not isinstance(started, str) or not files.date or len(files.date) != 8:
         return

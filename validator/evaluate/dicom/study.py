@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from validator import rule_ids as R
 from validator.dicom.registry import DCM, cid_codes, sop_classes
 from validator.dicom.uids import uid_problem
+from validator.rule_ids import implements
 
 Pointer = tuple[str | int, ...]
 Report = Callable[[str, Pointer, str], None]
@@ -55,6 +56,7 @@ class StudyCheck:
         self._report(rule, p, message)
 
     # -- entry ----------------------------------------------------------------------------------
+    @implements(R.SERIES_NUMBER_UNIQUE)
     def run(self, study: dict) -> None:
         study_uid = self.study_uid(study)
         series_modalities: dict[str, tuple] = {}
@@ -80,6 +82,7 @@ class StudyCheck:
         self.study_counts(study, len(series), listed_instances if every_series_lists and series else None)
         self.endpoints(study.get("endpoint"), ("endpoint",), study_uid, None)
 
+    @implements(R.INSTANCE_NUMBER_UNIQUE)
     def instances(self, value: object, i: int, modality: str | None) -> int:
         """The instances of series i (UIDs, SOP Classes, Instance Numbers); returns how many are
         listed. A series lists thousands: they are read in place, not copied into a list first."""
@@ -100,6 +103,7 @@ class StudyCheck:
         return listed
 
     # -- UIDs -----------------------------------------------------------------------------------
+    @implements(R.STUDY_UID_URN)
     def study_uid(self, study: dict) -> str | None:
         found = None
         for k, ident in _items(study.get("identifier")):
@@ -117,6 +121,7 @@ class StudyCheck:
             found = found or uid
         return found
 
+    @implements(R.INSTANCE_UID_UNIQUE, R.SERIES_UID_UNIQUE, R.UID_LEVEL_REUSE, R.UID_SYNTAX)
     def uid(self, uid: str, at: Pointer, step: str, level: str) -> None:
         """A UID (at at + step): its syntax, and that it names one object only. A study lists
         thousands: pointers are made only for what is reported."""
@@ -162,6 +167,7 @@ class StudyCheck:
         if self.reported == before and signature is not None:
             self._clean_sop_classes.add(signature)
 
+    @implements(R.SOP_CLASS_CODING, R.SOP_CLASS_KNOWN, R.SOP_CLASS_MODALITY, R.SOP_CLASS_PRIVATE, R.SOP_CLASS_RETIRED)
     def _sop_class(self, value: object, p: Pointer, modality: str | None) -> None:
         if isinstance(value, str):  # R6: sopClass is an oid
             code = value
@@ -195,6 +201,7 @@ class StudyCheck:
                         f"belongs to {', '.join(sorted(allowed))} (PS3.3)")  # fmt: skip
 
     # -- modalities -----------------------------------------------------------------------------
+    @implements(R.MODALITY_CODE, R.MODALITY_SYSTEM)
     def modality(self, value: object, p: Pointer, what: str) -> str | None:
         """Check a series modality; return its DCM code (the first, for R5 CodeableConcepts)."""
         code_found = None
@@ -214,6 +221,7 @@ class StudyCheck:
             code_found = code_found or code
         return code_found
 
+    @implements(R.MODALITY_CONSISTENCY)
     def study_modalities(self, study: dict, series: dict[str, tuple]) -> None:
         listed: dict[str, tuple] = {}
         for k, value in _items(study.get("modality")):
@@ -242,12 +250,14 @@ class StudyCheck:
         else:
             seen[value] = 1
 
+    @implements(R.SERIES_NUMBER_OF_INSTANCES)
     def series_count(self, s: dict, sp: Pointer, listed: int) -> None:
         claimed = _count(s.get("numberOfInstances"))
         if claimed is not None and listed and claimed != listed:
             self.report(R.SERIES_NUMBER_OF_INSTANCES, (*sp, "numberOfInstances"),
                         f"series[{sp[1]}] claims {claimed} instance(s) and lists {listed}")  # fmt: skip
 
+    @implements(R.NUMBER_OF_INSTANCES, R.NUMBER_OF_SERIES)
     def study_counts(self, study: dict, listed_series: int, listed_instances: int | None) -> None:
         n = _count(study.get("numberOfSeries"))
         if n is not None and listed_series and n != listed_series:
@@ -274,6 +284,7 @@ class StudyCheck:
                 self.report(rule, rp, message)
 
 
+@implements(R.WADO_SERIES, R.WADO_STUDY)
 def endpoint_problems(target: dict, literal: str, study_uid: str | None,
                       series_uid: str | None) -> list[tuple[str, str]]:  # fmt: skip
     """WADO-RS endpoint addresses that name another study or series than the one referring."""
