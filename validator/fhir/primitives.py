@@ -40,8 +40,9 @@ def json_kind_problem(ptype: PrimitiveType, value: object) -> str | None:
         ok = isinstance(value, bool)
     elif kind == "integer":
         ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+    else:  # NaN and Infinity are no JSON number (a Decimal handed to the Python API can hold them)
+        number = isinstance(value, int) and not isinstance(value, bool)
+        ok = number or (isinstance(value, Decimal) and value.is_finite())
     if ok:
         return None
     return f"{ptype.name} must be {_JSON_NAMES[kind]}, found {describe_json(value)}"
@@ -106,8 +107,6 @@ def format_problem(ptype: PrimitiveType, value: object) -> str | None:
         if ptype.max_value is not None and value > ptype.max_value:
             return f"{value} is above the maximum {ptype.max_value} of {ptype.name}"
         return None
-    if isinstance(value, Decimal) and not value.is_finite():
-        return f"{value} is not a finite decimal"
     return None
 
 
