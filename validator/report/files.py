@@ -65,13 +65,13 @@ def _check_writable(named: str, path: Path) -> None:
     except FileNotFoundError:
         st = None
     except OSError as exc:
-        raise ReportWriteError(f"{named}: cannot write the report: {exc.strerror or exc}") from None
+        raise ReportWriteError(f"{named}: cannot write report: {exc.strerror or exc}") from None
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
             raise ReportWriteError(f"{named}: is a directory")
         if not stat.S_ISREG(st.st_mode):  # written through: the path itself must be writable
             if not os.access(path, os.W_OK):
-                raise ReportWriteError(f"{named}: cannot write the report: permission denied")
+                raise ReportWriteError(f"{named}: cannot write report: permission denied")
             return
     # A regular file is replaced from its folder; missing folders are created, so the nearest
     # existing one must be a folder that can be written.
@@ -81,7 +81,7 @@ def _check_writable(named: str, path: Path) -> None:
     if not folder.is_dir():
         raise ReportWriteError(f"{named}: cannot create the folder for the report: {folder} is not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ReportWriteError(f"{named}: cannot write the report: the folder {folder} is not writable")
+        raise ReportWriteError(f"{named}: cannot write report: the folder {folder} is not writable")
 
 
 def write_report(path: Path, data: bytes) -> None:
