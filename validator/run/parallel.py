@@ -150,7 +150,7 @@ def run_parallel(
     def end_of_chunks() -> None:
         # An NDJSON file with lines but no resource still gets its one finding.
         if chunked["source"] is not None and not chunked["found"]:
-            collect([pipeline.validate(no_resource(chunked["source"]))])
+            collect([pipeline.validate_guarded(no_resource(chunked["source"]))])
         chunked.update(source=None, found=0)
 
     def collect(done: Done) -> None:

@@ -5,7 +5,8 @@ pass of the base rules -> the explaining walk when something is to be said, or w
 apply -> the DICOM checks of an ImagingStudy -> findings stamped with expression, position and
 the configured severity (a ResourceResult). Out of the same step: the checks that wait for other
 inputs (evaluate/cross.py) and what this resource may tell them. `finish` runs those at the end.
-Serial runs and `--jobs` workers (run/parallel.py) call the same two public functions.
+Serial runs and `--jobs` workers (run/parallel.py) call the same public functions: `outcomes`
+(each input validated under the guard of run/faults.py) and `finish`.
 """
 
 from __future__ import annotations
