@@ -238,14 +238,6 @@ def validate(
     from validator.load.sources import InputError, expand_paths
     from validator.progress import Progress
 
-    try:
-        inputs = expand_paths(paths)
-    except InputError as exc:
-        raise _usage_error(str(exc)) from None
-    if reports_dir is not None:
-        reports = [*reports, *(("--reports-dir", r, reports_dir / r.file_name) for r in REPORTERS.values()
-                               if r.file_name)]  # fmt: skip
-    _check_reports(reports, inputs)
     threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
     validator = _validator(
         fhir_version,
@@ -258,6 +250,14 @@ def validate(
         limits=Limits(max_bytes=max_bytes, max_depth=max_depth, max_string=max_string, max_issues=max_issues),
         debug=debug,
     )
+    try:
+        inputs = expand_paths(paths)
+    except InputError as exc:
+        raise _usage_error(str(exc)) from None
+    if reports_dir is not None:
+        reports = [*reports, *(("--reports-dir", r, reports_dir / r.file_name) for r in REPORTERS.values()
+                               if r.file_name)]  # fmt: skip
+    _check_reports(reports, inputs)  # before validating: a usage error costs nothing then
     with Progress(enabled=not quiet) as progress:
         run: RunResult = validator.validate_paths(inputs, progress=progress, jobs=jobs or os.cpu_count() or 1)
     written = _write_reports(run, reports, debug)
