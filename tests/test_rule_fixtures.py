@@ -44,6 +44,7 @@ def test_every_rule_has_a_passing_and_a_failing_fixture(validator) -> None:
         passing.update(r for r in case.rules if r not in found)
     keys = {family(r.id) for v in ("R4", "R5", "R6") for r in Validator(fhir_version=v).rules.values()}
     missing_pass = sorted(keys - passing)
-    missing_fail = sorted(keys - failing)
+    # A defect of the validator has no payload to trigger it; tests/test_never_lose_a_run.py injects some.
+    missing_fail = sorted(keys - failing - {"engine:internal-error"})
     assert not missing_pass, f"rules without a passing fixture: {missing_pass}"
     assert not missing_fail, f"rules without a failing fixture: {missing_fail}"

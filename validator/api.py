@@ -38,7 +38,9 @@ class UnknownRule(ValueError):
 
 class Validator:
     """Validates FHIR resources. Raises PackError (broken packs), UnknownVersion and
-    UnknownProfile on creation; after that, every input problem is a finding, never an exception."""
+    UnknownProfile on creation; after that, every input problem is a finding, never an exception,
+    and so is a defect of the validator on one input (`engine:internal-error`; `debug` adds the
+    traceback to its message)."""
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class Validator:
         severity: dict[str, Severity] | None = None,
         dicom_files: str | Path | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        debug: bool = False,
     ) -> None:
         self.limits = limits
         self.version_requested = fhir_version is not None
@@ -74,7 +77,7 @@ class Validator:
         selector = Selector(self.version if self.version_requested else None, self.version,
                             lambda: self.profile_set, self.requested)  # fmt: skip
         self.pipeline = Pipeline(selector, lambda: self.profile_set, limits, must_support, dicom, self.dicom_files,
-                                 self.severity)  # fmt: skip
+                                 self.severity, debug)  # fmt: skip
 
     @property
     def profile_set(self) -> ProfileSet:
@@ -97,7 +100,8 @@ class Validator:
     def validate_resource(self, resource: dict, source: str = "<memory>") -> ResourceResult:
         """Validate an already parsed resource (positions are not known)."""
         self.pipeline.start()
-        return self.pipeline.finish([self.pipeline.validate(ResourceInput(source, None, resource, (), None))])[0]
+        item = ResourceInput(source, None, resource, (), None)
+        return self.pipeline.finish([self.pipeline.validate_guarded(item)])[0]
 
     def validate_file(self, path: str | Path) -> list[ResourceResult]:
         return self._run([str(path)])
@@ -130,8 +134,9 @@ class Validator:
                 return run_parallel(self.pipeline, sources, jobs, progress)
         outcomes: list[Outcome] = []
         for source in sources:
-            for item in load_source(source, self.limits, self.plan):
-                outcomes.append(self.pipeline.validate(item, len(outcomes)))
+            # Guarded: a defect of the validator on one input is a finding for it (run/faults.py).
+            for outcome in self.pipeline.outcomes(source, load_source(source, self.limits, self.plan), len(outcomes)):
+                outcomes.append(outcome)
                 if progress is not None:
                     progress(len(outcomes))
         return self.pipeline.finish(outcomes)

@@ -1,7 +1,9 @@
 """imaging-validator: the command line, a thin layer over validator.api.
 
 Exit codes: 0 = nothing at or above --fail-on; 1 = conformance failures (fatal input counts);
-2 = usage errors (bad option, missing path, broken rule pack, unwritable report).
+2 = usage errors (bad option, missing path, broken rule pack, unwritable report); 3 = the
+validator itself failed on some input (an engine:internal-error finding; the run still went on
+and wrote every report); 130 / 143 = interrupted by SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import functools
 import inspect
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -23,7 +26,13 @@ from validator.limits import Limits
 from validator.model import RunResult, Severity
 from validator.report import REPORTERS, Reporter
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BROKEN = 0, 1, 2, 3
+
+_EXIT_HELP = (
+    "Exit codes: 0 no issue at or above --fail-on; 1 conformance failures; 2 usage error; "
+    "3 the validator itself failed on some input (engine:internal-error; every other input is "
+    "still validated and reported); 130/143 interrupted."
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -48,9 +57,30 @@ class ListFormat(str, Enum):
     json = "json"
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: unwinds like Ctrl-C, so temporary files are removed and workers stopped
+    on the way out (a BaseException, so that no handler of errors takes it for one)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
 def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"imaging-validator: error: {message}", err=True)
+    from validator.report.safe_text import terminal
+
+    typer.echo(f"imaging-validator: error: {terminal(message)}", err=True)
     return typer.Exit(EXIT_USAGE)
+
+
+def _exit_code(run: RunResult, failed: bool, reports_written: bool) -> int:
+    if run.validator_failed or not reports_written:
+        return EXIT_BROKEN
+    return EXIT_FAIL if failed else EXIT_OK
 
 
 def _parse_severities(pairs: list[str] | None) -> dict[str, Severity]:
@@ -83,7 +113,7 @@ def _validator(fhir_version: str | None, fail_on: Severity | None, profiles: lis
 def _report_options(suite_run: bool = False) -> Callable[[Callable], Callable]:
     """Give a command a `--NAME FILE` option per file format of the registry (for a suite run, the
     formats that present cases), where its `reports` parameter is; `reports` then receives the
-    (reporter, path) pairs asked for. Typer reads options from the signature, hence the rewrite."""
+    (option, reporter, path) triples asked for. Typer reads options from the signature, hence the rewrite."""
     formats = [r for r in REPORTERS.values() if r.file_name and (r.suites or not suite_run)]
     options = [
         inspect.Parameter(
@@ -99,7 +129,7 @@ def _report_options(suite_run: bool = False) -> Callable[[Callable], Callable]:
         @functools.wraps(command)
         def with_reports(**kwargs):
             asked = [(r, kwargs.pop(option.name)) for r, option in zip(formats, options, strict=True)]
-            return command(**kwargs, reports=[(r, path) for r, path in asked if path is not None])
+            return command(**kwargs, reports=[(f"--{r.name}", r, path) for r, path in asked if path is not None])
 
         params = inspect.signature(command, eval_str=True).parameters.values()
         with_reports.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -110,22 +140,52 @@ def _report_options(suite_run: bool = False) -> Callable[[Callable], Callable]:
     return decorate
 
 
-def _write_reports(run: RunResult, reports: list[tuple[Reporter, Path]]) -> None:
-    from validator.report.files import ReportWriteError, write_atomic
+Reports = list[tuple[str, Reporter, Path]]  # option, format, path ("-": standard output)
 
-    for reporter, path in reports:
+
+def _check_reports(reports: Reports, inputs: list[str]) -> None:
+    """Before validating: every report can be written and harms nothing (report/files.py)."""
+    from validator.report.files import ReportWriteError, check_report_paths
+
+    try:
+        check_report_paths(((option, path) for option, _, path in reports), inputs)
+    except ReportWriteError as exc:
+        raise _usage_error(str(exc)) from None
+
+
+def _write_reports(run: RunResult, reports: Reports, debug: bool = False) -> bool:
+    """Write every report; False when the validator failed rendering one (a defect: said on stderr,
+    and the other reports are still written)."""
+    from validator.report.files import ReportWriteError, write_report
+    from validator.report.safe_text import terminal
+    from validator.run.faults import describe
+
+    written = True
+    for option, reporter, path in reports:
         try:
-            write_atomic(path, reporter.file_bytes(run))
+            data = reporter.file_bytes(run)
+        except Exception as exc:  # a defect of one reporter must not cost the others
+            typer.echo(f"imaging-validator: internal error: {option} {terminal(str(path))} not written: "
+                       f"{terminal(describe(exc, False))}", err=True)  # fmt: skip
+            if debug:
+                typer.echo(describe(exc, True), err=True)
+            written = False
+            continue
+        try:
+            write_report(path, data)
         except ReportWriteError as exc:
             raise _usage_error(str(exc)) from None
+    return written
 
 
-def _console(run: RunResult, quiet: bool) -> None:
+def _console(run: RunResult, quiet: bool, reports: Reports) -> None:
+    """The text summary: on stdout, or on stderr when a report is written to stdout."""
     text = REPORTERS["text"]
-    typer.echo(text.render_quiet(run) if quiet and text.render_quiet else text.render(run), nl=False)
+    to_stderr = any(str(path) == "-" for _, _, path in reports)
+    typer.echo(text.render_quiet(run) if quiet and text.render_quiet else text.render(run), nl=False, err=to_stderr)
 
 
-@app.command()
+@app.command(epilog=_EXIT_HELP)
 @_report_options()
 def validate(
     paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive), globs, or - for stdin.")],
@@ -137,7 +197,7 @@ def validate(
     ] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.error,
     *,
-    reports: list[tuple[Reporter, Path]],  # the --NAME FILE options of _report_options
+    reports: Reports,  # the --NAME FILE options of _report_options
     reports_dir: Annotated[
         Path | None, typer.Option("--reports-dir", help="Write every file format to DIR under its default name.")
     ] = None,
@@ -163,12 +223,19 @@ def validate(
     max_string: Annotated[int, typer.Option("--max-string", min=1, help="Longest JSON string read.")] = (
         DEFAULT_LIMITS.max_string
     ),
+    max_issues: Annotated[
+        int, typer.Option("--max-issues", min=1, help="Findings listed per resource; the rest are counted.")
+    ] = DEFAULT_LIMITS.max_issues,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Add the traceback to engine:internal-error findings (exit code 3).")
+    ] = False,
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per CPU). Same results, same order.")
     ] = 1,
 ) -> None:
-    """Validate FHIR payloads (a resource, a Bundle or NDJSON per file)."""
-    from validator.load.sources import InputError
+    """Validate FHIR payloads (a resource, a Bundle or NDJSON per file); a report FILE of - is
+    standard output."""
+    from validator.load.sources import InputError, expand_paths
     from validator.progress import Progress
 
     threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
@@ -180,26 +247,30 @@ def validate(
         dicom=dicom,
         dicom_files=dicom_dir,
         severity=_parse_severities(severity),
-        limits=Limits(max_bytes=max_bytes, max_depth=max_depth, max_string=max_string),
+        limits=Limits(max_bytes=max_bytes, max_depth=max_depth, max_string=max_string, max_issues=max_issues),
+        debug=debug,
     )
     try:
-        with Progress(enabled=not quiet) as progress:
-            run: RunResult = validator.validate_paths(paths, progress=progress, jobs=jobs or os.cpu_count() or 1)
+        inputs = expand_paths(paths)
     except InputError as exc:
         raise _usage_error(str(exc)) from None
     if reports_dir is not None:
-        reports = [*reports, *((r, reports_dir / r.file_name) for r in REPORTERS.values() if r.file_name)]
-    _write_reports(run, reports)
-    _console(run, quiet)
-    raise typer.Exit(EXIT_FAIL if run.failed else EXIT_OK)
+        reports = [*reports, *(("--reports-dir", r, reports_dir / r.file_name) for r in REPORTERS.values()
+                               if r.file_name)]  # fmt: skip
+    _check_reports(reports, inputs)  # before validating: a usage error costs nothing then
+    with Progress(enabled=not quiet) as progress:
+        run: RunResult = validator.validate_paths(inputs, progress=progress, jobs=jobs or os.cpu_count() or 1)
+    written = _write_reports(run, reports, debug)
+    _console(run, quiet, reports)
+    raise typer.Exit(_exit_code(run, run.failed, written))
 
 
-@app.command("test")
+@app.command("test", epilog=_EXIT_HELP)
 @_report_options(suite_run=True)
 def test_suites(
     suites: Annotated[list[Path], typer.Argument(help="Conformance suite files (YAML).")],
     *,
-    reports: list[tuple[Reporter, Path]],  # the --NAME FILE options of _report_options
+    reports: Reports,  # the --NAME FILE options of _report_options
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing cases and the summary.")] = False,
 ) -> None:
     """Run conformance suites: each case passes when exactly its expected issues occur."""
@@ -212,10 +283,11 @@ def test_suites(
         raise _usage_error(str(exc)) from None
     except PackError as exc:
         raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
+    _check_reports(reports, [str(path) for path in suites] + [p for case in cases for p in case.payloads])
     run = run_cases(cases)
-    _console(run, quiet)
-    _write_reports(run, reports)
-    raise typer.Exit(EXIT_FAIL if any(not c.passed for c in run.cases or ()) else EXIT_OK)
+    _console(run, quiet, reports)
+    written = _write_reports(run, reports)
+    raise typer.Exit(_exit_code(run, any(not c.passed for c in run.cases or ()), written))
 
 
 @rules_app.command("list")
@@ -283,10 +355,14 @@ def profiles_list(fhir_version: Annotated[str | None, typer.Option("--fhir-versi
 def main() -> None:
     from validator.compile.packs import PackError
 
+    # Both signals unwind the run (Python's default for SIGTERM would end it on the spot, leaving
+    # temporary report files and worker processes behind); click would turn Ctrl-C into exit 1.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except Interrupted as exc:
+        sys.exit(exc.exit_code)
     except PackError as exc:
         # A profile pack is compiled when first needed, so a broken one can surface in any
         # command: it is a usage error wherever it does (exit 2, naming file, rule and field).

@@ -11,6 +11,7 @@ class Limits:
     max_bytes: int = 512 * 1024 * 1024  # one input file
     max_depth: int = 64  # JSON nesting; an ImagingStudy with nested extensions stays under 20
     max_string: int = 32 * 1024 * 1024  # one JSON string (a narrative or an attachment's data)
+    max_issues: int = 500  # findings listed per resource; the rest are counted (a flood helps no reader)
 
 
 DEFAULT = Limits()

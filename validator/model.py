@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from validator.rule_ids import INTERNAL_ERROR
+
 VERSION = "0.1.0"  # of imaging-validator (validator.__version__); reports name the tool that made them
 
 
@@ -132,6 +134,12 @@ class RunResult:
     @property
     def failed(self) -> bool:
         return any(r.fails(self.fail_on) for r in self.results)
+
+    @property
+    def validator_failed(self) -> bool:
+        """The validator itself failed on some input (exit code 3): a defect of the tool, which must
+        not pass for a verdict on the payload either way."""
+        return any(i.rule == INTERNAL_ERROR for r in self.results for i in r.issues)
 
     def summary(self) -> dict:
         counts = Counter(i.severity.label for r in self.results for i in r.issues)

@@ -6,10 +6,13 @@
     fhir_profile = imr
     fhir_xfail = payloads/known-bad/*.json :: accepted deviation, see ticket 123
 
-Every resource of a matching file (Bundle entries and NDJSON lines included) is one test, with
-an id such as `payloads/ct.json::ImagingStudy/abc`; a failing test shows the issue table. Files
-matching `fhir_suites` (default `*.fhir-suite.yaml`) run their cases as tests. For hand-written
-tests there are the `fhir_validator` fixture and `assert_conforms`.
+Every resource of a matching file (Bundle entries and NDJSON lines included; JSON, NDJSON or
+FHIR XML) is one test, with an id such as `payloads/ct.json::ImagingStudy/abc`; a failing test
+shows the issue table, and a file that cannot be read is a failing test naming why. Files
+matching `fhir_suites` (default `*.fhir-suite.yaml`) run their cases as tests. When the validator
+itself fails on an input (engine:internal-error, exit code 3 on the command line), the test is
+an error, not a failure: it says nothing about the payload. For hand-written tests there are the
+`fhir_validator` fixture and `assert_conforms`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 import pytest
 
 from validator.model import Issue, ResourceResult, Severity
+from validator.report.safe_text import terminal
+from validator.rule_ids import INTERNAL_ERROR
 
 _LEVELS = ("fatal", "error", "warning", "information", "never")
 
@@ -134,30 +139,36 @@ class ConformanceFailure(Exception):
     """A payload or suite case that fails; its report is the issue table, not a traceback."""
 
 
+class ValidatorFailure(Exception):
+    """The validator itself failed on an input: raised while setting the test up, so pytest
+    reports an error (the payload was not judged), with the finding as its text."""
+
+
 def issue_table(issues: list[Issue] | tuple[Issue, ...]) -> str:
     lines = [f"{'severity':<11} {'rule':<44} {'expression':<40} {'line:col':<9} message"]
     for i in issues:
         where = f"{i.line}:{i.column}" if i.line is not None else "-"
         lines.append(f"{i.severity.label:<11} {i.rule:<44} {i.expression or '(input)':<40} {where:<9} {i.message}")
-    return "\n".join(lines)
+    return "\n".join(map(terminal, lines))  # payload text cannot act on the terminal
+
+
+def _raise_validator_failure(results: list[ResourceResult] | tuple[ResourceResult, ...]) -> None:
+    broken = [(r, i) for r in results for i in r.issues if i.rule == INTERNAL_ERROR]
+    if broken:
+        raise ValidatorFailure("the validator failed (exit code 3 on the command line):\n"
+                               + "\n".join(terminal(f"{r.label} in {r.source}: {i.message}") for r, i in broken))
 
 
 class PayloadFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from validator.load.sources import load_source
-
         settings = _settings(self.config)
         root = Path(self.config.rootpath)
         seen: dict[str, int] = {}
-        for item in load_source(str(self.path)):
-            res = item.resource if isinstance(item.resource, dict) else {}
-            rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
-            rid = res.get("id") if isinstance(res.get("id"), str) else None
-            name = f"{rtype}/{rid}" if rtype else "(not a resource)" if item.problem else "(no resourceType)"
-            if item.entry is not None and (rid is None or name in seen):
-                name = f"{name} (entry {item.entry})"
+        for name, entry, anonymous in self._names():
+            if entry is not None and (anonymous or name in seen):
+                name = f"{name} (entry {entry})"
             seen[name] = 1
-            test = PayloadItem.from_parent(self, name=name, entry=item.entry)
+            test = PayloadItem.from_parent(self, name=name, entry=entry)
             test.add_marker(pytest.mark.fhir_payload)
             for glob, reason in settings.skip:
                 if _matches(self.path, root, [glob]):
@@ -166,6 +177,23 @@ class PayloadFile(pytest.File):
                 if _matches(self.path, root, [glob]):
                     test.add_marker(pytest.mark.xfail(reason=reason, raises=ConformanceFailure, strict=True))
             yield test
+
+    def _names(self) -> Iterator[tuple[str, int | None, bool]]:
+        """A name per input of the file (`Type/id`), its entry, and whether it has no id. If the
+        reader fails part way, one more name stands for the rest: its test reports the
+        validator's finding (validating the file is guarded), never a collection error."""
+        from validator.load.sources import load_source
+
+        validator = _settings(self.config).validator()
+        try:
+            for item in load_source(str(self.path), validator.limits, validator.plan):
+                res = item.resource if isinstance(item.resource, dict) else {}
+                rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
+                rid = res.get("id") if isinstance(res.get("id"), str) else None
+                yield (f"{rtype}/{rid}" if rtype else "(not a resource)" if item.problem else "(no resourceType)",
+                       item.entry, rid is None)  # fmt: skip
+        except Exception:  # the finding itself comes from validating the file
+            yield "(not read)", None, True
 
     def results(self) -> list[ResourceResult]:
         # The whole file is validated once, on its first test (references between entries resolve).
@@ -178,7 +206,7 @@ class _ConformanceItem(pytest.Item):
     """A generated test whose failure report is the finding table, not a traceback."""
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
-        if isinstance(excinfo.value, ConformanceFailure):
+        if isinstance(excinfo.value, ConformanceFailure | ValidatorFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
@@ -191,10 +219,15 @@ class PayloadItem(_ConformanceItem):
         super().__init__(**kwargs)
         self.entry = entry
 
+    def setup(self) -> None:
+        _raise_validator_failure(self._results())
+
+    def _results(self) -> list[ResourceResult]:
+        return [r for r in self.parent.results() if r.entry == self.entry]  # type: ignore[attr-defined]
+
     def runtest(self) -> None:
         settings = _settings(self.config)
-        results = [r for r in self.parent.results() if r.entry == self.entry]  # type: ignore[attr-defined]
-        for r in results:
+        for r in self._results():
             if r.fails(settings.fail_on):
                 raise ConformanceFailure(f"{r.label} in {r.source} does not conform "
                                          f"(fail on {settings.fail_on.label if settings.fail_on else 'never'}):\n"
@@ -220,13 +253,17 @@ class SuiteItem(_ConformanceItem):
         super().__init__(**kwargs)
         self.case = case
 
-    def runtest(self) -> None:
+    def setup(self) -> None:
         from validator.suites import run_case
 
         pool = self.config.__dict__.setdefault("_imaging_validator_pool", {})
-        result = run_case(self.case, pool)
-        if not result.passed:
-            raise ConformanceFailure(f"case {self.case.title!r} failed:\n  " + "\n  ".join(result.problems))
+        self.result = run_case(self.case, pool)
+        _raise_validator_failure(self.result.results)
+
+    def runtest(self) -> None:
+        if not self.result.passed:
+            problems = "\n  ".join(map(terminal, self.result.problems))
+            raise ConformanceFailure(f"case {self.case.title!r} failed:\n  {problems}")
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,8 @@ UNKNOWN_PROFILE = "engine:unknown-profile"
 TARGET_NOT_CHECKED = "engine:target-not-checked"
 VERSION_MISMATCH = "engine:version-mismatch"
 MIGRATION_HINT = "engine:migration-hint"
+INTERNAL_ERROR = "engine:internal-error"
+TOO_MANY_ISSUES = "engine:too-many-issues"
 
 # The DICOM pack (rules/dicom/dicom.yaml)
 UID_SYNTAX = "dicom:uid-syntax"

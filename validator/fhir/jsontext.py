@@ -84,11 +84,24 @@ def parse(text: str, plain: bool = False) -> object:
     try:
         return (_PLAIN if plain else _DECODER).decode(text)
     except json.JSONDecodeError as exc:
+        if not text.strip():  # the decoder would only say "Expecting value"
+            raise JsonSyntaxError("the input is empty (no JSON value at all)", None, None) from None
         raise JsonSyntaxError(exc.msg, exc.lineno, exc.colno) from None
     except RecursionError:
         raise JsonSyntaxError("the JSON nests too deep to parse", None, None, too_deep=True) from None
     except ValueError as exc:
-        raise JsonSyntaxError(str(exc), None, None) from None
+        raise JsonSyntaxError(_readable(exc), None, None) from None
+
+
+_INT_DIGITS = re.compile(r"\(([0-9]+) digits\).*value has ([0-9]+) digits")
+
+
+def _readable(exc: ValueError) -> str:
+    """A number beyond Python's integer conversion limit, said without Python's internals."""
+    m = _INT_DIGITS.search(str(exc))
+    if m is None:
+        return str(exc)
+    return f"a number of {m[2]} digits is too large to read (at most {m[1]})"
 
 
 _TOKEN = re.compile(r'[ \t\r\n]*(?:("(?:[^"\\]|\\.)*")|([{}\[\],:])|([^ \t\r\n{}\[\],:"]+))', re.S)

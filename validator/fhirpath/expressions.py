@@ -9,6 +9,7 @@ trace() output is swallowed: the engine never prints.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -149,9 +150,15 @@ def evaluate(
     try:
         return fn(focus, {"resource": resource, "rootResource": root_resource})
     except Exception as exc:  # any failure inside fhirpathpy means "could not evaluate"
-        raise FhirPathError(f"{type(exc).__name__}: {exc}") from None
+        message = _OBJECT.sub(r"\1", str(exc))
+        raise FhirPathError(f"{type(exc).__name__}: {message}") from None
     finally:
         _CURRENT.reset(token)
+
+
+# fhirpathpy names the values it could not use by their Python repr: the class is what a reader
+# can use, the memory address makes the same finding differ from run to run.
+_OBJECT = re.compile(r"<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-fA-F]+>")
 
 
 def truthy(result: list) -> bool | None:

@@ -86,12 +86,12 @@ def expand_paths(paths: list[str]) -> list[str]:
             out.append(arg)
             continue
         p = Path(arg)
-        if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in PAYLOAD_SUFFIXES)
+        if _is_dir(p):
+            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in PAYLOAD_SUFFIXES and _is_file(f))
             if not found:
                 raise InputError(f"{arg}: directory holds no .json, .ndjson or .jsonl files")
             out.extend(found)
-        elif p.exists() or p.is_symlink():
+        elif _named(p):
             out.append(arg)
         elif glob.has_magic(arg):
             found = sorted(f for f in glob.glob(arg, recursive=True) if Path(f).is_file())
@@ -101,6 +101,30 @@ def expand_paths(paths: list[str]) -> list[str]:
         else:
             raise InputError(f"{arg}: no such file or directory")
     return list(dict.fromkeys(out))
+
+
+def _named(path: Path) -> bool:
+    """Whether the path names something, even something that cannot be looked at."""
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError:  # e.g. inside a folder that cannot be searched: it is there, unreadable
+        return True
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # cannot be looked at: read as a file, which reports why
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    """A file in a folder being searched; one that cannot even be looked at (its folder cannot be
+    searched) is taken as one, so reading it reports why rather than skipping it silently."""
+    try:
+        return path.is_file()
+    except OSError:
+        return True
 
 
 def _read_at_most(handle, limit: int) -> bytes:

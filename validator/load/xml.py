@@ -216,9 +216,12 @@ class _Converter:
             except ValueError:
                 return value
         try:
-            return Decimal(value) if value.strip() == value else value
+            number = Decimal(value) if value.strip() == value else None
         except InvalidOperation:
             return value
+        # NaN and Infinity are no FHIR decimal (JSON has no such number): kept as text, the type
+        # check reports them as it would in JSON.
+        return number if number is not None and number.is_finite() else value
 
 
 def load_xml(data: bytes, plan: Plan, max_depth: int) -> tuple[dict, XmlPositions]:

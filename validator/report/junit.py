@@ -11,6 +11,7 @@ from junit_xml import TestCase, TestSuite
 
 from validator.model import CaseResult, Issue, ResourceResult, RunResult, Severity
 from validator.report.reporter import Reporter
+from validator.report.safe_text import xml_text
 
 
 def _line(i: Issue) -> str:
@@ -96,7 +97,7 @@ def render(run: RunResult) -> str:
     for key, value in totals.items():
         root.set(key, f"{value:.3f}" if key == "time" else str(value))
     ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return xml_text('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
 
 
 REPORTER = Reporter(

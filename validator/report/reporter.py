@@ -23,4 +23,7 @@ class Reporter:
 
     def file_bytes(self, run: RunResult) -> bytes:
         out = self.render(run)
-        return out.encode("utf-8") if isinstance(out, str) else out
+        # A lone surrogate (a JSON "\ud800" escape, a file name that is not UTF-8) has no UTF-8
+        # form: it is written as the text \ud800, which inside a JSON string is the same escape
+        # (JSON and SARIF stay valid, with the same value) and elsewhere readable text.
+        return out.encode("utf-8", "backslashreplace") if isinstance(out, str) else out

@@ -17,7 +17,9 @@ _LEVELS = {Severity.FATAL: "error", Severity.ERROR: "error", Severity.WARNING: "
 def _uri(source: str) -> str:
     if source == "-":
         return "stdin"
-    return quote(PurePath(source).as_posix(), safe="/:")
+    # A file name that is not UTF-8 holds its bytes as lone surrogates: back to those bytes, which
+    # the URI then names exactly (%FF).
+    return quote(PurePath(source).as_posix().encode("utf-8", "surrogateescape"), safe="/:")
 
 
 def render(run: RunResult) -> str:

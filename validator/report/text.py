@@ -1,4 +1,5 @@
-"""Readable console summary, grouped by file; for a suite run, one line per case."""
+"""Readable console summary, grouped by file; for a suite run, one line per case. No payload text
+reaches the terminal raw (report/safe_text.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from itertools import groupby
 
 from validator.model import ResourceResult, RunResult, Severity
 from validator.report.reporter import Reporter
+from validator.report.safe_text import terminal
 
 _LABELS = {Severity.FATAL: "FATAL", Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFORMATION: "info"}
 
@@ -29,7 +31,7 @@ def _cases(run: RunResult, quiet: bool) -> str:
         out.extend(f"      {problem}" for problem in c.problems)
     failed = sum(not c.passed for c in cases)
     out.append(f"{len(cases)} case(s): {len(cases) - failed} passed, {failed} failed")
-    return "\n".join(out) + "\n"
+    return "\n".join(map(terminal, out)) + "\n"
 
 
 def _render(run: RunResult, quiet: bool) -> str:
@@ -57,7 +59,8 @@ def _render(run: RunResult, quiet: bool) -> str:
         f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed: {counts}. "
         f"Result: {s['status'].upper()} (fail on {s['failOn']})"
     )
-    return "\n".join(out) + "\n"
+    # Each line is escaped whole: payload text (values, ids, file names) is in most of them.
+    return "\n".join(map(terminal, out)) + "\n"
 
 
 def render(run: RunResult) -> str:

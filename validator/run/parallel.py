@@ -8,14 +8,21 @@ At most a few units per worker are in flight, so memory stays bounded on any inp
 
 Workers are forked: they start with the parent's compiled rule packs and need no start-up.
 Where fork is not available, or stdin is among the inputs, the run is serial.
+
+A worker that dies (killed, out of memory, a crash in C code) breaks the whole pool: the pool is
+restarted, the units that were in flight are run again one at a time, and a unit that kills its
+worker again is a fatal finding for its files; the run goes on. An interrupted run (SIGINT,
+SIGTERM, any exception) terminates every worker before it ends: none is left behind.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 
 from validator.limits import Limits
@@ -46,6 +53,10 @@ def parallel_available() -> bool:
 def _init(pipeline: Pipeline) -> None:
     global _WORKER
     _WORKER = pipeline
+    # The parent decides how a run ends: Ctrl-C reaches the whole process group, and the parent
+    # terminates its workers (SIGTERM, at its default: the worker ends at once) when it stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _work(unit: Unit) -> Done:
@@ -57,7 +68,58 @@ def _work(unit: Unit) -> Done:
         items = load_source(source, pipeline.limits, pipeline.plan)
     else:
         items = ndjson_lines(source, enumerate(raw, start=first), pipeline.limits)
-    return [pipeline.validate(item) for item in items]
+    return list(pipeline.outcomes(source, items, 0))  # guarded, as a serial run (run/faults.py)
+
+
+def _died(pipeline: Pipeline, unit: Unit) -> Done:
+    """The finding for a unit whose worker died with it, twice (so not by another unit's doing)."""
+    source, first, raw = unit
+    if raw is None:
+        return [pipeline.internal_error(source, None, "the worker process validating this file died")]
+    last = first + len(raw) - 1
+    return [pipeline.internal_error(source, first, f"the worker process validating lines {first} to {last} died")]
+
+
+class _Workers:
+    """The pool of worker processes, restarted when a worker dies and terminated when the run
+    stops early."""
+
+    def __init__(self, pipeline: Pipeline, jobs: int) -> None:
+        self.pipeline = pipeline
+        self.jobs = jobs
+        self.pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("fork")
+        return ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init, initargs=(self.pipeline,))
+
+    def restart(self) -> None:
+        self.stop()
+        self.pool = self._start()
+
+    def submit(self, unit: Unit) -> Future[Done]:
+        try:
+            return self.pool.submit(_work, unit)
+        except BrokenProcessPool:  # a worker died since the last unit was given out
+            self.restart()
+            return self.pool.submit(_work, unit)
+
+    def alone(self, unit: Unit) -> Done:
+        """Run one unit with no other in flight in a fresh pool: if its worker dies, it did."""
+        self.restart()
+        try:
+            return self.pool.submit(_work, unit).result()
+        except BrokenProcessPool:
+            return _died(self.pipeline, unit)
+
+    def stop(self) -> None:
+        """End every worker now. The pool's processes are not public; terminating them is the one
+        way to stop a worker in the middle of a unit (shutdown only waits for it)."""
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _units(sources: list[str], limits: Limits) -> Iterator[Unit]:
@@ -88,7 +150,7 @@ def run_parallel(
     def end_of_chunks() -> None:
         # An NDJSON file with lines but no resource still gets its one finding.
         if chunked["source"] is not None and not chunked["found"]:
-            collect([pipeline.validate(no_resource(chunked["source"]))])
+            collect([pipeline.validate_guarded(no_resource(chunked["source"]))])
         chunked.update(source=None, found=0)
 
     def collect(done: Done) -> None:
@@ -99,22 +161,38 @@ def run_parallel(
             if progress is not None:
                 progress(len(outcomes))
 
-    def take(unit: Unit, future: Future[Done]) -> None:
+    def take(unit: Unit, done: Done) -> None:
         if unit[2] is None or unit[0] != chunked["source"]:
             end_of_chunks()
-        done = future.result()
         if unit[2] is not None:
             chunked.update(source=unit[0], found=chunked["found"] + len(done))
         collect(done)
 
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init, initargs=(pipeline,)) as pool:
-        queue: deque[tuple[Unit, Future[Done]]] = deque()
+    def take_next() -> None:
+        unit, future = queue.popleft()
+        try:
+            done = future.result()
+        except BrokenProcessPool:
+            # A worker died and took the pool with it: every unit not finished is run again,
+            # one at a time, so the one that kills its worker is found and only it is lost.
+            lost = [(unit, future), *queue]
+            queue.clear()
+            for u, f in lost:
+                finished = f.done() and not f.cancelled() and f.exception() is None
+                take(u, f.result() if finished else workers.alone(u))
+            return
+        take(unit, done)
+
+    workers = _Workers(pipeline, jobs)
+    queue: deque[tuple[Unit, Future[Done]]] = deque()
+    try:
         for unit in _units(sources, pipeline.limits):
-            queue.append((unit, pool.submit(_work, unit)))
+            queue.append((unit, workers.submit(unit)))
             while len(queue) >= jobs * IN_FLIGHT:
-                take(*queue.popleft())
+                take_next()
         while queue:
-            take(*queue.popleft())
+            take_next()
+    finally:  # also on SIGINT / SIGTERM (raised as exceptions by the command line): no orphans
+        workers.stop()
     end_of_chunks()
     return pipeline.finish(outcomes)

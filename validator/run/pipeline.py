@@ -5,13 +5,14 @@ pass of the base rules -> the explaining walk when something is to be said, or w
 apply -> the DICOM checks of an ImagingStudy -> findings stamped with expression, position and
 the configured severity (a ResourceResult). Out of the same step: the checks that wait for other
 inputs (evaluate/cross.py) and what this resource may tell them. `finish` runs those at the end.
-Serial runs and `--jobs` workers (run/parallel.py) call the same two public functions.
+Serial runs and `--jobs` workers (run/parallel.py) call the same public functions: `outcomes`
+(each input validated under the guard of run/faults.py) and `finish`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -36,6 +37,7 @@ from validator.limits import Limits
 from validator.load.sources import ResourceInput
 from validator.model import Issue, ResourceResult, Severity
 from validator.rule_ids import implements
+from validator.run.faults import failure_message, unvalidated
 from validator.select.selection import Selection, Selector, mismatch_notes
 
 
@@ -54,8 +56,9 @@ class Pipeline:
 
     def __init__(self, selector: Selector, profile_set: Callable[[], ProfileSet], limits: Limits,
                  must_support: bool, dicom: bool, dicom_files: object | None,
-                 severity: dict[str, Severity]) -> None:  # fmt: skip
+                 severity: dict[str, Severity], debug: bool = False) -> None:  # fmt: skip
         self.selector = selector
+        self.debug = debug  # internal-error findings carry the traceback
         self._profile_set = profile_set
         self.limits = limits
         self.must_support = must_support
@@ -76,6 +79,37 @@ class Pipeline:
         if self._target_info is None:
             self._target_info = _targets_of(self._profile_set())
         return self._target_info
+
+    # -- fault isolation (run/faults.py) --------------------------------------------------------
+    def outcomes(self, source: str, items: Iterator[ResourceInput], start: int) -> Iterator[Outcome]:
+        """The outcome of every input read from one source, numbered from `start` (their place in
+        the run), each validated under a guard. When reading itself fails part way, what was read
+        stands and the rest of the source is one finding: the reader cannot be trusted to resume."""
+        index = start
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            except Exception as exc:  # any defect: a finding for this input, the run goes on
+                what = "reading this file" if index == start else "reading the rest of this file"
+                yield self.internal_error(source, None, failure_message(what, exc, self.debug))
+                return
+            yield self.validate_guarded(item, index)
+            index += 1
+
+    def validate_guarded(self, item: ResourceInput, index: int = 0) -> Outcome:
+        try:
+            return self.validate(item, index)
+        except Exception as exc:  # as above
+            message = failure_message("validating this resource", exc, self.debug)
+            return self.internal_error(item.source, item.entry, message, item.resource)
+
+    @implements(R.INTERNAL_ERROR)
+    def internal_error(self, source: str, entry: int | None, message: str, resource: object = None) -> Outcome:
+        """The outcome of an input the validator failed on: one fatal finding saying so."""
+        finding = self._load_issue(R.INTERNAL_ERROR, message, None, None)
+        return Outcome(unvalidated(source, entry, resource, finding), None, [])
 
     # -- one resource ---------------------------------------------------------------------------
     def validate(self, item: ResourceInput, index: int = 0) -> Outcome:
@@ -103,6 +137,7 @@ class Pipeline:
                 # version marker does (tests/test_base_rules.py), so a clean one is not searched.
                 selection = self.selector.version(res, rtype)
             raw, waiting = self._evaluate(item, res, rtype, selection, base_findings, index)
+            raw = self._capped(raw, len(issues))
             base = rtype or "Resource"
             issues.extend(self._stamp(r, base, item.positions, item.pointer) for r in raw)
         issues.sort(key=_by_position)
@@ -118,6 +153,16 @@ class Pipeline:
             duration=time.perf_counter() - started,
         )
         return Outcome(result, waiting, self.remember(item))
+
+    @implements(R.TOO_MANY_ISSUES)
+    def _capped(self, raw: list[RawIssue], listed: int) -> list[RawIssue]:
+        """At most --max-issues findings per resource, the rest counted in one more: cut before
+        positions are computed, so a payload broken everywhere costs no more than the cap."""
+        room = max(self.limits.max_issues - listed, 0)
+        if len(raw) <= room:
+            return raw
+        more = len(raw) - room
+        return [*raw[:room], self._raw(R.TOO_MANY_ISSUES, (), f"{more} more findings not shown (--max-issues)")]
 
     def _evaluate(self, item: ResourceInput, res: dict, rtype: str | None, selection: Selection,
                   base_findings: list[RawIssue], index: int) -> tuple[list[RawIssue], Waiting | None]:  # fmt: skip
@@ -258,7 +303,11 @@ class Pipeline:
                 continue
             added: list[Issue] = []
             report = partial(self._report_at, added)
-            finish_waiting(o.waiting, index, report, self.plan.rules[R.TARGET_NOT_CHECKED], endpoint_problems)
+            try:
+                finish_waiting(o.waiting, index, report, self.plan.rules[R.TARGET_NOT_CHECKED], endpoint_problems)
+            except Exception as exc:  # a defect: a finding for this resource, the run goes on
+                message = failure_message("checking what this resource refers to", exc, self.debug)
+                added.append(self._load_issue(R.INTERNAL_ERROR, message, None, None))
             if added:
                 old = results[o.waiting.index]
                 results[o.waiting.index] = replace(old, issues=tuple(sorted((*old.issues, *added), key=_by_position)))

@@ -1,0 +1,44 @@
+"""Payload text made harmless for each kind of output.
+
+Any string of a payload or a file name can reach a report: a value quoted in a message, an id, a
+key, a file name that is not UTF-8 (Python keeps its bytes as lone surrogates). In a terminal, a
+control character could move the cursor, recolour or rewrite what is shown (ESC, CR, BEL) and a
+bidirectional override could reorder it; in XML, a control character makes the document
+unreadable; a lone surrogate cannot be written as UTF-8 at all. Each output escapes what it
+cannot carry, as visible text (\\x1b, \\n, \\udcff), so the finding stays readable.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+# C0 and C1 controls, DEL, lone surrogates, and the characters that reorder or break lines of a
+# terminal's display (bidirectional overrides and isolates, the Unicode line separators).
+_TERMINAL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+# What XML 1.0 does not allow in a document at all (https://www.w3.org/TR/xml/#charsets).
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8 (surrogateescape): show the byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal(text: str) -> str:
+    """One line of terminal output: no character that a terminal would act on rather than show."""
+    return _TERMINAL_UNSAFE.sub(_visible, text)
+
+
+def xml_text(text: str) -> str:
+    """An XML 1.0 document with every character it may not hold escaped as visible text (the
+    document's own markup never holds one, so the whole document can be passed)."""
+    return _XML_ILLEGAL.sub(_visible, text)
