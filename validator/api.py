@@ -63,6 +63,7 @@ class Validator:
         check_implementations(self.plan)  # a declared Python rule nobody implements: a broken pack
         self._extra = tuple(Path(p).resolve() for p in profiles if Path(p).is_file())
         self._profile_set: ProfileSet | None = None
+        self._rule_infos: tuple[int, dict] | None = None
         self.requested: list[Profile] = [find_requested(p, self.profile_set) for p in profiles]
         self.dicom = dicom
         self.severity = dict(severity or {})
@@ -118,8 +119,12 @@ class Validator:
     def run(self, results: Iterable[ResourceResult]) -> RunResult:
         """A run of these results, carrying the rules that reports describe: the base rules and
         those of the profiles this validator compiled (not every profile it could compile)."""
-        table = rule_table(self.plan, self.profile_set.compiled_rules)
-        return RunResult(tuple(results), self.fail_on, rules=rule_infos({rid: e.rule for rid, e in table.items()}))
+        compiled = self.profile_set.compiled_rules
+        # Made once per set of compiled profiles (compiled rules only grow): runs of one small file
+        # each, as the pytest plugin makes, must not rebuild a 700-rule table every time.
+        if self._rule_infos is None or self._rule_infos[0] != len(compiled):
+            self._rule_infos = (len(compiled), rule_infos({**self.plan.rules, **compiled}))
+        return RunResult(tuple(results), self.fail_on, rules=self._rule_infos[1])
 
     def _run(
         self, sources: list[str], progress: Callable[[int], None] | None = None, jobs: int = 1
