@@ -62,6 +62,8 @@ class FastPath:
             return self._resource(resource, 0)
         except (NotEvaluated, FhirPathError, RecursionError):
             return False
+        finally:  # not kept: a resource held here would outlive its file, into the next one's
+            self._root, self._bundle = {}, {}
 
     @property
     def keys_seen(self) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import stat
 import sys
 from collections.abc import Iterable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from validator import rule_ids as R
 from validator.compile.plan import Plan
 from validator.fhir.jsontext import JsonSyntaxError, PositionIndex, parse
+from validator.fhir.positions import STRING
 from validator.limits import DEFAULT, Limits
 
 PAYLOAD_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
@@ -56,6 +56,7 @@ class ResourceInput:
         """This input, parsed precisely (repeated keys kept) if it was parsed plain. In place, so
         whoever holds the input afterwards sees the precise tree, and the text is parsed once."""
         if self.plain_text is not None:
+            self.resource = None  # the plain tree goes before the precise one is built
             self.resource = parse(self.plain_text)
             self.plain_text = None
         return self
@@ -153,7 +154,7 @@ def _long_string(text: str, limits: Limits) -> LoadProblem | None:
     """A JSON string longer than the limit (looked for only in texts that could hold one)."""
     if len(text) <= limits.max_string:
         return None
-    for m in _STRING.finditer(text):
+    for m in STRING.finditer(text):
         if m.end() - m.start() - 2 > limits.max_string:
             line = text.count("\n", 0, m.start()) + 1
             return LoadProblem(R.STRING_TOO_LONG, f"a JSON string of {m.end() - m.start() - 2} characters exceeds the "
@@ -161,7 +162,6 @@ def _long_string(text: str, limits: Limits) -> LoadProblem | None:
     return None
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 
 
 def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None) -> Iterator[ResourceInput]:
@@ -213,7 +213,9 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
         return
     positions = PositionIndex(text)
     if plain and isinstance(doc, dict) and doc.get("resourceType") != "Bundle":
-        yield ResourceInput(source, None, doc, (), positions, warnings=warnings, plain_text=text)
+        item = ResourceInput(source, None, doc, (), positions, warnings=warnings, plain_text=text)
+        del doc  # the plain tree must be freeable while the item is out (see ResourceInput.precise)
+        yield item
         return
     if plain:
         doc = parse(text)  # precisely, to split a Bundle (written with escapes) or report a non-object
@@ -329,8 +331,10 @@ def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadPr
                 ),
             )
             continue
-        yield ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
-                            warnings=list(warnings), plain_text=line if plain else None)  # fmt: skip
+        item = ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
+                             warnings=list(warnings), plain_text=line if plain else None)  # fmt: skip
+        del doc  # see _load_source
+        yield item
         warnings = []
 
 

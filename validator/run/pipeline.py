@@ -95,6 +95,7 @@ class Pipeline:
             if not self.selector.fixed:
                 # Version markers read shapes and values, which a plain parse keeps exactly.
                 selection = self.selector.version(res, rtype)
+            del res  # a plain tree parsed again is freed before the precise one is built
             clean = self._fast_verdict(item, selection)
             res = item.resource  # parsed again, precisely, if the plain parse was not proved exact
             if self.selector.fixed and not clean:
