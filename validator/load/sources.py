@@ -86,7 +86,7 @@ def expand_paths(paths: list[str]) -> list[str]:
             continue
         p = Path(arg)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in PAYLOAD_SUFFIXES)
+            found = sorted(_payloads_in(p))
             if not found:
                 raise InputError(f"{arg}: directory holds no .json, .ndjson or .jsonl files")
             out.extend(found)
@@ -100,6 +100,57 @@ def expand_paths(paths: list[str]) -> list[str]:
         else:
             raise InputError(f"{arg}: no such file or directory")
     return list(dict.fromkeys(out))
+
+
+def _payloads_in(folder: Path) -> Iterator[str]:
+    """The payload files under a folder, and what cannot be listed or is not a file: a folder
+    that cannot be read, a FIFO, socket or device, a link that leads nowhere. Those stay in the
+    list so that reading them reports them (a run never passes over what it could not see).
+    Linked folders are not entered, so a link loop cannot make the walk endless."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError:
+        yield str(folder)
+        return
+    for entry in entries:
+        path = folder / entry.name
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _payloads_in(path)
+                continue
+        except OSError:
+            pass
+        if path.suffix.lower() in PAYLOAD_SUFFIXES:
+            try:
+                if entry.is_dir():  # a link to a folder, named like a payload: not entered
+                    continue
+            except OSError:
+                pass
+            yield str(path)
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+            (stat.S_ISBLK, "a device"))
+
+
+def _not_a_file(source: str) -> LoadProblem | None:
+    """Why a path is not read as a file: it is a folder (named as an input only when it could not
+    be listed), a FIFO, socket or device (reading one could block forever or never end).
+    Checked before opening, since opening a FIFO blocks until a writer comes."""
+    st = os.stat(source)
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            with os.scandir(source):
+                pass
+        except OSError as exc:
+            return LoadProblem(R.UNREADABLE, f"cannot read the folder {source}: {exc.strerror or exc}; "
+                               "its files were not validated")  # fmt: skip
+        return LoadProblem(R.UNREADABLE, f"{source} is a folder, not a file")
+    kind = next((name for test, name in _SPECIAL if test(st.st_mode)), "not a regular file")
+    return LoadProblem(R.UNREADABLE, f"{source} is {kind}, not a file: it was not read")
 
 
 def _read_at_most(handle, limit: int) -> bytes:
@@ -119,14 +170,19 @@ def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, 
         if source == "-":
             data = _read_at_most(sys.stdin.buffer, limits.max_bytes + 1)
         else:
-            with open(source, "rb") as handle:  # one open and one fstat per file
+            problem = _not_a_file(source)
+            if problem is not None:
+                return None, problem, []
+            # Non-blocking, in case the file was replaced by a FIFO since: the open cannot hang.
+            with open(os.open(source, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
                 st = os.fstat(handle.fileno())
-                if stat.S_ISREG(st.st_mode) and st.st_size > limits.max_bytes:
+                if not stat.S_ISREG(st.st_mode):
+                    return None, LoadProblem(R.UNREADABLE, f"{source} is not a regular file: it was not read"), []
+                if st.st_size > limits.max_bytes:
                     return None, _too_large(source, limits), []
-                # A regular file is read at its size (+1 in case it grows); asking for the whole
-                # limit at once would allocate it first.
-                size = st.st_size + 1 if stat.S_ISREG(st.st_mode) else limits.max_bytes + 1
-                data = _read_at_most(handle, min(size, limits.max_bytes + 1))
+                # Read at its size (+1 in case it grows); asking for the whole limit at once would
+                # allocate it first.
+                data = _read_at_most(handle, min(st.st_size + 1, limits.max_bytes + 1))
     except OSError as exc:
         return None, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"), []
     if len(data) > limits.max_bytes:
