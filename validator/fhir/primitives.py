@@ -41,7 +41,11 @@ def json_kind_problem(ptype: PrimitiveType, value: object) -> str | None:
     elif kind == "integer":
         ok = isinstance(value, int) and not isinstance(value, bool)
     else:
-        ok = isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+        # NaN and Infinity are no JSON numbers (and no FHIR decimals): a type problem, reported
+        # under the element's type rule, which every element has.
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, Decimal) and value.is_finite()
+        )
     if ok:
         return None
     return f"{ptype.name} must be {_JSON_NAMES[kind]}, found {describe_json(value)}"
@@ -105,8 +109,9 @@ def format_problem(ptype: PrimitiveType, value: object) -> str | None:
             return f"{value} is below the minimum {ptype.min_value} of {ptype.name}"
         if ptype.max_value is not None and value > ptype.max_value:
             return f"{value} is above the maximum {ptype.max_value} of {ptype.name}"
-        return None
     if isinstance(value, Decimal) and not value.is_finite():
+        # The engine reports this as a type problem first (json_kind_problem); the fast path,
+        # which tests only the Python type, learns here that the value is not clean.
         return f"{value} is not a finite decimal"
     return None
 

@@ -292,12 +292,22 @@ def _xml(
     if plan is None:
         raise ValueError("reading FHIR XML needs the plan of a FHIR version")
     try:
-        doc, positions = load_xml(text.encode("utf-8"), plan, limits.max_depth)
+        doc, positions, problems = load_xml(text.encode("utf-8"), plan, limits.max_depth)
     except XmlInputError as exc:
         rule = R.TOO_DEEP if "--max-depth" in exc.message else R.MALFORMED_XML
         yield _only(source, LoadProblem(rule, exc.message, exc.line, exc.column), warnings=warnings)
         return
-    yield from _split(source, doc, positions, warnings)  # type: ignore[arg-type]
+    # Each problem goes to the resource it is in: a Bundle entry's, or else the first resource.
+    in_entries = doc.get("resourceType") == "Bundle"
+    by_resource: dict[tuple, list[LoadProblem]] = {}
+    for p in problems:
+        key = p.pointer[:3] if in_entries and p.pointer[:1] == ("entry",) else ()
+        by_resource.setdefault(key, []).append(LoadProblem(p.rule, p.message, p.line, p.column))
+    for n, item in enumerate(_split(source, doc, positions, warnings)):  # type: ignore[arg-type]
+        item.warnings.extend(by_resource.pop(item.pointer, []))
+        if n == 0:
+            item.warnings.extend(by_resource.pop((), []))
+        yield item
 
 
 def _syntax_problem(exc: JsonSyntaxError, where: str, line: int | None = None) -> LoadProblem:
