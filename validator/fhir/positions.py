@@ -78,7 +78,8 @@ class PositionIndex:
             pos = m.end()
             punct = m.group(2)
             if punct is None or punct == "{" or punct == "[":
-                start = m.start(1) if m.group(1) else (m.start(2) if punct else m.start(3))
+                # Offsets only: group(1) would copy the string out of the text.
+                start = m.start(1) if m.start(1) >= 0 else (m.start(2) if punct else m.start(3))
                 if stack and stack[-1][1] and expecting_key:
                     member = self._new(start)
                     stack[-1][2].append(member)
