@@ -6,7 +6,7 @@ possessive match (which keeps no backtracking state, so a 30 MB string costs not
 the index is a handful of flat integer arrays, 17 bytes per JSON value, with nothing else
 kept per character. Keys are not stored: they are read back from the text when a lookup passes
 through an object, and an object with many members gets a name table on its first lookup.
-Line numbers come from a newline count per 64 KiB block, so no table of line starts is kept.
+Line numbers come from a newline count per 4 KiB block, so no table of line starts is kept.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _SCALAR, _OBJECT, _ARRAY = 0, 1, 2
 # Objects with more members than this get a name -> members table when first looked into,
 # so placing a finding on each of 100,000 members stays linear.
 _NAME_TABLE_FROM = 16
-_BLOCK = 1 << 16  # characters per line-count checkpoint
+_BLOCK = 1 << 12  # characters per line-count checkpoint: what placing one finding may scan
 
 
 class PositionIndex:
@@ -53,6 +53,7 @@ class PositionIndex:
         self._names: dict[int, dict[str, list[int]]] = {}
         self._newlines_before: array | None = None  # see _checkpoints
         self._last_newline = array("q")
+        self._line_count = 0
 
     # -- building ----------------------------------------------------------------------------------
     def _new(self, start: int) -> int:
@@ -176,6 +177,7 @@ class PositionIndex:
                 counts.append(seen)
                 last.append(latest)
             self._newlines_before, self._last_newline = counts, last
+            self._line_count = seen + text.count("\n", (len(counts) - 1) * _BLOCK) + 1
         return self._newlines_before, self._last_newline
 
     def _line_col(self, offset: int) -> tuple[int, int]:
@@ -198,16 +200,28 @@ class PositionIndex:
     def lines(self, line: int, column: int, radius: int = 2, width: int = 160) -> tuple[tuple[int, str], ...]:
         """The source lines around (line, column), each cut to `width` characters around the column
         when longer (an NDJSON line or a minified file is one very long line)."""
-        counts = self._checkpoints()[0]
-        total = counts[-1] + self._text.count("\n", (len(counts) - 1) * _BLOCK) + 1
+        self._checkpoints()
         local = line - self._line_offset
         out = []
-        for n in range(max(1, local - radius), min(total, local + radius) + 1):
+        for n in range(max(1, local - radius), min(self._line_count, local + radius) + 1):
             start = self._line_start(n)
-            stop = self._text.find("\n", start)
-            text = self._text[start : len(self._text) if stop < 0 else stop].rstrip("\r")
-            if len(text) > width:
-                cut = max(0, min(column - width // 2, len(text) - width)) if n == local else 0
-                text = ("..." if cut else "") + text[cut : cut + width] + ("..." if cut + width < len(text) else "")
+            # Only the part of a line that is shown is copied, and its end is looked for only as
+            # far as the cut can reach: a minified file is one long line with every finding on it.
+            # The line of the finding has no newline before its column.
+            here = n == local
+            limit = start + (max(column, 1) if here else 0) + 2 * width + 2
+            end = self._text.find("\n", start + max(column - 1, 0) if here else start, limit)
+            if end < 0 and limit >= len(self._text):
+                end = len(self._text)
+            if end >= 0:
+                while end > start and self._text[end - 1] == "\r":
+                    end -= 1
+            length = end - start if end >= 0 else limit - start  # at least, when the end is further
+            if length <= width:
+                text = self._text[start : start + length]
+            else:
+                cut = max(0, min(column - width // 2, length - width)) if here else 0
+                text = self._text[start + cut : start + cut + width]
+                text = ("..." if cut else "") + text + ("..." if cut + width < length or end < 0 else "")
             out.append((n + self._line_offset, text))
         return tuple(out)
