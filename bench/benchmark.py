@@ -163,22 +163,23 @@ def startup(path: Path) -> float:
     return median_seconds(lambda: subprocess.run([exe, "validate", str(path), "-q"], capture_output=True), 7)[0]
 
 
-def ndjson_stream(path: Path, jobs: int) -> tuple[float, float]:
-    """Wall time and peak RSS (parent and workers) of validating an NDJSON file in a fresh process."""
+def ndjson_stream(path: Path, jobs: int, max_bytes: int = 512 << 20, clean: bool = True) -> tuple[float, float]:
+    """Wall time and peak RSS (parent and workers) of validating a file in a fresh process."""
     # Linux keeps ru_maxrss across exec, so a child started from this (large) process would report
     # this process's size; VmHWM in /proc is the peak of the child's own memory.
     code = (
-        "import re, resource, sys, time; from validator import Validator; t = time.perf_counter();"
-        "run = Validator(fhir_version='R4').validate_paths([sys.argv[1]], jobs=int(sys.argv[2]));"
-        "assert not run.failed;"
+        "import re, resource, sys, time; from validator import Validator; from validator.limits import Limits;"
+        "t = time.perf_counter(); limits = Limits(max_bytes=int(sys.argv[3]));"
+        "run = Validator(fhir_version='R4', limits=limits).validate_paths([sys.argv[1]], jobs=int(sys.argv[2]));"
+        "assert run.failed != (sys.argv[4] == 'clean'), [i.rule for r in run.results for i in r.issues][:5];"
         "own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
         "status = open('/proc/self/status').read() if sys.platform == 'linux' else '';"
         "m = re.search(r'VmHWM:\\s+(\\d+) kB', status); own = int(m.group(1)) if m else own;"
         "rss = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
         "print(time.perf_counter() - t, rss / 1024, len(run.results))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(path), str(jobs)], capture_output=True, text=True,
-                         timeout=3600)  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(jobs), str(max_bytes),
+                          "clean" if clean else "findings"], capture_output=True, text=True, timeout=7200)  # fmt: skip
     if out.returncode != 0:
         raise SystemExit(f"NDJSON run failed: {out.stderr[-500:]}")
     seconds, rss_mb, _count = out.stdout.split()
@@ -218,6 +219,38 @@ def scaling(rng: random.Random, folder: Path) -> list[tuple[int, float, float]]:
 ROUNDS = 5
 
 
+def memory(rng: random.Random, folder: Path, ndjson_bytes: int, jobs: int) -> None:
+    """Peak memory against the size of the largest input: a 30 MB string and a 133 MB study, each
+    with a finding (so source positions are computed too), and optionally an NDJSON of
+    `ndjson_bytes` streamed with one process and with `jobs`."""
+    print("Memory (peak RSS of a fresh process, VmHWM; the interpreter and packs alone take ~40 MB)")
+    cases = []
+    long_string = folder / "long-string.json"
+    long_string.write_text(json.dumps({**study(rng, 1, 1), "status": "bad", "description": "x" * 30_000_000}))
+    cases.append(("one 30 MB string", long_string, 1))
+    big = folder / "big-study.json"
+    # 664,000 instances, one line per value: 133 MB, as a PACS export of a very large study.
+    big.write_text(json.dumps({**study(rng, 10, 66_400), "status": "bad"}, indent=1))
+    cases.append(("one 133 MB study (664,000 instances)", big, 1))
+    if ndjson_bytes:
+        stream = folder / "gigabyte.ndjson"
+        with stream.open("w") as handle:
+            line = ""
+            while handle.tell() < ndjson_bytes:
+                line = json.dumps(study(rng, 2, 5))
+                handle.write(line + "\n")
+        cases.append((f"NDJSON of {stream.stat().st_size / 1e9:.2f} GB, 1 process", stream, 1))
+        if jobs > 1:
+            cases.append((f"NDJSON of {stream.stat().st_size / 1e9:.2f} GB, --jobs {jobs}", stream, jobs))
+    print(f"{'input':<42} {'size':>9} {'peak RSS':>10} {'RSS / size':>11} {'time':>8}")
+    for label, path, n in cases:
+        size = path.stat().st_size
+        seconds, rss_mb = ndjson_stream(path, n, max_bytes=size + 1, clean=path.suffix == ".ndjson")
+        ratio = f"{rss_mb * 2**20 / size:.1f}x" if path.suffix != ".ndjson" else "(stream)"
+        print(f"{label:<42} {size / 1e6:>7,.0f} MB {rss_mb:>7,.0f} MB {ratio:>11} {seconds:>7.1f}s")
+    print()
+
+
 def interleaved(path: Path, repeats: int, script: Path | None) -> list[Timing | None]:
     """Each tool's (wall, CPU) time on one payload: the median of ROUNDS rounds, each round timing
     every tool in turn, so a slow spell of a shared machine falls on all of them alike."""
@@ -252,10 +285,16 @@ def main() -> None:
     parser.add_argument("--ndjson", type=int, default=100_000, help="small studies in the NDJSON stream (0: skip)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes for the NDJSON run")
     parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--memory-ndjson-gb", type=float, default=0.0,
+                        help="also stream an NDJSON of this many GB in the memory section (1: about 10 minutes)")
+    parser.add_argument("--only-memory", action="store_true", help="run the memory section only")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     folder = Path(tempfile.mkdtemp(prefix="imaging-validator-bench-"))
     try:
+        memory(rng, folder, int(args.memory_ndjson_gb * 1e9), args.jobs)
+        if args.only_memory:
+            return
         script = fhir_js_setup(folder / "fhirjs")
         payloads = {label: study(rng, *size) for label, size in SIZES.items()}
         payloads["IMR Bundle (2 x 5)"] = imr_bundle(rng)

@@ -94,22 +94,16 @@ def test_an_input_that_breaks_the_validator_is_a_fatal_finding_and_every_other_i
         real_run(self, study)
 
     monkeypatch.setattr(StudyCheck, "run", broken_run)
-    # A folder that cannot be searched (the tests run as root, whom permissions do not stop).
+    # A folder that cannot be listed (the tests run as root, whom permissions do not stop).
     locked = str(inputs / "locked")
-    real_is_file, real_open = Path.is_file, open
+    real_scandir = os.scandir
 
-    def is_file(self: Path) -> bool:
-        if str(self).startswith(locked + os.sep):
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_is_file(self)
-
-    def locked_open(path, *args, **kwargs):
-        if str(path).startswith(locked + os.sep):
+    def scandir(path=".") -> object:
+        if str(path) == locked:
             raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)
+        return real_scandir(path)
 
-    monkeypatch.setattr(Path, "is_file", is_file)
-    monkeypatch.setattr(sources, "open", locked_open, raising=False)
+    monkeypatch.setattr(sources.os, "scandir", scandir)
 
     result = CliRunner().invoke(app, ["validate", str(inputs), "--reports-dir", str(out), "--debug"])
     assert result.exit_code == 3, result.output
@@ -122,7 +116,7 @@ def test_an_input_that_breaks_the_validator_is_a_fatal_finding_and_every_other_i
     assert _rules(found["c-nan.xml"]) >= {"r4:Extension.value[x]:type", "r4:ImagingStudy.numberOfSeries:type"}
     assert "r4:ImagingStudy.status:binding" in _rules(found["d-surrogate.json"])
     assert found["e-not-utf8-\udcff.json"][0]["status"] == "pass"
-    hidden = found["f-inside.json"][0]["issues"]
+    hidden = found["locked"][0]["issues"]
     assert [i["rule"] for i in hidden] == ["input:unreadable"] and "Permission denied" in hidden[0]["message"]
     assert not any("engine:internal-error" in _rules(v) for k, v in found.items() if k != "b-boom.json")
     assert "RuntimeError: injected defect" in result.output

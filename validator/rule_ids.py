@@ -38,6 +38,8 @@ NO_RESOURCE = "input:no-resource"
 TOO_LARGE = "input:too-large"
 TOO_DEEP = "input:too-deep"
 STRING_TOO_LONG = "input:string-too-long"
+XML_UNKNOWN_ATTRIBUTE = "xml:unknown-attribute"
+XML_UNKNOWN_ELEMENT = "xml:unknown-element"
 
 MISSING_RESOURCE_TYPE = "json:missing-resourceType"
 UNKNOWN_RESOURCE_TYPE = "json:unknown-resource-type"

@@ -42,15 +42,65 @@ class Pack:
         return self.data["ruleset"]
 
 
+# Limits on a pack or suite file, far above the largest bundled pack (under 1 MB, 4,000 values):
+# its size, and how many values it holds once every alias is expanded. Aliases share the values
+# they name, but whatever walks the result (the schema check, the pack cache) visits each one as
+# often as it is named: 1 KB of nested aliases ("billion laughs") would be 10^9 values.
+MAX_YAML_BYTES = 16 * 1024 * 1024
+MAX_YAML_VALUES = 1_000_000
+
+
+def expanded_values(root: Any, limit: int) -> int | None:
+    """How many values a composed YAML document holds with its aliases expanded, or None when
+    more than `limit` (or endless: an alias inside the value it names). Linear in the document
+    as written: each distinct node is counted once and its count reused where it is named."""
+    import yaml
+
+    done: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in done:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            done[key] = 1
+            continue
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+        if children_done:
+            open_nodes.discard(key)
+            done[key] = 1 + sum(done[id(c)] for c in children)
+            if done[key] > limit:
+                return None
+            continue
+        if key in open_nodes:
+            return None  # reached again while its own children are being counted: a cycle
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in done)
+    return done[id(root)]
+
+
 @cache
 def strict_loader() -> type:
-    """Safe YAML loading that refuses repeated mapping keys: a repeated element or rule in a pack
-    would otherwise silently replace the first one. (PyYAML is imported only when a pack's text
-    is not in the cache.)"""
+    """Safe YAML loading that refuses repeated mapping keys (a repeated element or rule in a pack
+    would otherwise silently replace the first one) and files beyond MAX_YAML_BYTES or
+    MAX_YAML_VALUES. (PyYAML is imported only when a pack's text is not in the cache.)"""
     import yaml
 
     class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-        pass
+        def __init__(self, stream: str) -> None:
+            if len(stream) > MAX_YAML_BYTES:
+                raise yaml.YAMLError(f"the file is larger than the limit of {MAX_YAML_BYTES} bytes")
+            super().__init__(stream)
+
+        def construct_document(self, node: yaml.Node) -> Any:
+            if expanded_values(node, MAX_YAML_VALUES) is None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"its aliases expand to more than {MAX_YAML_VALUES:,} values (an alias bomb?), "
+                    "or an alias is nested in the value it names", node.start_mark)  # fmt: skip
+            return super().construct_document(node)
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
         loader.flatten_mapping(node)

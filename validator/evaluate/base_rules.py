@@ -56,8 +56,11 @@ class BaseRules:
         self.issues, self.root, self.bundle = [], resource, bundle
         self._ctx, self._noted, self._too_deep = None, set(), False
         self._keys[0] = 0
-        self.resource(resource, ())
-        return self.issues
+        try:
+            self.resource(resource, ())
+            return self.issues
+        finally:  # not kept: a resource held here would outlive its file, into the next one's
+            self.root, self.bundle, self._ctx = {}, {}, None
 
     @property
     def keys_seen(self) -> int:

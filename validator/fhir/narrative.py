@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import TypeVar
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 
@@ -109,13 +111,36 @@ ALLOWED_ATTRIBUTES = frozenset(
 _DOCTYPE = re.compile(r"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
 
+T = TypeVar("T")
+# A narrative is checked by three rules (xhtml format, txt-1, txt-2) that share one parse. Short
+# ones (nearly all) are remembered across resources, at most 256 x 4 KiB of text; of the long ones
+# only the latest, so what one file leaves behind never grows with the number of files.
+_SHORT = 4096
+
+
+def _recent(func: Callable[[str], T]) -> Callable[[str], T]:
+    """`func` with its results remembered as said above."""
+    short = lru_cache(maxsize=256)(func)
+    last: list[tuple[str, T]] = []
+
+    @wraps(func)
+    def cached(div: str) -> T:
+        if len(div) <= _SHORT:
+            return short(div)
+        if not last or last[0][0] != div:
+            last[:] = [(div, func(div))]
+        return last[0][1]
+
+    return cached
+
+
 def _attr_name(name: str) -> str:
     if name == "{http://www.w3.org/XML/1998/namespace}lang":
         return "xml:lang"
     return name.split("}", 1)[-1]
 
 
-@lru_cache(maxsize=256)  # one parse serves the xhtml format, txt-1 and txt-2 (never mutated)
+@_recent  # one parse serves the xhtml format, txt-1 and txt-2 (never mutated)
 def _parse(div: str) -> ET.Element | str:
     if _DOCTYPE.search(div):
         return "a DOCTYPE or ENTITY declaration is not allowed in XHTML content"
@@ -125,7 +150,7 @@ def _parse(div: str) -> ET.Element | str:
         return f"not well-formed XHTML: {exc}"
 
 
-@lru_cache(maxsize=256)
+@_recent
 def xhtml_problem(div: str) -> str | None:
     """The xhtml datatype: well-formed XML whose root is a <div> in the XHTML namespace."""
     root = _parse(div)
@@ -136,7 +161,7 @@ def xhtml_problem(div: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=256)
+@_recent
 def html_problems(div: str) -> tuple[str, ...]:
     """Every txt-1 problem of well-formed narrative XHTML (the xhtml format is checked apart)."""
     root = _parse(div)
@@ -165,7 +190,7 @@ def html_problems(div: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(problems))
 
 
-@lru_cache(maxsize=256)
+@_recent
 def has_content(div: str) -> bool:
     """txt-2: some non-whitespace text, or an image."""
     root = _parse(div)

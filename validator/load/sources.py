@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import stat
 import sys
 from collections.abc import Iterable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from validator import rule_ids as R
 from validator.compile.plan import Plan
 from validator.fhir.jsontext import JsonSyntaxError, PositionIndex, parse
+from validator.fhir.positions import STRING
 from validator.limits import DEFAULT, Limits
 from validator.rule_ids import implements
 
@@ -57,6 +57,7 @@ class ResourceInput:
         """This input, parsed precisely (repeated keys kept) if it was parsed plain. In place, so
         whoever holds the input afterwards sees the precise tree, and the text is parsed once."""
         if self.plain_text is not None:
+            self.resource = None  # the plain tree goes before the precise one is built
             self.resource = parse(self.plain_text)
             self.plain_text = None
         return self
@@ -87,7 +88,7 @@ def expand_paths(paths: list[str]) -> list[str]:
             continue
         p = Path(arg)
         if _is_dir(p):
-            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in PAYLOAD_SUFFIXES and _is_file(f))
+            found = sorted(_payloads_in(p))
             if not found:
                 raise InputError(f"{arg}: directory holds no .json, .ndjson or .jsonl files")
             out.extend(found)
@@ -118,13 +119,55 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _is_file(path: Path) -> bool:
-    """A file in a folder being searched; one that cannot even be looked at (its folder cannot be
-    searched) is taken as one, so reading it reports why rather than skipping it silently."""
+def _payloads_in(folder: Path) -> Iterator[str]:
+    """The payload files under a folder, and what cannot be listed or is not a file: a folder
+    that cannot be read, a FIFO, socket or device, a link that leads nowhere. Those stay in the
+    list so that reading them reports them (a run never passes over what it could not see).
+    Linked folders are not entered, so a link loop cannot make the walk endless."""
     try:
-        return path.is_file()
+        with os.scandir(folder) as listing:
+            entries = list(listing)
     except OSError:
-        return True
+        yield str(folder)
+        return
+    for entry in entries:
+        path = folder / entry.name
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _payloads_in(path)
+                continue
+        except OSError:
+            pass
+        if path.suffix.lower() in PAYLOAD_SUFFIXES:
+            try:
+                if entry.is_dir():  # a link to a folder, named like a payload: not entered
+                    continue
+            except OSError:
+                pass
+            yield str(path)
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+            (stat.S_ISBLK, "a device"))
+
+
+def _not_a_file(source: str) -> LoadProblem | None:
+    """Why a path is not read as a file: it is a folder (named as an input only when it could not
+    be listed), a FIFO, socket or device (reading one could block forever or never end).
+    Checked before opening, since opening a FIFO blocks until a writer comes."""
+    st = os.stat(source)
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            with os.scandir(source):
+                pass
+        except OSError as exc:
+            return LoadProblem(R.UNREADABLE, f"cannot read the folder {source}: {exc.strerror or exc}; "
+                               "its files were not validated")  # fmt: skip
+        return LoadProblem(R.UNREADABLE, f"{source} is a folder, not a file")
+    kind = next((name for test, name in _SPECIAL if test(st.st_mode)), "not a regular file")
+    return LoadProblem(R.UNREADABLE, f"{source} is {kind}, not a file: it was not read")
 
 
 def _read_at_most(handle, limit: int) -> bytes:
@@ -145,14 +188,19 @@ def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, 
         if source == "-":
             data = _read_at_most(sys.stdin.buffer, limits.max_bytes + 1)
         else:
-            with open(source, "rb") as handle:  # one open and one fstat per file
+            problem = _not_a_file(source)
+            if problem is not None:
+                return None, problem, []
+            # Non-blocking, in case the file was replaced by a FIFO since: the open cannot hang.
+            with open(os.open(source, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
                 st = os.fstat(handle.fileno())
-                if stat.S_ISREG(st.st_mode) and st.st_size > limits.max_bytes:
+                if not stat.S_ISREG(st.st_mode):
+                    return None, LoadProblem(R.UNREADABLE, f"{source} is not a regular file: it was not read"), []
+                if st.st_size > limits.max_bytes:
                     return None, _too_large(source, limits), []
-                # A regular file is read at its size (+1 in case it grows); asking for the whole
-                # limit at once would allocate it first.
-                size = st.st_size + 1 if stat.S_ISREG(st.st_mode) else limits.max_bytes + 1
-                data = _read_at_most(handle, min(size, limits.max_bytes + 1))
+                # Read at its size (+1 in case it grows); asking for the whole limit at once would
+                # allocate it first.
+                data = _read_at_most(handle, min(st.st_size + 1, limits.max_bytes + 1))
     except OSError as exc:
         return None, LoadProblem(R.UNREADABLE, f"cannot read {source}: {exc.strerror or exc}"), []
     if len(data) > limits.max_bytes:
@@ -181,7 +229,7 @@ def _long_string(text: str, limits: Limits) -> LoadProblem | None:
     """A JSON string longer than the limit (looked for only in texts that could hold one)."""
     if len(text) <= limits.max_string:
         return None
-    for m in _STRING.finditer(text):
+    for m in STRING.finditer(text):
         if m.end() - m.start() - 2 > limits.max_string:
             line = text.count("\n", 0, m.start()) + 1
             return LoadProblem(R.STRING_TOO_LONG, f"a JSON string of {m.end() - m.start() - 2} characters exceeds the "
@@ -189,7 +237,6 @@ def _long_string(text: str, limits: Limits) -> LoadProblem | None:
     return None
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 
 
 def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None) -> Iterator[ResourceInput]:
@@ -242,7 +289,9 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
         return
     positions = PositionIndex(text)
     if plain and isinstance(doc, dict) and doc.get("resourceType") != "Bundle":
-        yield ResourceInput(source, None, doc, (), positions, warnings=warnings, plain_text=text)
+        item = ResourceInput(source, None, doc, (), positions, warnings=warnings, plain_text=text)
+        del doc  # the plain tree must be freeable while the item is out (see ResourceInput.precise)
+        yield item
         return
     if plain:
         doc = parse(text)  # precisely, to split a Bundle (written with escapes) or report a non-object
@@ -264,12 +313,22 @@ def _xml(
     if plan is None:
         raise ValueError("reading FHIR XML needs the plan of a FHIR version")
     try:
-        doc, positions = load_xml(text.encode("utf-8"), plan, limits.max_depth)
+        doc, positions, problems = load_xml(text.encode("utf-8"), plan, limits.max_depth)
     except XmlInputError as exc:
         rule = R.TOO_DEEP if "--max-depth" in exc.message else R.MALFORMED_XML
         yield _only(source, LoadProblem(rule, exc.message, exc.line, exc.column), warnings=warnings)
         return
-    yield from _split(source, doc, positions, warnings)  # type: ignore[arg-type]
+    # Each problem goes to the resource it is in: a Bundle entry's, or else the first resource.
+    in_entries = doc.get("resourceType") == "Bundle"
+    by_resource: dict[tuple, list[LoadProblem]] = {}
+    for p in problems:
+        key = p.pointer[:3] if in_entries and p.pointer[:1] == ("entry",) else ()
+        by_resource.setdefault(key, []).append(LoadProblem(p.rule, p.message, p.line, p.column))
+    for n, item in enumerate(_split(source, doc, positions, warnings)):  # type: ignore[arg-type]
+        item.warnings.extend(by_resource.pop(item.pointer, []))
+        if n == 0:
+            item.warnings.extend(by_resource.pop((), []))
+        yield item
 
 
 @implements(R.MALFORMED_JSON, R.TOO_DEEP)
@@ -363,8 +422,10 @@ def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadPr
                 ),
             )
             continue
-        yield ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
-                            warnings=list(warnings), plain_text=line if plain else None)  # fmt: skip
+        item = ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
+                             warnings=list(warnings), plain_text=line if plain else None)  # fmt: skip
+        del doc  # see _load_source
+        yield item
         warnings = []
 
 

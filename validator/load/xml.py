@@ -13,11 +13,14 @@ payload points into the XML. The rules of the format:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from xml.parsers import expat
 
+from validator import rule_ids as R
 from validator.compile.plan import Plan, Structure
+from validator.rule_ids import implements
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -107,20 +110,54 @@ class XmlPositions:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class XmlProblem:
+    """Something FHIR XML does not allow that the JSON form cannot show: the engine never sees it,
+    so it is reported from here, for the resource at `pointer` (or the Bundle entry it is in)."""
+
+    rule: str
+    message: str
+    line: int
+    column: int
+    pointer: tuple
+
+
+# The only attributes FHIR XML has (http://hl7.org/fhir/R4/xml.html): value on a primitive, id on
+# an element (not on a resource: its id is an element), url on an extension.
+_EXTENSIONS = ("extension", "modifierExtension")
+
+
 class _Converter:
     def __init__(self, plan: Plan, data: bytes) -> None:
         self.plan = plan
         self.data = data
         self.positions: dict[tuple, tuple[int, int]] = {}
+        self.problems: list[XmlProblem] = []
+
+    @implements(R.XML_UNKNOWN_ATTRIBUTE)
+    def attributes(self, node: _Node, allowed: tuple[str, ...], ptr: tuple) -> None:
+        for name in node.attrs:
+            if name not in allowed:
+                shown = name.replace(" ", ":", 1) if " " in name else name
+                where = " or ".join(allowed) if allowed else "none"
+                self.problems.append(XmlProblem(
+                    R.XML_UNKNOWN_ATTRIBUTE, f"attribute {shown!r} on <{node.name}> is not part of FHIR XML "
+                    f"(allowed here: {where}); it was not read", node.line, node.column, ptr))  # fmt: skip
+
+    @implements(R.XML_UNKNOWN_ELEMENT)
+    def foreign(self, node: _Node, ptr: tuple, why: str) -> None:
+        self.problems.append(XmlProblem(R.XML_UNKNOWN_ELEMENT, f"element <{node.name}> {why}; it was not read",
+                                        node.line, node.column, ptr))  # fmt: skip
 
     def resource(self, node: _Node, ptr: tuple) -> dict:
         out: dict = {"resourceType": node.name}
         self.positions[ptr] = (node.line, node.column)
         struct = self.plan.structures.get(node.name)
         if node.name == "Bundle":
+            self.attributes(node, (), ptr)
             self.bundle(node, out, ptr)
         else:
-            self.children(node, struct, out, ptr)
+            self.children(node, struct, out, ptr, ())
         return out
 
     def bundle(self, node: _Node, out: dict, ptr: tuple) -> None:
@@ -142,14 +179,24 @@ class _Converter:
         if entries:
             out["entry"] = entries
 
-    def children(self, node: _Node, struct: Structure | None, out: dict, ptr: tuple) -> None:
-        if "id" in node.attrs:
-            out["id"] = node.attrs["id"]
-        if "url" in node.attrs:
-            out["url"] = node.attrs["url"]
+    def children(self, node: _Node, struct: Structure | None, out: dict, ptr: tuple,
+                 allowed: tuple[str, ...] = ("id",)) -> None:  # fmt: skip
+        """The child elements of a resource or complex element (and the attributes `allowed` on it)."""
+        for name in allowed:
+            if name in node.attrs:
+                out[name] = node.attrs[name]
+        self.attributes(node, allowed, ptr)
         groups: dict[str, list[_Node]] = {}
         for child in node.children:
-            groups.setdefault(child.name, []).append(child)
+            if child.name == "resourceType":
+                self.foreign(child, ptr, "is not part of FHIR XML: a resource's type is the name of its element")
+            elif child.name.startswith("_"):
+                self.foreign(child, ptr, "is not part of FHIR XML (a JSON _element companion is written as the "
+                             "id and extensions of the element itself)")  # fmt: skip
+            elif child.ns != FHIR_NS and not (child.ns == XHTML_NS and child.name == "div"):
+                self.foreign(child, ptr, f"is not in the FHIR namespace {FHIR_NS}")
+            else:
+                groups.setdefault(child.name, []).append(child)
         for name, nodes in groups.items():
             entry = struct.props.get(name) if struct is not None else None
             repeats = entry[0].repeats if entry is not None else len(nodes) > 1
@@ -162,11 +209,14 @@ class _Converter:
                 cptr = (*ptr, name, k) if repeats else (*ptr, name)
                 self.positions[cptr] = (child.line, child.column)
                 if tcode == "Resource" and child.children:
+                    self.attributes(child, (), cptr)
+                    for extra in child.children[1:]:
+                        self.foreign(extra, cptr, f"is a second resource in one <{name}>, which holds one")
                     values.append(self.resource(child.children[0], cptr))
                     continue
                 sub_struct = (entry[0].children or self.plan.structures.get(tcode)) if entry is not None else None
                 obj: dict = {}
-                self.children(child, sub_struct, obj, cptr)
+                self.children(child, sub_struct, obj, cptr, ("id", "url") if name in _EXTENSIONS else ("id",))
                 values.append(obj)
             out[name] = values if repeats else values[0]
 
@@ -180,17 +230,23 @@ class _Converter:
                 companions.append(None)
                 continue
             values.append(self.typed(node.attrs["value"], tcode) if "value" in node.attrs else None)
+            self.attributes(node, ("value", "id"), vptr)
             companion: dict = {}
             if "id" in node.attrs:
                 companion["id"] = node.attrs["id"]
-            ext = [c for c in node.children if c.name == "extension"]
+            ext = [c for c in node.children if c.name == "extension" and c.ns == FHIR_NS]
+            for other in node.children:
+                if not (other.name == "extension" and other.ns == FHIR_NS):
+                    self.foreign(other, vptr, f"is not part of FHIR XML inside the primitive <{name}>, which holds "
+                                 "only extensions")  # fmt: skip
             if ext:
                 cptr = (*ptr, "_" + name, k) if repeats else (*ptr, "_" + name)
                 companion["extension"] = []
                 for j, e in enumerate(ext):
                     eobj: dict = {}
-                    self.positions[(*cptr, "extension", j)] = (e.line, e.column)
-                    self.children(e, self.plan.structures.get("Extension"), eobj, (*cptr, "extension", j))
+                    eptr = (*cptr, "extension", j)
+                    self.positions[eptr] = (e.line, e.column)
+                    self.children(e, self.plan.structures.get("Extension"), eobj, eptr, ("id", "url"))
                     companion["extension"].append(eobj)
             companions.append(companion or None)
         out[name] = values if repeats else values[0]
@@ -205,6 +261,11 @@ class _Converter:
         return raw if raw.rstrip().endswith("/>") and node.end == node.start else raw + "</div>"
 
     def typed(self, value: str, tcode: str | None) -> object:
+        """The JSON value of a primitive's value attribute: a number or boolean only when the text
+        has the lexical form FHIR gives the type (http://hl7.org/fhir/R4/datatypes.html); any
+        other text stays a string, which the type rule of the element then reports ('007', '+1',
+        '1_000', Arabic-Indic digits, 'NaN' and 'Infinity' are no FHIR numbers, though Python's
+        int() and Decimal() read them)."""
         ptype = self.plan.primitives.get(tcode or "")
         if ptype is None or ptype.json == "string":
             return value
@@ -212,20 +273,21 @@ class _Converter:
             return {"true": True, "false": False}.get(value, value)
         if ptype.json == "integer":
             try:
-                return int(value) if value.strip() == value and value.lstrip("-").isdigit() else value
-            except ValueError:
+                return int(value) if _INTEGER.fullmatch(value) else value
+            except ValueError:  # beyond Python's integer conversion limit: kept as text, a type problem
                 return value
-        try:
-            number = Decimal(value) if value.strip() == value else None
-        except InvalidOperation:
-            return value
-        # NaN and Infinity are no FHIR decimal (JSON has no such number): kept as text, the type
-        # check reports them as it would in JSON.
-        return number if number is not None and number.is_finite() else value
+        # NaN and Infinity never match: kept as text, the type check reports them as in JSON.
+        return Decimal(value) if _DECIMAL.fullmatch(value) else value
 
 
-def load_xml(data: bytes, plan: Plan, max_depth: int) -> tuple[dict, XmlPositions]:
-    """The JSON form of a FHIR XML document and the positions of its elements."""
+# The lexical forms of FHIR's integer and decimal (ASCII digits only).
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def load_xml(data: bytes, plan: Plan, max_depth: int) -> tuple[dict, XmlPositions, list[XmlProblem]]:
+    """The JSON form of a FHIR XML document, the positions of its elements, and what it holds that
+    FHIR XML does not allow."""
     root = _parse(data, max_depth)
     if root.ns != FHIR_NS:
         raise XmlInputError(
@@ -234,4 +296,4 @@ def load_xml(data: bytes, plan: Plan, max_depth: int) -> tuple[dict, XmlPosition
     converter = _Converter(plan, data)
     doc = converter.resource(root, ())
     text = data.decode("utf-8", "replace")
-    return doc, XmlPositions(text, converter.positions)
+    return doc, XmlPositions(text, converter.positions), converter.problems

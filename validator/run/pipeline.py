@@ -130,6 +130,7 @@ class Pipeline:
             if not self.selector.fixed:
                 # Version markers read shapes and values, which a plain parse keeps exactly.
                 selection = self.selector.version(res, rtype)
+            del res  # a plain tree parsed again is freed before the precise one is built
             base_findings = self._base_findings(item, selection)
             res = item.resource  # parsed again, precisely, if the plain parse was not proved exact
             if self.selector.fixed and base_findings:

@@ -1,0 +1,227 @@
+"""Source positions of a JSON text: where a JSON pointer (a tuple of keys and indices) is written.
+
+Built only when a resource has a finding to place, by one scan of the text. The scan costs a few
+regular-expression matches per token, never per character: a string body is skipped by one
+possessive match (which keeps no backtracking state, so a 30 MB string costs nothing extra), and
+the index is a handful of flat integer arrays, 17 bytes per JSON value, with nothing else
+kept per character. Keys are not stored: they are read back from the text when a lookup passes
+through an object, and an object with many members gets a name table on its first lookup.
+Line numbers come from a newline count per 4 KiB block, so no table of line starts is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from array import array
+from bisect import bisect_right
+
+Pointer = tuple[str | int, ...]
+
+# A JSON string, with possessive repeats: the engine does not record a state per character.
+STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
+_TOKEN = re.compile(r'[ \t\r\n]*+(?:("[^"\\]*+(?:\\.[^"\\]*+)*+")|([{}\[\],:])|([^ \t\r\n{}\[\],:"]++))', re.S)
+
+_SCALAR, _OBJECT, _ARRAY = 0, 1, 2
+# Objects with more members than this get a name -> members table when first looked into,
+# so placing a finding on each of 100,000 members stays linear.
+_NAME_TABLE_FROM = 16
+_BLOCK = 1 << 12  # characters per line-count checkpoint: what placing one finding may scan
+
+
+class PositionIndex:
+    """Maps JSON pointers (tuples of keys and indices) to 1-based (line, column).
+
+    For an object property the position is that of its key; for an array item, that of the item.
+    A repeated key is found at its first occurrence, or at its second with duplicate=True.
+    `line_offset` shifts lines for text that is one line of a larger file (NDJSON)."""
+
+    def __init__(self, text: str, line_offset: int = 0) -> None:
+        self._text = text
+        self._line_offset = line_offset
+        self._built = False
+        self.tokens = 0  # tokens scanned to build the index (tests count work with it)
+        # Per value, in the order values start: where it is written (its key for an object
+        # member), its kind, and its children as a slice of _children. Values are fewer than
+        # characters, so 4-byte numbers hold them but in texts of 2 GiB and more.
+        wide = "i" if len(text) < 2**31 else "q"
+        self._start = array(wide)
+        self._kind = array("b")
+        self._first = array(wide)
+        self._count = array(wide)
+        self._children = array(wide)
+        self._names: dict[int, dict[str, list[int]]] = {}
+        self._newlines_before: array | None = None  # see _checkpoints
+        self._last_newline = array("q")
+        self._line_count = 0
+
+    # -- building ----------------------------------------------------------------------------------
+    def _new(self, start: int) -> int:
+        self._start.append(start)
+        self._kind.append(_SCALAR)
+        self._first.append(0)
+        self._count.append(0)
+        return len(self._start) - 1
+
+    def _build(self) -> None:
+        self._built = True
+        text, end = self._text, len(self._text)
+        # Each open container: its value number, whether it is an object, its children so far.
+        stack: list[tuple[int, bool, list[int]]] = []
+        expecting_key = False
+        member = -1  # the object member whose key was read last: its value comes next
+        pos = 0
+        while pos < end:
+            m = _TOKEN.match(text, pos)
+            if m is None or m.end() == pos:
+                break
+            self.tokens += 1
+            pos = m.end()
+            punct = m.group(2)
+            if punct is None or punct == "{" or punct == "[":
+                # Offsets only: group(1) would copy the string out of the text.
+                start = m.start(1) if m.start(1) >= 0 else (m.start(2) if punct else m.start(3))
+                if stack and stack[-1][1] and expecting_key:
+                    member = self._new(start)
+                    stack[-1][2].append(member)
+                    expecting_key = False
+                    continue
+                if stack and stack[-1][1]:
+                    value = member
+                elif stack:
+                    value = self._new(start)
+                    stack[-1][2].append(value)
+                elif not self._start:
+                    value = self._new(start)
+                else:
+                    break  # text after the document: nothing to index
+                if punct == "{" or punct == "[":
+                    self._kind[value] = _OBJECT if punct == "{" else _ARRAY
+                    stack.append((value, punct == "{", []))
+                    expecting_key = punct == "{"
+            elif punct == "}" or punct == "]":
+                if stack:
+                    value, _, children = stack.pop()
+                    self._first[value] = len(self._children)
+                    self._count[value] = len(children)
+                    self._children.extend(children)
+                expecting_key = False
+            elif punct == "," and stack and stack[-1][1]:
+                expecting_key = True
+
+    # -- looking up ---------------------------------------------------------------------------------
+    def _key(self, value: int) -> str:
+        """The key of an object member, read back from the text."""
+        m = STRING.match(self._text, self._start[value])
+        raw = m.group() if m else '""'
+        return raw[1:-1] if "\\" not in raw else json.loads(raw)
+
+    def _members(self, obj: int, key: str) -> list[int]:
+        first, count = self._first[obj], self._count[obj]
+        if count <= _NAME_TABLE_FROM:
+            return [c for c in self._children[first : first + count] if self._key(c) == key]
+        table = self._names.get(obj)
+        if table is None:
+            table = {}
+            for c in self._children[first : first + count]:
+                table.setdefault(self._key(c), []).append(c)
+            self._names[obj] = table
+        return table.get(key, [])
+
+    def _matches(self, value: int, pointer: Pointer, depth: int, out: list[int], wanted: int) -> None:
+        """The values at `pointer` below `value`, in document order (a repeated key can make
+        several), until `wanted` are found."""
+        if depth == len(pointer):
+            out.append(value)
+            return
+        step, kind = pointer[depth], self._kind[value]
+        if kind == _OBJECT and isinstance(step, str):
+            for member in self._members(value, step):
+                self._matches(member, pointer, depth + 1, out, wanted)
+                if len(out) >= wanted:
+                    return
+        elif kind == _ARRAY and isinstance(step, int) and 0 <= step < self._count[value]:
+            self._matches(self._children[self._first[value] + step], pointer, depth + 1, out, wanted)
+
+    def locate(self, pointer: Pointer, duplicate: bool = False) -> tuple[int, int] | None:
+        """Position of `pointer`, or of its nearest existing ancestor (for a missing element).
+        With duplicate=True, the position of the repeated occurrence of a key, if any."""
+        if not self._built:
+            self._build()
+        if not self._start:
+            return None
+        ptr = tuple(pointer)
+        found: list[int] = []
+        if duplicate and ptr and isinstance(ptr[-1], str):
+            self._matches(0, ptr, 0, found, 2)
+            if len(found) == 2:
+                return self._line_col(self._start[found[1]])
+        while True:
+            found.clear()
+            self._matches(0, ptr, 0, found, 1)
+            if found:
+                return self._line_col(self._start[found[0]])
+            if not ptr:
+                return None
+            ptr = ptr[:-1]
+
+    # -- lines --------------------------------------------------------------------------------------
+    def _checkpoints(self) -> tuple[array, array]:
+        """Per _BLOCK-th character: the newlines before it, and the offset of the last of them."""
+        if self._newlines_before is None:
+            text, counts, last, seen, latest = self._text, array("q", [0]), array("q", [-1]), 0, -1
+            for block in range(_BLOCK, len(text) + 1, _BLOCK):
+                seen += text.count("\n", block - _BLOCK, block)
+                found = text.rfind("\n", block - _BLOCK, block)
+                latest = found if found >= 0 else latest
+                counts.append(seen)
+                last.append(latest)
+            self._newlines_before, self._last_newline = counts, last
+            self._line_count = seen + text.count("\n", (len(counts) - 1) * _BLOCK) + 1
+        return self._newlines_before, self._last_newline
+
+    def _line_col(self, offset: int) -> tuple[int, int]:
+        counts, last = self._checkpoints()
+        block = offset // _BLOCK
+        line = counts[block] + self._text.count("\n", block * _BLOCK, offset) + 1
+        newline = self._text.rfind("\n", block * _BLOCK, offset)
+        start = (newline if newline >= 0 else last[block]) + 1
+        return line + self._line_offset, offset - start + 1
+
+    def _line_start(self, line: int) -> int:
+        """Offset of the first character of a 1-based line of the text (which must exist)."""
+        counts, last = self._checkpoints()
+        block = bisect_right(counts, line - 1) - 1
+        pos = last[block] + 1
+        for _ in range(line - 1 - counts[block]):
+            pos = self._text.index("\n", max(pos, block * _BLOCK)) + 1
+        return pos
+
+    def lines(self, line: int, column: int, radius: int = 2, width: int = 160) -> tuple[tuple[int, str], ...]:
+        """The source lines around (line, column), each cut to `width` characters around the column
+        when longer (an NDJSON line or a minified file is one very long line)."""
+        self._checkpoints()
+        local = line - self._line_offset
+        out = []
+        for n in range(max(1, local - radius), min(self._line_count, local + radius) + 1):
+            start = self._line_start(n)
+            # Only the part of a line that is shown is copied, and its end is looked for only as
+            # far as the cut can reach: a minified file is one long line with every finding on it.
+            # The line of the finding has no newline before its column.
+            here = n == local
+            limit = start + (max(column, 1) if here else 0) + 2 * width + 2
+            end = self._text.find("\n", start + max(column - 1, 0) if here else start, limit)
+            if end < 0 and limit >= len(self._text):
+                end = len(self._text)
+            if end >= 0:
+                while end > start and self._text[end - 1] == "\r":
+                    end -= 1
+            length = end - start if end >= 0 else limit - start  # at least, when the end is further
+            if length <= width:
+                text = self._text[start : start + length]
+            else:
+                cut = max(0, min(column - width // 2, length - width)) if here else 0
+                text = self._text[start + cut : start + cut + width]
+                text = ("..." if cut else "") + text + ("..." if cut + width < length or end < 0 else "")
+            out.append((n + self._line_offset, text))
+        return tuple(out)
