@@ -87,6 +87,9 @@ def test_an_unreadable_sub_folder_is_a_finding_not_a_silent_pass(tmp_path, monke
     assert found == {"good.json": [], "locked": ["input:unreadable"]}
     message = next(r for r in run.results if r.source.endswith("locked")).issues[0].message
     assert "Permission denied" in message and "not validated" in message
+    monkeypatch.undo()
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["good.json", "locked",
+                                                                                 "locked/hidden.json"]  # fmt: skip
 
 
 def test_a_symlink_loop_is_a_finding_and_a_linked_folder_loop_is_not_walked(tmp_path) -> None:
@@ -96,6 +99,8 @@ def test_a_symlink_loop_is_a_finding_and_a_linked_folder_loop_is_not_walked(tmp_
     _good(tmp_path / "sub")
     run = Validator(fhir_version="R4").validate_paths([str(tmp_path)])
     assert _by_file(run) == {"good.json": [], "loop.json": ["input:unreadable"]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.json", "sub"]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["back", "good.json"]
 
 
 def test_a_pack_that_is_an_alias_bomb_is_a_usage_error_naming_it(tmp_path) -> None:
@@ -142,6 +147,7 @@ def test_xml_cannot_change_the_resource_type_and_other_files_are_still_validated
     rules = [i.rule for i in xml.issues]
     assert "xml:unknown-element" in rules and "r4:ImagingStudy.numberOfSeries:type" in rules
     assert _by_file(run)["good.json"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.xml", "good.json"]
 
 
 def test_a_nan_decimal_is_a_type_error_not_a_crash() -> None:
