@@ -15,7 +15,7 @@ from pathlib import Path
 from validator.compile.packs import load_pack
 from validator.resources import rules_dir
 
-ORDER = ("R4", "R4B", "R5", "R6")
+ORDER = ("R4", "R4B", "R5", "R6", "R6-ballot3")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Marker:
         return name + shapes[self.shape]
 
     def allowed(self) -> str:
-        return "/".join(v for v in ORDER if v in self.versions and v != "R4B")
+        return "/".join(v for v in ORDER if v in self.versions and v not in ("R4B", "R6-ballot3"))
 
 
 @cache
