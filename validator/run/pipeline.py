@@ -152,8 +152,16 @@ class Pipeline:
             issues=tuple(issues),
             version_reason=selection.reason,
             duration=time.perf_counter() - started,
+            not_validated=self._not_validated(rtype, selection) if item.problem is None else None,
         )
         return Outcome(result, waiting, self.remember(item))
+
+    def _not_validated(self, rtype: str | None, selection: Selection) -> str | None:
+        """Why a resource of this type was not validated (no rule pack for it), or None."""
+        struct = plan_for(selection.version).structures.get(rtype or "")
+        if rtype is None or (struct is not None and struct.kind == "resource"):
+            return None
+        return f"no rule pack for {rtype} (FHIR {selection.version.name}): it was read, not validated"
 
     @implements(R.TOO_MANY_ISSUES)
     def _capped(self, raw: list[RawIssue], listed: int) -> list[RawIssue]:
