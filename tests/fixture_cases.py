@@ -166,6 +166,9 @@ def study_from_dicom(folder_name: str = "ct-study") -> dict:
     }
 
 
+RULESETS = {"R4": "r4", "R4B": "r4", "R5": "r5", "R6": "r6", "R6-ballot3": "r6-ballot3", None: "r4"}
+
+
 @dataclass
 class Case:
     file: str
@@ -184,7 +187,7 @@ class Case:
 
     @property
     def ruleset(self) -> str:
-        return {"R4": "r4", "R4B": "r4", "R5": "r5", "R6": "r6", None: "r4"}[self.version]
+        return RULESETS[self.version]
 
     @property
     def id(self) -> str:
@@ -241,15 +244,15 @@ def _for_version(value: object, version: str | None, ruleset: str) -> object:
 
 def _reshape(study: dict, version: str) -> dict:
     """The base study in the shape of R5 (modality as CodeableConcept) or R6 (and sopClass as oid)."""
-    if version not in ("R5", "R6"):
+    if version not in ("R5", "R6", "R6-ballot3"):
         return study
-    if version == "R6" and "series" in study and "identifier" not in study:
+    if version != "R5" and "series" in study and "identifier" not in study:
         study["identifier"] = [{"system": "urn:dicom:uid", "value": "urn:oid:1.2.3.4"}]  # ist-1
     for s in study.get("series") or []:
         if isinstance(s.get("modality"), dict) and "coding" not in s["modality"]:
             s["modality"] = {"coding": [s["modality"]]}
         for inst in s.get("instance") or []:
-            if version == "R6" and isinstance(inst.get("sopClass"), dict):
+            if version != "R5" and isinstance(inst.get("sopClass"), dict):
                 inst["sopClass"] = inst["sopClass"]["code"]
     return study
 
@@ -260,7 +263,7 @@ def load_cases() -> list[Case]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         versions = data.get("versions") or [None]
         for version in versions:
-            ruleset = {"R4": "r4", "R4B": "r4", "R5": "r5", "R6": "r6", None: "r4"}[version]
+            ruleset = RULESETS[version]
             cases.extend(_cases(path, _for_version(data, version, ruleset), version))
     return cases
 

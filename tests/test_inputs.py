@@ -143,5 +143,5 @@ def test_a_resource_type_without_rules_gets_one_information_issue(validator) -> 
 def test_the_api_validates_a_dict_and_reports_the_version_and_why(validator) -> None:
     result = validator.validate_resource(dict(STUDY))
     assert result.issues == () and result.fhir_version == "4.0.1"
-    assert result.version_reason.startswith("default (R4)")
+    assert result.version_reason.startswith("R4; no version marker decides")
     assert Validator(fhir_version="R4B").validate_resource(dict(STUDY)).version_reason == "--fhir-version"

@@ -145,8 +145,11 @@ def test_the_sop_class_list_holds_every_registry_entry(validator, shared) -> Non
     assert {"urn:oid:" + e["uid"] for e in entries} == bundled.codes
 
 
-@pytest.mark.parametrize(("version", "table"), [("R5", "elements-r5.json"), ("R6", "elements-r6.json")])
-def test_the_r5_and_r6_imagingstudy_elements_match_their_tables(shared, version, table) -> None:
+# R6 is compared with its own two texts, the build page and the ballot page (test_r6_texts_match_their_pages.py);
+# elements-r6.json is a third, a 6.0.0 StructureDefinition of the source tree, of which only the
+# ist invariants are used (below).
+@pytest.mark.parametrize(("version", "table"), [("R5", "elements-r5.json")])
+def test_the_r5_imagingstudy_elements_match_their_table(shared, version, table) -> None:
     from validator import Validator
 
     plan = Validator(fhir_version=version).plan
@@ -154,9 +157,6 @@ def test_the_r5_and_r6_imagingstudy_elements_match_their_tables(shared, version,
     rows = json.loads((shared / table).read_text())["elements"][1:]
     wrong = []
     for e in rows:
-        if version == "R6" and e["path"] == "ImagingStudy.procedure":
-            assert e["path"] not in index  # not on the 6.0.0-ballot3 page the R6 pack follows
-            continue
         el = index.get(e["path"])
         if el is None:
             wrong.append(f"{e['path']}: missing")

@@ -40,7 +40,7 @@ def test_one_test_per_resource_is_collected_with_readable_ids(payloads) -> None:
 def test_exactly_the_non_conformant_resources_fail(payloads) -> None:
     # A real subprocess: the plugin is found through the installed package's pytest11 entry point.
     result = payloads.runpytest_subprocess("-q")
-    result.assert_outcomes(passed=6, failed=2)
+    result.assert_outcomes(passed=5, failed=2, skipped=1)  # the included Patient: not validated, skipped
     result.stdout.fnmatch_lines(["FAILED payloads/broken-study.json::ImagingStudy/ct-4*",
                                  "FAILED payloads/studies.ndjson::ImagingStudy/ct-11*"])  # fmt: skip
 
@@ -78,7 +78,13 @@ def test_fail_on_warning_fails_payloads_with_warnings(payloads) -> None:
     strict = payloads.runpytest("-q", "payloads/searchset-bundle.json", "--fhir-fail-on", "information")
     strict.assert_outcomes(passed=2, failed=1)  # the included Patient has an information issue
     payloads.makeini("[pytest]\nfhir_payloads = payloads/*.json\nfhir_fail_on = never\n")
-    payloads.runpytest("-q").assert_outcomes(passed=5)  # the broken study passes too
+    payloads.runpytest("-q").assert_outcomes(passed=4, skipped=1)  # the broken study passes too
+
+
+def test_a_resource_type_without_rules_is_skipped_with_the_reason(payloads) -> None:
+    result = payloads.runpytest("-q", "-rs", "payloads/searchset-bundle.json")
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*Patient/p2 (entry *) not validated: no rule pack for Patient (FHIR R4)*"])
 
 
 def test_junitxml_shows_the_failing_payloads(payloads) -> None:
@@ -94,7 +100,7 @@ def test_ini_markers_skip_or_xfail_payloads_with_a_reason(payloads) -> None:
         "fhir_skip =\n    payloads/studies.ndjson :: NDJSON checked nightly\n"
     )
     result = payloads.runpytest("-q", "-rsx")
-    result.assert_outcomes(passed=4, xfailed=1, skipped=3)
+    result.assert_outcomes(passed=3, xfailed=1, skipped=4)
     result.stdout.fnmatch_lines(["*NDJSON checked nightly*", "*known bad export, ticket 42*"])
 
 

@@ -54,7 +54,7 @@ def test_an_oid_sop_class_is_read_as_r6(shared) -> None:
         for inst in s.get("instance", []):
             inst["sopClass"] = inst["sopClass"]["code"]
     result = Validator().validate_resource(study)
-    assert result.fhir_version == "6.0.0-ballot3" and "sopClass" in result.version_reason
+    assert result.fhir_version == "6.0.0-cibuild" and "sopClass" in result.version_reason
 
 
 def test_mixed_shapes_are_one_error_naming_the_versions(shared) -> None:
@@ -125,3 +125,33 @@ def test_the_count_invariants_hold_and_fail_on_a_study_with_10000_instances() ->
     rules = {i.rule for i in validator.validate_resource(broken).issues}
     assert {"r6:ist-4", "r6:ist-6"} <= rules
     print(f"10,000-instance R6 study validated in {elapsed:.3f} s")
+
+
+CONNECTION_TYPES = "http://terminology.hl7.org/CodeSystem/endpoint-connection-type"
+R5_ENDPOINT = {
+    "resourceType": "Endpoint",
+    "id": "wado",
+    "status": "active",
+    "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">WADO-RS</div>'},
+    "connectionType": [{"coding": [{"system": CONNECTION_TYPES, "code": "dicom-wado-rs"}]}],
+    "payload": [
+        {
+            "type": [{"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "113014"}]}],
+            "mimeType": ["application/dicom"],
+        }
+    ],
+    "address": "https://pacs.example.org/dicomweb",
+}
+
+
+def test_an_r5_endpoint_is_detected_as_r5_without_fhir_version() -> None:
+    result = Validator().validate_resource(dict(R5_ENDPOINT))
+    assert result.fhir_version == "5.0.0"
+    assert result.version_reason == "shape: connectionType as a CodeableConcept, payload (R5)"
+    assert [i.rule for i in result.issues if i.severity >= Severity.WARNING] == []
+
+
+def test_an_r5_endpoint_validated_as_r4_is_one_mismatch_with_hints() -> None:
+    result = Validator(fhir_version="4.0.1").validate_resource(dict(R5_ENDPOINT))
+    hint = "engine:migration-hint"
+    assert [i.rule for i in result.issues] == ["engine:version-mismatch", hint, hint]

@@ -190,7 +190,9 @@ def _console(run: RunResult, quiet: bool, reports: Reports) -> None:
 def validate(
     paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive), globs, or - for stdin.")],
     fhir_version: Annotated[
-        str | None, typer.Option("--fhir-version", help="R4, R4B, R5 or R6 (default: detected per payload).")
+        str | None,
+        typer.Option("--fhir-version", help="R4, R4B, R5, R6 (continuous build), 6.0.0-ballot3, or a number "
+                     "4.0.1, 4.3.0, 5.0.0 (default: detected per payload)."),
     ] = None,
     profile: Annotated[
         list[str] | None, typer.Option("--profile", help="Profile to apply (short name, URL or pack path).")

@@ -77,6 +77,9 @@ class ResourceResult:
     issues: tuple[Issue, ...]
     version_reason: str | None = None
     duration: float = 0.0  # seconds spent validating this resource
+    # Why no rule pack applied to this resource (a Patient in a Bundle), or None: it was validated.
+    # Not validated is not passed: every report gives such a resource its own status.
+    not_validated: str | None = None
 
     @property
     def worst(self) -> Severity | None:
@@ -85,6 +88,12 @@ class ResourceResult:
     def fails(self, threshold: Severity | None) -> bool:
         """True when an issue is at or above `threshold` (None = never fail)."""
         return threshold is not None and any(i.severity >= threshold for i in self.issues)
+
+    def status(self, threshold: Severity | None) -> str:
+        """fail, not-validated (no rules for its type, and nothing else fails it) or pass."""
+        if self.fails(threshold):
+            return "fail"
+        return "not-validated" if self.not_validated is not None else "pass"
 
     @property
     def label(self) -> str:
@@ -147,6 +156,7 @@ class RunResult:
             "files": len({r.source for r in self.results}),
             "resources": len(self.results),
             "failedResources": sum(1 for r in self.results if r.fails(self.fail_on)),
+            "notValidatedResources": sum(1 for r in self.results if r.status(self.fail_on) == "not-validated"),
             "failOn": self.fail_on.label if self.fail_on else "never",
             "issues": {s.label: counts.get(s.label, 0) for s in sorted(Severity, reverse=True)},
             "status": "fail" if self.failed else "pass",

@@ -63,6 +63,8 @@ MIGRATION_HINT = "engine:migration-hint"
 INTERNAL_ERROR = "engine:internal-error"
 TOO_MANY_ISSUES = "engine:too-many-issues"
 
+CODE_SYSTEM_PAGE = "coding:system-is-a-page"
+
 # The DICOM pack (rules/dicom/dicom.yaml)
 UID_SYNTAX = "dicom:uid-syntax"
 STUDY_UID_URN = "dicom:study-uid-urn"

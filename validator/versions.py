@@ -18,8 +18,10 @@ VERSIONS = {
     "R4": FhirVersion("R4", "4.0.1", "r4", "r4"),
     "R4B": FhirVersion("R4B", "4.3.0", "r4", "r4"),
     "R5": FhirVersion("R5", "5.0.0", "r5", "r5"),
-    # The R6 ballot: ImagingStudy as on the 6.0.0-ballot3 page, over the R5 datatypes.
-    "R6": FhirVersion("R6", "6.0.0-ballot3", "r6", "r5"),
+    # R6 as the continuous build defines it (build.fhir.org), over the R5 datatypes.
+    "R6": FhirVersion("R6", "6.0.0-cibuild", "r6", "r5"),
+    # The third R6 ballot, a fixed text that differs from the build (no procedure, no laterality).
+    "R6-ballot3": FhirVersion("R6-ballot3", "6.0.0-ballot3", "r6-ballot3", "r5"),
 }
 # Versions users may ask for, whose packs are not part of this release yet.
 PLANNED: dict[str, str] = {}
@@ -31,11 +33,14 @@ class UnknownVersion(ValueError):
 
 
 def parse_version(text: str) -> FhirVersion:
+    """A version by name (R4, R4B, R5, R6, R6-ballot3) or number (4.0.1, 4.3.0, 5.0.0, 6.0.0-ballot3)."""
     key = text.strip().upper()
-    if key in VERSIONS:
-        return VERSIONS[key]
+    for v in VERSIONS.values():
+        if key in (v.name.upper(), v.number.upper()):
+            return v
     if key in PLANNED:
         raise UnknownVersion(
             f"FHIR {key} ({PLANNED[key]}) has no rule pack in this release; available: " + ", ".join(VERSIONS)
         )
-    raise UnknownVersion(f"unknown FHIR version {text!r}; available: " + ", ".join(VERSIONS))
+    known = ", ".join(f"{v.name} ({v.number})" for v in VERSIONS.values())
+    raise UnknownVersion(f"unknown FHIR version {text!r}; available: {known}")

@@ -39,6 +39,10 @@ class Rule:
     description: str
     source: str
     pack: str
+    # Kinds of rule (e.g. binding) whose finding at the same place this rule's finding replaces:
+    # the DICOM rules say more about a sopClass or modality coding than "not in the value set",
+    # and one fact is reported once.
+    replaces: frozenset[str] = frozenset()
 
 
 def rule_infos(rules: dict[str, Rule]) -> dict[str, RuleInfo]:
@@ -52,6 +56,9 @@ class Binding:
     url: str
     value_set: ValueSet | None  # None: not bundled
     rule: Rule
+    # Extensible only: codes the element's definition admits where the value set has no suitable
+    # concept (R4 series.modality: the non-acquisition modalities of CID 33, such as KO or SR).
+    extension: ValueSet | None = None
 
 
 @dataclass(slots=True)
@@ -214,6 +221,7 @@ class _Compiler:
                         nr["description"],
                         nr["source"],
                         pack.id,
+                        frozenset(nr.get("replaces") or ()),
                     ),
                     "rules",
                 )
@@ -359,7 +367,14 @@ class _Compiler:
             ),
             fieldname,
         )
-        return Binding(strength=strength, url=vs_url, value_set=vs, rule=rule)
+        extension = None
+        if "extensibleWith" in raw:
+            ext_url = canonical(raw["extensibleWith"])
+            extension = self.value_sets.get(ext_url)
+            if strength != "extensible" or extension is None:
+                why = "only an extensible binding admits more codes" if extension else f"{ext_url} is not bundled"
+                self.problem(pack, path, f"{fieldname}.extensibleWith", why)
+        return Binding(strength=strength, url=vs_url, value_set=vs, rule=rule, extension=extension)
 
     def _invariant(self, pack: Pack, sname: str, by_path: dict[str, Structure], inv: dict, fieldname: str) -> None:
         key = inv["key"]

@@ -34,10 +34,13 @@ def binding_problem(binding: Binding, value: object, tcode: str, path: str) -> P
         )
     if not isinstance(value, dict):
         return None
+    ext = binding.extension  # codes an extensible binding admits beyond its value set
     if tcode == "CodeableConcept":
         raw_codings = value.get("coding")
         codings = [c for c in raw_codings if isinstance(c, dict)] if isinstance(raw_codings, list) else []
         if any(vs.has_coding(c.get("system"), c.get("code")) for c in codings):
+            return None
+        if ext is not None and any(ext.has_coding(c.get("system"), c.get("code")) for c in codings):
             return None
         if not codings:
             if strength != "required":
@@ -52,7 +55,7 @@ def binding_problem(binding: Binding, value: object, tcode: str, path: str) -> P
     system, code = value.get("system"), value.get("code")
     if not isinstance(code, str) or not (system is None or isinstance(system, str)):
         return None  # absent or malformed: nothing to look up (a malformed value is the type rule's finding)
-    if vs.has_coding(system, code):
+    if vs.has_coding(system, code) or (ext is not None and ext.has_coding(system, code)):
         return None
     return binding.rule, f"{path}: {system}#{code} is not in the {strength} value set {vs.title} ({binding.url})"
 

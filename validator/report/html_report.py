@@ -21,7 +21,7 @@ body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
 header,main{max-width:1200px;margin:0 auto;padding:0 16px}
 h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px}h3{font-size:15px;margin:0}
 .status{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}
-.status.pass{background:var(--ok)}.status.fail{background:var(--error)}
+.status.pass{background:var(--ok)}.status.fail{background:var(--error)}.status.not-validated{background:#6b7280}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
 .card{background:#fff;border:1px solid var(--line);border-radius:6px;padding:8px 14px;min-width:110px}
 .card b{display:block;font-size:20px}
@@ -107,7 +107,7 @@ def _issue_row(i: Issue, source: str) -> str:
 
 
 def _resource(n: int, r: ResourceResult, run: RunResult) -> str:
-    status = "fail" if r.fails(run.fail_on) else "pass"
+    status = r.status(run.fail_on)
     profiles = f' <span class="muted">profiles: {_e(", ".join(r.profiles))}</span>' if r.profiles else ""
     head = (
         f'<section class="resource {status}" id="res-{n}" data-file="{_e(r.source)}">'
@@ -122,7 +122,7 @@ def _resource(n: int, r: ResourceResult, run: RunResult) -> str:
 
 
 def _table_row(n: int, r: ResourceResult, run: RunResult) -> str:
-    status = "fail" if r.fails(run.fail_on) else "pass"
+    status = r.status(run.fail_on)
     counts = "".join(f"<td>{sum(i.severity is sev for i in r.issues)}</td>" for sev in sorted(Severity, reverse=True))
     entry = "" if r.entry is None else r.entry
     return (

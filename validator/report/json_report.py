@@ -18,7 +18,7 @@ def result_dict(r: ResourceResult, fail_on: Severity | None) -> dict:
         "fhirVersion": r.fhir_version,
         "fhirVersionReason": r.version_reason,
         "profiles": list(r.profiles),
-        "status": "fail" if r.fails(fail_on) else "pass",
+        "status": r.status(fail_on),
         "issues": [i.as_dict() for i in r.issues],
     }
 

@@ -25,6 +25,8 @@ def _case(r: ResourceResult, run: RunResult, suite: str) -> TestCase:
     below = [i for i in r.issues if run.fail_on is None or i.severity < run.fail_on]
     stdout = "\n".join(_line(i) for i in below) or None
     case = TestCase(r.label, classname=suite, elapsed_sec=round(r.duration, 6), stdout=stdout)
+    if r.status(run.fail_on) == "not-validated":
+        case.add_skipped_info(message=f"not validated: {r.not_validated}")
     if r.fails(run.fail_on):
         failing = [i for i in r.issues if run.fail_on is not None and i.severity >= run.fail_on]
         worst = max(i.severity for i in failing)

@@ -47,7 +47,7 @@ def _render(run: RunResult, quiet: bool) -> str:
             continue
         out.append(source)
         for r in shown:
-            status = "FAIL" if r.fails(run.fail_on) else "ok"
+            status = {"fail": "FAIL", "pass": "ok", "not-validated": "NOT VALIDATED"}[r.status(run.fail_on)]
             version = f"FHIR {r.fhir_version}" if r.fhir_version else ""
             profiles = f"  profiles: {', '.join(p.rsplit('/', 1)[-1] for p in r.profiles)}" if r.profiles else ""
             out.append(f"  {status:<4} {r.label}  {version}{profiles}".rstrip())
@@ -56,7 +56,8 @@ def _render(run: RunResult, quiet: bool) -> str:
     s = run.summary()
     counts = ", ".join(f"{n} {name}" for name, n in s["issues"].items())
     out.append(
-        f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed: {counts}. "
+        f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed, "
+        f"{s['notValidatedResources']} not validated: {counts}. "
         f"Result: {s['status'].upper()} (fail on {s['failOn']})"
     )
     # Each line is escaped whole: payload text (values, ids, file names) is in most of them.

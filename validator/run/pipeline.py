@@ -21,6 +21,7 @@ from validator.compile.catalog import plan_for
 from validator.compile.plan import Plan, Rule
 from validator.compile.profiles import ProfileSet
 from validator.evaluate.base_rules import BaseRules
+from validator.evaluate.code_systems import web_page_systems
 from validator.evaluate.cross import (
     Place,
     Remembered,
@@ -152,8 +153,16 @@ class Pipeline:
             issues=tuple(issues),
             version_reason=selection.reason,
             duration=time.perf_counter() - started,
+            not_validated=self._not_validated(rtype, selection) if item.problem is None else None,
         )
         return Outcome(result, waiting, self.remember(item))
+
+    def _not_validated(self, rtype: str | None, selection: Selection) -> str | None:
+        """Why a resource of this type was not validated (no rule pack for it), or None."""
+        struct = plan_for(selection.version).structures.get(rtype or "")
+        if rtype is None or (struct is not None and struct.kind == "resource"):
+            return None
+        return f"no rule pack for {rtype} (FHIR {selection.version.name}): it was read, not validated"
 
     @implements(R.TOO_MANY_ISSUES)
     def _capped(self, raw: list[RawIssue], listed: int) -> list[RawIssue]:
@@ -185,9 +194,12 @@ class Pipeline:
             )
             raw.extend(walk.run(res, base_findings))
             pending = walk.pending
+        if (struct := plan.structures.get(rtype or "")) is not None and struct.kind == "resource":
+            raw.extend(self._raw(R.CODE_SYSTEM_PAGE, p, m) for p, m in web_page_systems(res))
         endpoints: list[tuple] = []
         if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
             endpoints = self._dicom(res, EvalContext(root=res, bundle=bundle), raw, plan)
+        raw = _without_replaced(raw)
         if not (pending or endpoints):
             return raw, None
         # Where findings of the waiting checks will be shown, located now while the text is here.
@@ -232,8 +244,11 @@ class Pipeline:
         if self.dicom:
             from validator.evaluate.dicom.study import StudyCheck
 
+            # R6's invariant ist-7 already requires the study modalities to equal the series'.
+            struct = plan.structures.get("ImagingStudy")
+            ist_7 = struct is not None and any(inv.key == "ist-7" for inv in struct.invariants)
             check = StudyCheck(report, lambda literal: resolve_reference(literal, ctx), plan.fhir_version,
-                               plan.sop_class_modalities)  # fmt: skip
+                               plan.sop_class_modalities, modalities_checked=ist_7)  # fmt: skip
             check.run(study)
             unresolved = check.unresolved
         if self.dicom_files is not None:
@@ -344,6 +359,16 @@ class Pipeline:
         severity = self.severity.get(r.rule.id, r.severity)
         return Issue(severity, r.rule.code, r.rule.id, place.expression, r.message, place.line, place.column,
                      place.snippet)  # fmt: skip
+
+
+def _without_replaced(raw: list[RawIssue]) -> list[RawIssue]:
+    """The findings less those another finding at the same place replaces (Rule.replaces): a
+    DICOM rule's finding on a sopClass or modality coding says what the binding rule would say
+    there, and more."""
+    replaced = {(kind, r.pointer) for r in raw for kind in r.rule.replaces}
+    if not replaced:
+        return raw
+    return [r for r in raw if (r.rule.kind, r.pointer) not in replaced]
 
 
 def _by_position(issue: Issue) -> tuple:

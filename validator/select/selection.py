@@ -16,7 +16,7 @@ from validator import rule_ids as R
 from validator.compile.packs import PackError, load_pack
 from validator.compile.profiles import Profile, ProfileSet
 from validator.rule_ids import implements
-from validator.select.version import Marker, choose
+from validator.select.version import Marker, choose, has_markers
 from validator.versions import VERSIONS, FhirVersion
 
 # (rule id, pointer inside the resource, message): a finding the selection itself makes.
@@ -79,7 +79,7 @@ class Selector:
             declared = self._declared_profile_version(res)
             if declared is not None:
                 return Selection(VERSIONS[declared[0]], declared[1])
-        if rtype != "ImagingStudy":
+        if not has_markers(rtype):
             return self.initial()
         choice = choose(res, requested)
         return Selection(VERSIONS[choice.version], choice.reason, list(choice.conflicts))

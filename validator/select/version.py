@@ -1,4 +1,4 @@
-"""Which FHIR version an ImagingStudy payload is written in, from the markers of rules/versions.yaml.
+"""Which FHIR version an ImagingStudy or Endpoint payload is written in, from rules/versions.yaml.
 
 A marker is an element in a shape that only some versions have (procedureCode: R4; modality as a
 CodeableConcept: R5 and R6; sopClass as a string: R6). Without --fhir-version the version is the
@@ -15,7 +15,7 @@ from pathlib import Path
 from validator.compile.packs import load_pack
 from validator.resources import rules_dir
 
-ORDER = ("R4", "R4B", "R5", "R6")
+ORDER = ("R4", "R4B", "R5", "R6", "R6-ballot3")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Marker:
         return name + shapes[self.shape]
 
     def allowed(self) -> str:
-        return "/".join(v for v in ORDER if v in self.versions and v != "R4B")
+        return "/".join(v for v in ORDER if v in self.versions and v not in ("R4B", "R6-ballot3"))
 
 
 @cache
@@ -108,18 +108,25 @@ class Choice:
     conflicts: list[tuple[Marker, tuple]]  # markers the chosen version does not allow, with where
 
 
+def has_markers(rtype: str | None) -> bool:
+    """Whether the version of a resource of this type can be read from its shape."""
+    return any(m.element.split(".", 1)[0] == rtype for m in markers())
+
+
 def choose(resource: dict, requested: str | None) -> Choice:
-    found = [(m, p) for m in markers() if (p := find(resource, m)) is not None]
+    rtype = resource.get("resourceType")
+    found = [(m, p) for m in markers() if m.element.split(".", 1)[0] == rtype and (p := find(resource, m)) is not None]
     if requested is not None:
         family = {requested, "R4", "R4B"} if requested in ("R4", "R4B") else {requested}
         conflicts = [(m, p) for m, p in found if not m.versions & family]
         return Choice(requested, "--fhir-version", conflicts)
     if not found:
-        return Choice("R4", "default (R4): nothing in the payload is specific to another version", [])
+        return Choice("R4", "R4; no version marker decides (nothing in the payload is specific to one version), "
+                      "so it was read as the default R4", [])  # fmt: skip
     candidates = [v for v in ("R4", "R5", "R6") if all(v in m.versions for m, _ in found)]
     if candidates:
         version = candidates[0]
-        telling = [m.describe() for m, _ in found if len(m.versions - {"R4B"}) < 3]
+        telling = [m.describe() for m, _ in found if len(m.versions - {"R4B", "R6-ballot3"}) < 3]
         return Choice(version, f"shape: {', '.join(telling[:3])} ({version})", [])
     # Markers of several versions: report against the version most markers allow.
     votes = {v: sum(v in m.versions for m, _ in found) for v in ("R4", "R5", "R6")}

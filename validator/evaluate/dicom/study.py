@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from validator import rule_ids as R
 from validator.dicom.registry import DCM, cid_codes, sop_classes
 from validator.dicom.uids import uid_problem
+from validator.evaluate.code_systems import page_advice
 from validator.rule_ids import implements
 
 Pointer = tuple[str | int, ...]
@@ -19,6 +20,13 @@ Report = Callable[[str, Pointer, str], None]
 Resolve = Callable[[str], "dict | None"]
 
 DICOM_ROOT = "1.2.840.10008."
+# The DICOM Controlled Terminology (DCM) by its OID (PS3.16 Table 8-1), instead of its FHIR URI.
+DCM_OID = "urn:oid:1.2.840.10008.2.16.4"
+_DICOM_PAGE = re.compile(r"https?://dicom\.nema\.org/medical/dicom/[^/]+/output/[a-z]+/part16/", re.IGNORECASE)
+# The forms of a SOP Class coding found in real payloads, with what a receiver can make of each:
+RFC3986 = "urn:ietf:rfc:3986"  # the FHIR form: code urn:oid:<UID> (R4, R5 ImagingStudy examples)
+DCMUID = "urn:oid:1.2.840.10008.2.6.1"  # the DICOM UID Registry as a coding scheme (PS3.16 Table 8-1, DCMUID)
+_UID_LIKE = re.compile(r"[0-9.]+")
 _STUDIES = re.compile(r"/studies/([^/?#]+)")
 _SERIES = re.compile(r"/series/([^/?#]+)")
 
@@ -41,12 +49,16 @@ def _items(value: object) -> list[tuple[int, dict]]:
 
 class StudyCheck:
     def __init__(self, report: Report, resolve: Resolve, fhir_version: str,
-                 sop_class_modalities: dict[str, frozenset[str]]) -> None:  # fmt: skip
+                 sop_class_modalities: dict[str, frozenset[str]],
+                 modalities_checked: bool = False) -> None:  # fmt: skip
         self._report = report
         self.reported = 0  # findings so far
         self._clean_sop_classes: set[tuple] = set()  # (modality, sopClass) pairs that passed (sop_class)
         self.resolve = resolve
-        self.cid = 29 if fhir_version.startswith("4.") else 33
+        # R4 means the study-level modality list for acquisition modalities only (CID 29).
+        self.acquisition_only = fhir_version.startswith("4.")
+        # An invariant of the FHIR version (R6 ist-7) checks the modality list: not said twice.
+        self.modalities_checked = modalities_checked
         self.sop_class_modalities = sop_class_modalities
         self.where: dict[str, tuple[str, Pointer]] = {}  # UID -> level and place first seen (uniqueness)
         self.unresolved: list[tuple[str, Pointer, str | None, str | None]] = []  # endpoints not in the payload
@@ -73,7 +85,8 @@ class StudyCheck:
             if modality:
                 series_modalities.setdefault(modality, (*sp, "modality"))
             self.number(series_numbers, s.get("number"), sp, R.SERIES_NUMBER_UNIQUE, "Series Number")
-            listed = self.instances(s.get("instance"), i, modality)
+            # A code outside CID 33 says nothing about which SOP Classes belong in the series.
+            listed = self.instances(s.get("instance"), i, modality if modality in cid_codes(33) else None)
             listed_instances += listed
             every_series_lists = every_series_lists and bool(listed)
             self.series_count(s, sp, listed)
@@ -169,18 +182,21 @@ class StudyCheck:
 
     @implements(R.SOP_CLASS_CODING, R.SOP_CLASS_KNOWN, R.SOP_CLASS_MODALITY, R.SOP_CLASS_PRIVATE, R.SOP_CLASS_RETIRED)
     def _sop_class(self, value: object, p: Pointer, modality: str | None) -> None:
-        if isinstance(value, str):  # R6: sopClass is an oid
-            code = value
+        """The SOP Class UID in whichever form it is written (sop_class_uid), then the registry and
+        the series modality: the same checks for every form."""
+        if isinstance(value, str):  # R6: an oid; one that lacks urn:oid: is the oid format rule's finding
+            uid = value.removeprefix("urn:oid:")
         elif isinstance(value, dict):
             system, code = value.get("system"), value.get("code")
-            if not isinstance(code, str):
+            if not isinstance(code, str) or not (system is None or isinstance(system, str)):
+                return  # absent or malformed: the base rules' finding
+            uid, problem = sop_class_uid(system, code)
+            if problem is not None:
+                self.report(R.SOP_CLASS_CODING, p, f"{_path(p)} {problem}")
+            if uid is None:
                 return
-            if system != "urn:ietf:rfc:3986" or not code.startswith("urn:oid:"):
-                self.report(R.SOP_CLASS_CODING, p, f"{_path(p)} must be the Coding "
-                            f"urn:ietf:rfc:3986#urn:oid:<SOP Class UID>, found {system}#{code}")  # fmt: skip
         else:
             return
-        uid = code[len("urn:oid:") :] if code.startswith("urn:oid:") else code
         if uid_problem(uid) is not None:
             self.uid(uid, p[:-1], p[-1], "sop-class")
             return
@@ -201,42 +217,58 @@ class StudyCheck:
                         f"belongs to {', '.join(sorted(allowed))} (PS3.3)")  # fmt: skip
 
     # -- modalities -----------------------------------------------------------------------------
-    @implements(R.MODALITY_CODE, R.MODALITY_SYSTEM)
+    @implements(R.MODALITY_SYSTEM)
     def modality(self, value: object, p: Pointer, what: str) -> str | None:
-        """Check a series modality; return its DCM code (the first, for R5 CodeableConcepts)."""
-        code_found = None
-        for coding, suffix in _codings(value):
+        """The DICOM code of a series or study modality (an R4 Coding, an R5+ CodeableConcept, whose
+        other codings may be translations), or None. A modality with no DICOM coding is reported once,
+        at the element the binding rule reports too (the DICOM finding replaces it)."""
+        found = None
+        others = []  # codings of other code systems
+        for coding, _ in _codings(value):
             system, code = coding.get("system"), coding.get("code")
             if not isinstance(code, str):
                 continue
-            cp = (*p, *suffix)
-            if system != DCM:
-                self.report(R.MODALITY_SYSTEM, cp, f"{what} code {code!r} must use the DICOM code system {DCM}, "
-                            f"found {system!r}")  # fmt: skip
-                continue
-            if code not in cid_codes(self.cid):
-                self.report(R.MODALITY_CODE, cp, f"{what} {code!r} is not in DICOM CID {self.cid} "
-                            f"({'Acquisition Modality' if self.cid == 29 else 'Modality'}, PS3.16)")  # fmt: skip
-                continue  # an unknown code says nothing about which SOP Classes belong in the series
-            code_found = code_found or code
-        return code_found
+            if system == DCM:
+                found = found or code
+            elif system == DCM_OID:
+                self.report(R.MODALITY_SYSTEM, p, f"{what} code {code!r} names the DICOM terminology by its OID "
+                            f"{DCM_OID}: FHIR requires its URI {DCM} (terminologies-systems.html: where a URI is "
+                            "defined, it SHALL be used)")  # fmt: skip
+                found = found or code
+            elif isinstance(system, str) and page_advice(system) is not None:
+                # A DICOM page as the system is coding:system-is-a-page's finding; the code is still read.
+                found = found or (code if _DICOM_PAGE.match(system) else None)
+            else:
+                others.append(f"{system}#{code}" if system else code)
+        if found is None and others:
+            self.report(R.MODALITY_SYSTEM, p, f"{what} has no DICOM modality code (code system {DCM}): found "
+                        f"{', '.join(others[:3])}; a PACS reads the DICOM Modality (0008,0060)")  # fmt: skip
+        return found
 
-    @implements(R.MODALITY_CONSISTENCY)
+    @implements(R.MODALITY_CODE, R.MODALITY_CONSISTENCY)
     def study_modalities(self, study: dict, series: dict[str, tuple]) -> None:
+        """The study-level modality list against the series modalities. R4 defines the list as the
+        series modalities that are acquisition modalities (CID 29); R5 and later as all of them."""
         listed: dict[str, tuple] = {}
         for k, value in _items(study.get("modality")):
-            for coding, suffix in _codings(value):
-                if coding.get("system") == DCM and isinstance(coding.get("code"), str):
-                    listed.setdefault(coding["code"], ("modality", k, *suffix))
-        if not listed or not series:
+            code = self.modality(value, ("modality", k), f"modality[{k}]")
+            if code is None:
+                continue
+            listed.setdefault(code, ("modality", k))
+            if self.acquisition_only and code not in cid_codes(29) and code in cid_codes(33):
+                self.report(R.MODALITY_CODE, ("modality", k), f"modality[{k}] {code} ({cid_codes(33)[code]}) is not "
+                            "an acquisition modality (DICOM CID 29): in R4, ImagingStudy.modality lists the series "
+                            "modalities that are acquisition modalities")  # fmt: skip
+        if not listed or not series or self.modalities_checked:
             return
         for code, p in series.items():
-            if code not in listed:
+            if code not in listed and (not self.acquisition_only or code in cid_codes(29)):
                 self.report(R.MODALITY_CONSISTENCY, ("modality",), f"the study modality list lacks {code}, the "
-                            f"modality of {'.'.join(map(str, p[:2]))}")  # fmt: skip
+                            f"modality of {_path(p[:2])}")  # fmt: skip
         for code, p in listed.items():
             if code not in series:
-                self.report(R.MODALITY_CONSISTENCY, p, f"the study lists modality {code}, but no listed series has it")
+                self.report(R.MODALITY_CONSISTENCY, p, f"the study lists modality {code}, but no listed series has it "
+                            f"(series modalities: {', '.join(series)})")  # fmt: skip
 
     # -- counts and numbers ---------------------------------------------------------------------
     def number(self, seen: dict[object, int], value: object, at: Pointer, rule: str, name: str) -> None:
@@ -305,6 +337,30 @@ def endpoint_problems(target: dict, literal: str, study_uid: str | None,
                    f"not this series {series_uid} (PS3.18 10.4)")  # fmt: skip
         problems.append((R.WADO_SERIES, message))
     return problems
+
+
+def sop_class_uid(system: str | None, code: str) -> tuple[str | None, str | None]:
+    """The SOP Class UID a sopClass Coding carries, and what is wrong with its form (None: the FHIR
+    form urn:ietf:rfc:3986 + urn:oid:<UID>). Recognised: the FHIR form; the bare UID under
+    urn:ietf:rfc:3986 (not a URI: RFC 3986 needs a scheme); the DICOM UID Registry coding scheme
+    urn:oid:1.2.840.10008.2.6.1 (DCMUID) with the bare UID; any other system (an IG's own DICOM
+    UID code system, DCM) with a UID or urn:oid: code. A code that is no UID at all yields None."""
+    bare = code.removeprefix("urn:oid:")
+    if not (code.startswith("urn:oid:") or _UID_LIKE.fullmatch(code)):
+        return None, (f"{system}#{code} is not a SOP Class UID: write urn:ietf:rfc:3986#urn:oid:<SOP Class UID> "
+                      "(ImagingStudy.series.instance.sopClass)")  # fmt: skip
+    fhir_form = f"urn:ietf:rfc:3986#urn:oid:{bare}"
+    if system == RFC3986:
+        if code.startswith("urn:oid:"):
+            return bare, None
+        return bare, f"code {code!r} is a bare UID, which is not a URI (RFC 3986 needs a scheme): write {fhir_form}"
+    if isinstance(system, str) and page_advice(system) is not None:
+        return bare, None  # the system is coding:system-is-a-page's finding
+    if system == DCMUID:
+        return bare, (f"uses the DICOM UID Registry coding scheme {DCMUID} (DCMUID, PS3.16 Table 8-1); FHIR codes "
+                      f"a SOP Class as {fhir_form}, which receivers match")  # fmt: skip
+    named = f"has the system {system!r}" if system is not None else "has no system"
+    return bare, f"{named}: FHIR codes a SOP Class as {fhir_form}, which receivers match"
 
 
 _UID_NAMES = {"series": "Series Instance UID", "instance": "SOP Instance UID", "sop-class": "SOP Class UID"}
