@@ -83,3 +83,39 @@ def test_hostile_xml_is_one_fatal_issue(tmp_path, text, rule) -> None:
     (result,) = Validator().validate_file(path)
     assert [(i.severity, i.rule) for i in result.issues] == [(Severity.FATAL, rule)]
     assert "root:" not in result.issues[0].message  # nothing of /etc/passwd was read
+
+
+def _r6_build_study(shared) -> dict:
+    """The R5 example reshaped as the R6 build writes it: sopClass an oid, status inactive."""
+    study = json.loads((shared / "examples" / "r5" / "ImagingStudy-example.json").read_text())
+    study["status"] = "inactive"
+    for s in study.get("series", []):
+        for i in s.get("instance", []):
+            i["sopClass"] = i["sopClass"]["code"] if isinstance(i.get("sopClass"), dict) else i.get("sopClass")
+    return study
+
+
+@pytest.mark.parametrize(("version", "name"), [("R5", "ImagingStudy-example.json"),
+                                               ("R5", "ImagingStudy-example-xr.json"), ("R6", None)])  # fmt: skip
+def test_an_xml_payload_of_a_later_version_is_detected_and_read_with_that_versions_elements(
+    shared, tmp_path, version, name
+) -> None:
+    resource = _r6_build_study(shared) if name is None else json.loads((shared / "examples" / "r5" / name).read_text())
+    as_json, as_xml = tmp_path / "study.json", tmp_path / "study.xml"
+    as_json.write_text(json.dumps(resource))
+    as_xml.write_text(to_xml(resource))
+    validator = Validator()  # no --fhir-version: detected
+    (from_xml,) = validator.validate_file(as_xml)
+    (from_json,) = validator.validate_file(as_json)
+    assert from_xml.fhir_version == from_json.fhir_version and from_xml.fhir_version.startswith(version[1])
+    assert _pairs([from_xml]) == _pairs([from_json])
+    assert not [i for i in from_xml.issues if i.rule.startswith("json:")], "a JSON-only rule fired on XML"
+
+
+def test_an_element_written_twice_where_it_holds_one_value_loses_nothing_silently(tmp_path) -> None:
+    xml = tmp_path / "twice.xml"
+    xml.write_text('<ImagingStudy xmlns="http://hl7.org/fhir"><status value="available"/><status value="cancelled"/>'
+                   '<subject><reference value="Patient/p"/></subject></ImagingStudy>')  # fmt: skip
+    (result,) = Validator(fhir_version="R4").validate_file(xml)
+    (issue,) = [i for i in result.issues if i.rule == "xml:repeated-element"]
+    assert issue.line == 1 and "ImagingStudy.status holds one value" in issue.message

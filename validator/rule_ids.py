@@ -40,6 +40,8 @@ TOO_DEEP = "input:too-deep"
 STRING_TOO_LONG = "input:string-too-long"
 XML_UNKNOWN_ATTRIBUTE = "xml:unknown-attribute"
 XML_UNKNOWN_ELEMENT = "xml:unknown-element"
+XML_REPEATED_ELEMENT = "xml:repeated-element"
+XML_EMPTY_ELEMENT = "xml:empty-element"
 
 MISSING_RESOURCE_TYPE = "json:missing-resourceType"
 UNKNOWN_RESOURCE_TYPE = "json:unknown-resource-type"

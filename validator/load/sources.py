@@ -10,8 +10,10 @@ import glob
 import os
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
 from validator import rule_ids as R
@@ -52,6 +54,10 @@ class ResourceInput:
     # The text of a resource parsed without keeping repeated keys (jsontext.parse(plain=True));
     # None when the parse was precise.
     plain_text: str | None = None
+    # FHIR XML is read with one version's element table (which elements repeat, which are
+    # primitives): the version it was read with, and how to read it again with another version's.
+    xml_version: str | None = None
+    reread: Callable[[Plan], ResourceInput] | None = None
 
     def precise(self) -> ResourceInput:
         """This input, parsed precisely (repeated keys kept) if it was parsed plain. In place, so
@@ -324,11 +330,20 @@ def _xml(
     for p in problems:
         key = p.pointer[:3] if in_entries and p.pointer[:1] == ("entry",) else ()
         by_resource.setdefault(key, []).append(LoadProblem(p.rule, p.message, p.line, p.column))
+    read_before = list(warnings)  # the file's own findings, before this reading added any
     for n, item in enumerate(_split(source, doc, positions, warnings)):  # type: ignore[arg-type]
         item.warnings.extend(by_resource.pop(item.pointer, []))
         if n == 0:
             item.warnings.extend(by_resource.pop((), []))
+        item.xml_version = plan.fhir_version
+        item.reread = partial(_xml_again, source, text, read_before, limits, n)
         yield item
+
+
+def _xml_again(source: str, text: str, warnings: list[LoadProblem], limits: Limits, n: int,
+               plan: Plan) -> ResourceInput:  # fmt: skip
+    """Resource n of an XML file, read again with the element table of another FHIR version."""
+    return next(islice(_xml(source, text, list(warnings), limits, plan), n, None))
 
 
 @implements(R.MALFORMED_JSON, R.TOO_DEEP)

@@ -149,6 +149,19 @@ class _Converter:
         self.problems.append(XmlProblem(R.XML_UNKNOWN_ELEMENT, f"element <{node.name}> {why}; it was not read",
                                         node.line, node.column, ptr))  # fmt: skip
 
+    @implements(R.XML_REPEATED_ELEMENT)
+    def repeated(self, nodes: list[_Node], ptr: tuple, path: str) -> None:
+        for extra in nodes[1:]:
+            self.problems.append(XmlProblem(
+                R.XML_REPEATED_ELEMENT, f"element <{extra.name}> is written {len(nodes)} times, but {path} holds "
+                "one value (at most 1): only the first was read", extra.line, extra.column, ptr))  # fmt: skip
+
+    @implements(R.XML_EMPTY_ELEMENT)
+    def empty(self, node: _Node, ptr: tuple) -> None:
+        self.problems.append(XmlProblem(
+            R.XML_EMPTY_ELEMENT, f"element <{node.name}> has neither a value nor child elements (ele-1): it was not "
+            "read", node.line, node.column, ptr))  # fmt: skip
+
     def resource(self, node: _Node, ptr: tuple) -> dict:
         out: dict = {"resourceType": node.name}
         self.positions[ptr] = (node.line, node.column)
@@ -201,6 +214,16 @@ class _Converter:
             entry = struct.props.get(name) if struct is not None else None
             repeats = entry[0].repeats if entry is not None else len(nodes) > 1
             tcode = entry[1] if entry is not None else None
+            if not repeats and len(nodes) > 1:
+                self.repeated(nodes, ptr, entry[0].path if entry is not None else name)
+                nodes = nodes[:1]
+            # (a narrative's div is XHTML: its text is its content)
+            empty = [n for n in nodes if not n.children and not n.attrs and n.ns != XHTML_NS]
+            for n in empty:
+                self.empty(n, ptr)
+            nodes = [n for n in nodes if n not in empty]
+            if not nodes:
+                continue
             if tcode in self.plan.primitives or (entry is None and "value" in nodes[0].attrs and not nodes[0].children):
                 self.primitive(name, nodes, tcode, repeats, out, ptr)
                 continue

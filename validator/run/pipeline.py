@@ -116,8 +116,6 @@ class Pipeline:
     def validate(self, item: ResourceInput, index: int = 0) -> Outcome:
         started = time.perf_counter()
         issues: list[Issue] = []
-        for w in item.warnings:
-            issues.append(self._load_issue(w.rule, w.message, w.line, w.column))
         res = item.resource
         rtype = rid = None
         selection = self.selector.initial()
@@ -131,6 +129,11 @@ class Pipeline:
             if not self.selector.fixed:
                 # Version markers read shapes and values, which a plain parse keeps exactly.
                 selection = self.selector.version(res, rtype)
+                if item.reread is not None and item.xml_version != selection.version.number:
+                    # XML read with another version's element table: read again with this one's,
+                    # so that which elements repeat (arrays) follows the version validated.
+                    item = item.reread(plan_for(selection.version))
+                    res = item.resource
             del res  # a plain tree parsed again is freed before the precise one is built
             base_findings = self._base_findings(item, selection)
             res = item.resource  # parsed again, precisely, if the plain parse was not proved exact
@@ -139,9 +142,11 @@ class Pipeline:
                 # version marker does (tests/test_base_rules.py), so a clean one is not searched.
                 selection = self.selector.version(res, rtype)
             raw, waiting = self._evaluate(item, res, rtype, selection, base_findings, index)
-            raw = self._capped(raw, len(issues))
+            raw = self._capped(raw, len(item.warnings))
             base = rtype or "Resource"
             issues.extend(self._stamp(r, base, item.positions, item.pointer) for r in raw)
+        # The reading's own findings, of the item as finally read (XML may have been read again).
+        issues[:0] = [self._load_issue(w.rule, w.message, w.line, w.column) for w in item.warnings]
         issues.sort(key=_by_position)
         result = ResourceResult(
             source=item.source,
