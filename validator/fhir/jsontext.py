@@ -156,14 +156,15 @@ class PositionIndex:
                     ptr = (*frame[1], key)
                     if ptr in positions:
                         dups.setdefault(ptr, start)
-                    else:
-                        positions[ptr] = start
+                    # The last occurrence of a repeated key is the value the parse keeps and the
+                    # rules judge, so its position (and its children's below) is the one reported.
+                    positions[ptr] = start
                     expecting_key = False
                     continue
                 if stack and not stack[-1][0]:
                     frame = stack[-1]
                     ptr = (*frame[1], frame[3])
-                    positions.setdefault(ptr, start)
+                    positions[ptr] = start
                 elif stack:
                     ptr = (*stack[-1][1], stack[-1][2])
                 else:

@@ -34,6 +34,14 @@ def _cases(run: RunResult, quiet: bool) -> str:
     return "\n".join(map(terminal, out)) + "\n"
 
 
+def summary_line(run: RunResult) -> str:
+    s = run.summary()
+    counts = ", ".join(f"{n} {name}" for name, n in s["issues"].items())
+    waived = f" ({run.waived} more waived by the baseline)" if run.waived else ""
+    return (f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed: {counts}{waived}. "
+            f"Result: {s['status'].upper()} (fail on {s['failOn']})")  # fmt: skip
+
+
 def _render(run: RunResult, quiet: bool) -> str:
     """One block per file (a line per case for a suite run); with quiet, only what fails, and the
     summary line."""
@@ -53,12 +61,8 @@ def _render(run: RunResult, quiet: bool) -> str:
             out.append(f"  {status:<4} {r.label}  {version}{profiles}".rstrip())
             out.extend(_issue_lines(r))
         out.append("")
-    s = run.summary()
-    counts = ", ".join(f"{n} {name}" for name, n in s["issues"].items())
-    out.append(
-        f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed: {counts}. "
-        f"Result: {s['status'].upper()} (fail on {s['failOn']})"
-    )
+    out.extend(f"note: {note}" for note in run.notes)
+    out.append(summary_line(run))
     # Each line is escaped whole: payload text (values, ids, file names) is in most of them.
     return "\n".join(map(terminal, out)) + "\n"
 
