@@ -34,8 +34,12 @@ def parse_version(text: str) -> FhirVersion:
     key = text.strip().upper()
     if key in VERSIONS:
         return VERSIONS[key]
+    by_number = {v.number.upper(): v for v in VERSIONS.values()}  # 4.0.1, as reports print it
+    if key in by_number:
+        return by_number[key]
     if key in PLANNED:
         raise UnknownVersion(
             f"FHIR {key} ({PLANNED[key]}) has no rule pack in this release; available: " + ", ".join(VERSIONS)
         )
-    raise UnknownVersion(f"unknown FHIR version {text!r}; available: " + ", ".join(VERSIONS))
+    names = [f"{v.name} ({v.number})" for v in VERSIONS.values()]
+    raise UnknownVersion(f"unknown FHIR version {text!r}; available: " + ", ".join(names))
