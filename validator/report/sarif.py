@@ -75,7 +75,8 @@ def render(run: RunResult) -> str:
         "columnKind": "unicodeCodePoints",
     }
     if run.root is not None:
-        sarif_run["originalUriBaseIds"] = {SRCROOT: {"uri": "file://" + _quote(run.root.rstrip("/") + "/")}}
+        # A base URI must end with a slash (SARIF 3.14.14), or the file names would replace its last part.
+        sarif_run["originalUriBaseIds"] = {SRCROOT: {"uri": "file://" + _quote(run.root).rstrip("/") + "/"}}
     doc = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": [sarif_run]}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
