@@ -160,10 +160,10 @@ def _ignores(value: object, where: str) -> list[Ignore]:
         if unknown:
             raise ConfigError(f"{where}: ignore[{n}]: unknown key {unknown[0]!r} (expected paths, rules)")
         paths, rules = entry.get("paths"), entry.get("rules", [])
+        if not paths:  # an ignore for every file is a rule switched off: --severity RULE=off says so
+            raise ConfigError(f"{where}: ignore[{n}] names no paths")
         for name, items in (("paths", paths), ("rules", rules)):
             if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
                 raise ConfigError(f"{where}: ignore[{n}].{name} must be a list of strings")
-        if not paths:
-            raise ConfigError(f"{where}: ignore[{n}] names no paths")
         out.append(Ignore(tuple(paths), tuple(rules), f"{where} ignore[{n}]"))
     return out
