@@ -96,8 +96,8 @@ def test_severity_off_and_globs_switch_rules_off_or_change_them(project) -> None
 
 
 def test_rules_of_every_version_are_accepted_in_a_run_without_fhir_version(project) -> None:
-    result = runner.invoke(app, ["validate", "payloads/ct-chest.json", "--severity", "r5:ImagingStudy.status:binding=off",
-                                 "--severity", "r6:ist-1=warning"])  # fmt: skip
+    result = runner.invoke(app, ["validate", "payloads/ct-chest.json", "--severity",
+                                 "r5:ImagingStudy.status:binding=off", "--severity", "r6:ist-1=warning"])  # fmt: skip
     assert result.exit_code == 0, result.output
     unknown = runner.invoke(app, ["validate", "payloads/ct-chest.json", "--severity", "r9:*=off"])
     assert unknown.exit_code == 2 and "'r9:*'" in unknown.output

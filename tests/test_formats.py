@@ -61,7 +61,8 @@ def test_output_writes_any_format_to_a_file_and_dash_to_stdout(repo) -> None:
     assert result.exit_code == 1, result.output
     assert json.loads((repo / "ci" / "out" / "cq.json").read_text())[0]["check_name"] == "json:duplicate-key"
     assert json.loads((repo / "ci" / "out" / "v.sarif").read_text())["version"] == "2.1.0"
-    assert result.stdout.startswith("::error file=payloads/broken-study.json,line=20,col=3,title=json%3Aduplicate-key::")
+    first = "::error file=payloads/broken-study.json,line=20,col=3,title=json%3Aduplicate-key::"
+    assert result.stdout.startswith(first)
     assert "FAIL ImagingStudy/ct-4" in result.stderr  # the console moved to stderr
 
 
