@@ -304,14 +304,16 @@ def main_options(
     if ctx.resilient_parsing:
         return
     commands = ctx.command.commands  # type: ignore[attr-defined]
-    # One set of keys: validate's options (a suite run takes those it has: output, format, ...).
-    keys = {**_config_keys(commands["test"]), **_config_keys(commands["validate"])}
+    # The keys are validate's options. A suite run takes only how the console looks from them:
+    # the reports configured are validate's (a suite run writing them would overwrite them).
     try:
-        found = load_config(Path.cwd(), keys, config)
+        found = load_config(Path.cwd(), _config_keys(commands["validate"]), config)
     except ConfigError as exc:
         raise _usage_error(str(exc)) from None
-    suite_params = {p.name for p in commands["test"].params}
-    defaults = {"validate": found.values, "test": {k: v for k, v in found.values.items() if k in suite_params}}
+    suite = {k: v for k, v in found.values.items() if k in ("color", "quiet")}
+    if found.values.get("fmt") in SuiteFormat.__members__:
+        suite["fmt"] = found.values["fmt"]
+    defaults = {"validate": found.values, "test": suite}
     ignores = found.ignores
     ctx.default_map = defaults
     ctx.obj = {"ignores": ignores}

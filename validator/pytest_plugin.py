@@ -86,7 +86,7 @@ def _shared_config(root: Path) -> dict:
 
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
     try:
-        found = load_config(root, {**_config_keys(commands["test"]), **_config_keys(commands["validate"])})
+        found = load_config(root, _config_keys(commands["validate"]))
     except ConfigError as exc:
         raise pytest.UsageError(f"imaging-validator: {exc}") from None
     return {**found.values, "ignores": found.ignores}
