@@ -147,7 +147,7 @@ class Walker:
 
     def _not_fhir(self, source: str) -> str | None:
         """Why a file cannot be a FHIR payload, or None (also when it cannot be read or is too
-        large: reading it then reports that)."""
+        large, or is not a JSON or XML document at all: reading it then reports that)."""
         marker = _MARKERS.get(Path(source).suffix.lower())
         if marker is None:
             return None
@@ -158,6 +158,12 @@ class Walker:
                 data = handle.read()
         except OSError:
             return None
-        if marker in data or not data.strip():  # an empty file gets its own finding
+        # Only a JSON object (an XML document) of another kind is skipped: an empty file, bytes
+        # that are not text, an array or text that is not JSON (XML) at all get their finding.
+        try:
+            start = data.decode("utf-8").lstrip("\ufeff \t\r\n")[:1]
+        except UnicodeDecodeError:
+            return None
+        if marker in data or start != ("<" if marker.startswith(b"http") else "{"):
             return None
         return "no resourceType, not a FHIR payload" if marker.startswith(b'"') else "no FHIR namespace, not FHIR XML"
