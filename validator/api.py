@@ -93,6 +93,8 @@ class Validator:
     def _severities(self, asked: dict[str, Severity | None]) -> tuple[dict[str, Severity], set[str]]:
         """Rule ids and globs resolved against this version's rules and, for what matches none of
         them, every version's: a mixed run's options name rules of each version it may meet."""
+        if not asked:  # nothing to resolve: profiles stay uncompiled until a payload needs them
+            return {}, set()
         levels, off, unknown = resolve_severities(asked, self.rules)
         if unknown:
             everywhere = {rid for v in VERSIONS.values() for rid in plan_for(v).rules}
