@@ -20,7 +20,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 # Validate the bundled example payloads and write every report format of validator/report/ to
-# reports/ (report.json, operation-outcome.json, junit.xml, report.html, report.sarif), and the
+# reports/ (report.json, operation-outcome.json, junit.xml, report.html, report.sarif,
+# gl-code-quality-report.json), and the
 # console summary to summary.txt. Some examples are non-conformant on purpose: exit status 1
 # (findings) is expected here, exit status 2 (usage error, broken rule pack) is not.
 run: $(VENV)/.installed

@@ -27,3 +27,17 @@ def require_shared() -> Path:
 @pytest.fixture(scope="session")
 def shared() -> Path:
     return require_shared()
+
+
+def junit_schema():
+    """The shared JUnit XSD (Surefire's, which Jenkins follows) with the two testcase attributes
+    that pytest, GitLab and the junit-xml library write and read beside it, `file` and `line`
+    (optional): everything else in a report is held to the XSD as it is."""
+    from lxml import etree
+
+    doc = etree.parse(str(require_shared() / "schemas" / "junit-10.xsd"))
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    testcase = doc.find(f"{xs}element[@name='testcase']/{xs}complexType")
+    for name, kind in (("file", "xs:string"), ("line", "xs:nonNegativeInteger")):
+        testcase.append(etree.Element(f"{xs}attribute", name=name, type=kind))
+    return etree.XMLSchema(doc)

@@ -26,7 +26,8 @@ from validator.load import sources
 from validator.run.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
-REPORTS = {"report.json", "operation-outcome.json", "junit.xml", "report.html", "report.sarif"}
+REPORTS = {"report.json", "operation-outcome.json", "junit.xml", "report.html", "report.sarif",
+           "gl-code-quality-report.json"}
 
 
 def _study(rid: str, **extra: object) -> dict:

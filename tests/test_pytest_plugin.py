@@ -140,3 +140,39 @@ def test_the_fixture_and_assert_conforms_serve_hand_written_tests(pytester) -> N
     result = pytester.runpytest("-q")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*does not conform*", "*r4:ImagingStudy.status:card*"])
+
+
+@pytest.mark.parametrize("ini,named", [("fhir_fail_on = sometimes", "fhir_fail_on = 'sometimes'"),
+                                       ("fhir_profile = no-such-profile", "no-such-profile")])  # fmt: skip
+def test_a_bad_setting_is_one_usage_error_before_collection(payloads, ini, named) -> None:
+    payloads.makeini(f"[pytest]\nfhir_payloads = payloads/*.json\n{ini}\n")
+    result = payloads.runpytest_subprocess("-q")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1 and named in errors[0]
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_ids_shown_under_verbose_can_be_pasted_back(payloads) -> None:
+    result = payloads.runpytest("-v", "payloads/broken-study.json", "payloads/searchset-bundle.json")
+    shown = [line.split(" ")[0] for line in result.outlines if " PASSED" in line or " FAILED" in line]
+    assert "payloads/broken-study.json::ImagingStudy/ct-4" in shown and not any("::json::" in s for s in shown)
+    for node_id in shown:
+        again = payloads.runpytest("-q", node_id)
+        assert again.parseoutcomes().get("passed", 0) + again.parseoutcomes().get("failed", 0) == 1, node_id
+
+
+def test_a_failure_names_the_payload_relative_to_the_rootdir(payloads) -> None:
+    result = payloads.runpytest("-q", "payloads/broken-study.json")
+    assert "ImagingStudy/ct-4 in payloads/broken-study.json does not conform" in result.stdout.str()
+    assert str(payloads.path) not in result.stdout.str()
+
+
+def test_the_plugin_reads_the_shared_configuration(payloads) -> None:
+    (payloads.path / "pyproject.toml").write_text(
+        '[tool.imaging-validator]\nfail-on = "never"\nseverity = {"dicom:*" = "off"}\n'
+    )
+    payloads.runpytest("-q", "payloads/broken-study.json").assert_outcomes(passed=1)
+    (payloads.path / "pyproject.toml").write_text('[tool.imaging-validator]\nfail-onn = "never"\n')
+    result = payloads.runpytest_subprocess("-q")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "unknown key 'fail-onn'" in result.stderr.str()

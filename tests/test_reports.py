@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import junit_schema as junit_xsd
 from hostile_payloads import HOSTILE
 from jsonschema import Draft4Validator
 from lxml import etree
@@ -27,8 +28,8 @@ def run():
 
 
 @pytest.fixture(scope="module")
-def junit_schema(shared):
-    return etree.XMLSchema(etree.parse(str(shared / "schemas" / "junit-10.xsd")))
+def junit_schema():
+    return junit_xsd()
 
 
 def test_the_junit_report_is_valid_against_the_junit_schema(run, junit_schema) -> None:

@@ -11,7 +11,7 @@ each resource), evaluate (rules and DICOM checks) and run (the pipeline over man
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from validator import rule_ids as R
@@ -21,15 +21,18 @@ from validator.compile.plan import Plan, Rule, rule_infos
 from validator.compile.profiles import Profile, ProfileSet
 from validator.limits import DEFAULT as DEFAULT_LIMITS
 from validator.limits import Limits
-from validator.load.sources import ResourceInput, expand_paths, load_source
+from validator.load.discovery import Discovered, Walker, find_root
+from validator.load.sources import ResourceInput, load_source
 from validator.model import Issue, ResourceResult, RunResult, Severity
 from validator.rule_ids import implements
 from validator.run.pipeline import Outcome, Pipeline
 from validator.run.rule_table import RuleEntry, check_implementations, rule_table
+from validator.run.waivers import Ignore, drop, resolve_severities
 from validator.select.selection import Selector, UnknownProfile, find_requested
-from validator.versions import DEFAULT, parse_version
+from validator.versions import DEFAULT, VERSIONS, parse_version
 
-__all__ = ["PackError", "Plan", "UnknownProfile", "UnknownRule", "Validator", "plan_for", "profiles_for"]
+__all__ = ["Discovered", "Ignore", "PackError", "Plan", "UnknownProfile", "UnknownRule", "Validator", "plan_for",
+           "profiles_for"]
 
 
 class UnknownRule(ValueError):
@@ -49,11 +52,19 @@ class Validator:
         profiles: Sequence[str] = (),
         must_support: bool = True,
         dicom: bool = True,
-        severity: dict[str, Severity] | None = None,
+        severity: Mapping[str, Severity | None] | None = None,
         dicom_files: str | Path | None = None,
         limits: Limits = DEFAULT_LIMITS,
         debug: bool = False,
+        ignores: Sequence[Ignore] = (),
+        exclude: Sequence[str] = (),
+        root: str | Path | None = None,
     ) -> None:
+        """`severity` maps rule ids or globs (`dicom:*`) of any FHIR version to a level, or to
+        None to switch the rule off; `ignores` drop findings per path; `exclude` globs and the
+        repository's .gitignore leave files out of directory walks. `root` is the repository
+        root that reports name files relative to (default: found from git, else the current
+        folder)."""
         self.limits = limits
         self.version_requested = fhir_version is not None
         self.version = parse_version(fhir_version or DEFAULT)
@@ -66,10 +77,10 @@ class Validator:
         self._rule_infos: tuple[int, dict] | None = None
         self.requested: list[Profile] = [find_requested(p, self.profile_set) for p in profiles]
         self.dicom = dicom
-        self.severity = dict(severity or {})
-        unknown = sorted(r for r in self.severity if r not in self.rules)
-        if unknown:
-            raise UnknownRule(f"no rule {', '.join(map(repr, unknown))} to change the severity of (see: rules list)")
+        self.severity, self.off = self._severities(dict(severity or {}))
+        self.ignores = tuple(ignores)
+        self.exclude = tuple(exclude)
+        self.root = Path(root).resolve() if root is not None else (find_root(Path.cwd()) or Path.cwd())
         self.dicom_files = None
         if dicom_files is not None:
             from validator.evaluate.dicom.files import read_dicom_folder
@@ -79,6 +90,21 @@ class Validator:
                             lambda: self.profile_set, self.requested)  # fmt: skip
         self.pipeline = Pipeline(selector, lambda: self.profile_set, limits, must_support, dicom, self.dicom_files,
                                  self.severity, debug)  # fmt: skip
+
+    def _severities(self, asked: dict[str, Severity | None]) -> tuple[dict[str, Severity], set[str]]:
+        """Rule ids and globs resolved against this version's rules and, for what matches none of
+        them, every version's: a mixed run's options name rules of each version it may meet."""
+        if not asked:  # nothing to resolve: profiles stay uncompiled until a payload needs them
+            return {}, set()
+        levels, off, unknown = resolve_severities(asked, self.rules)
+        if unknown:
+            everywhere = {rid for v in VERSIONS.values() for rid in plan_for(v).rules}
+            more, more_off, unknown = resolve_severities({k: asked[k] for k in unknown}, everywhere)
+            levels.update(more)
+            off |= more_off
+        if unknown:
+            raise UnknownRule(f"no rule {', '.join(map(repr, unknown))} in any FHIR version (see: rules list)")
+        return levels, off
 
     @property
     def profile_set(self) -> ProfileSet:
@@ -102,29 +128,43 @@ class Validator:
         """Validate an already parsed resource (positions are not known)."""
         self.pipeline.start()
         item = ResourceInput(source, None, resource, (), None)
-        return self.pipeline.finish([self.pipeline.validate_guarded(item)])[0]
+        return self._waive(self.pipeline.finish([self.pipeline.validate_guarded(item)]))[0]
 
     def validate_file(self, path: str | Path) -> list[ResourceResult]:
-        return self._run([str(path)])
+        return self._waive(self._run([str(path)]))
+
+    def discover(self, paths: Iterable[str], as_discovered: bool = False) -> Discovered:
+        """The files that the arguments name (directories walked as load/discovery.py says), and
+        the files a walk left out. Raises InputError when a path names nothing."""
+        return Walker(self.root, self.exclude, self.limits.max_bytes).discover(list(paths), as_discovered)
 
     def validate_paths(
-        self, paths: Iterable[str], progress: Callable[[int], None] | None = None, jobs: int = 1
+        self, paths: Iterable[str] | Discovered, progress: Callable[[int], None] | None = None, jobs: int = 1
     ) -> RunResult:
-        """Files, directories, globs or '-'. Raises InputError when a path names nothing.
-        `progress` is called with the number of resources validated so far. With jobs > 1 the
-        resources are validated by that many processes (same results, same order)."""
-        results = self._run(expand_paths(list(paths)), progress, jobs)
-        return self.run(self._dicom_file_results() + results)
+        """Files, directories, globs or '-' (or what `discover` found). Raises InputError when a
+        path names nothing. `progress` is called with the number of resources validated so far.
+        With jobs > 1 the resources are validated by that many processes (same results, same order)."""
+        found = paths if isinstance(paths, Discovered) else self.discover(paths)
+        results = self._run(found.files, progress, jobs)
+        return self.run(self._dicom_file_results() + results, notes=found.skipped)
 
-    def run(self, results: Iterable[ResourceResult]) -> RunResult:
-        """A run of these results, carrying the rules that reports describe: the base rules and
-        those of the profiles this validator compiled (not every profile it could compile)."""
+    def run(self, results: Iterable[ResourceResult], notes: Iterable[str] = ()) -> RunResult:
+        """A run of these results (rules switched off and ignored paths left out), carrying the
+        rules that reports describe: the base rules and those of the profiles this validator
+        compiled (not every profile it could compile), and where its files are."""
         compiled = self.profile_set.compiled_rules
         # Made once per set of compiled profiles (compiled rules only grow): runs of one small file
         # each, as the pytest plugin makes, must not rebuild a 700-rule table every time.
         if self._rule_infos is None or self._rule_infos[0] != len(compiled):
             self._rule_infos = (len(compiled), rule_infos({**self.plan.rules, **compiled}))
-        return RunResult(tuple(results), self.fail_on, rules=self._rule_infos[1])
+        return RunResult(tuple(self._waive(list(results))), self.fail_on, notes=tuple(notes),
+                         rules=self._rule_infos[1], cwd=str(Path.cwd()), root=str(self.root))  # fmt: skip
+
+    def _waive(self, results: list[ResourceResult]) -> list[ResourceResult]:
+        if not self.off and not self.ignores:
+            return results
+        where = RunResult((), cwd=str(Path.cwd()), root=str(self.root))
+        return drop(results, self.off, self.ignores, where.repo_path)
 
     def _run(
         self, sources: list[str], progress: Callable[[int], None] | None = None, jobs: int = 1

@@ -34,10 +34,18 @@ _EXIT_HELP = (
     "still validated and reported); 130/143 interrupted."
 )
 
+# Help printed into a pipe or a CI log would be laid out for 80 columns, and rich then cuts long
+# option names ("--operation-out..."): without a terminal, lay it out wide enough for every name.
+if not sys.stdout.isatty() and not os.environ.get("TERMINAL_WIDTH"):
+    import typer.rich_utils
+
+    typer.rich_utils.MAX_WIDTH = 160
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Conformance validator for FHIR ImagingStudy payloads (offline, deterministic).",
+    epilog=_EXIT_HELP,
 )
 rules_app = typer.Typer(no_args_is_help=True, help="The rules the validator applies.")
 profiles_app = typer.Typer(no_args_is_help=True, help="The profiles the validator knows.")
@@ -55,6 +63,17 @@ class FailOn(str, Enum):
 class ListFormat(str, Enum):
     text = "text"
     json = "json"
+
+
+class Color(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+# The console formats: every registered reporter (suite runs: those that present cases).
+Format = Enum("Format", {name: name for name in REPORTERS}, type=str)  # type: ignore[misc]
+SuiteFormat = Enum("SuiteFormat", {n: n for n, r in REPORTERS.items() if r.suites}, type=str)  # type: ignore[misc]
 
 
 class Interrupted(BaseException):
@@ -83,17 +102,46 @@ def _exit_code(run: RunResult, failed: bool, reports_written: bool) -> int:
     return EXIT_FAIL if failed else EXIT_OK
 
 
-def _parse_severities(pairs: list[str] | None) -> dict[str, Severity]:
-    out = {}
+def _parse_severities(pairs: list[str] | None) -> dict[str, Severity | None]:
+    """RULE=LEVEL pairs; RULE may be a glob (dicom:*), LEVEL `off` switches the rule off (None)."""
+    out: dict[str, Severity | None] = {}
     for pair in pairs or []:
         rule, sep, level = pair.partition("=")
         if not sep or not rule.strip():
             raise _usage_error(f"--severity {pair!r}: expected RULE=LEVEL, e.g. dicom:uid-level-reuse=error")
+        if level.strip().lower() == "off":
+            out[rule.strip()] = None
+            continue
         try:
             out[rule.strip()] = Severity.parse(level)
         except ValueError as exc:
-            raise _usage_error(f"--severity {pair!r}: {exc}") from None
+            raise _usage_error(f"--severity {pair!r}: {exc} or off") from None
     return out
+
+
+def _parse_outputs(pairs: list[str] | None, suite_run: bool = False) -> Reports:
+    """--output FORMAT=PATH pairs: any registered format (for a suite run, those that present
+    cases) to a file, or to standard output with `-`."""
+    offered = {name: r for name, r in REPORTERS.items() if r.suites or not suite_run}
+    out: Reports = []
+    for pair in pairs or []:
+        name, sep, path = pair.partition("=")
+        reporter = offered.get(name.strip())
+        if not sep or not path:
+            raise _usage_error(f"--output {pair!r}: expected FORMAT=PATH, e.g. sarif=reports/validator.sarif")
+        if reporter is None:
+            raise _usage_error(f"--output {pair!r}: unknown format {name.strip()!r}; formats: {', '.join(offered)}")
+        out.append((f"--output {name.strip()}", reporter, Path(path)))
+    return out
+
+
+def _use_color(choice: Color, err: bool) -> bool:
+    """--color auto colours a terminal unless NO_COLOR is set (https://no-color.org); always and
+    never are explicit, so they win over NO_COLOR."""
+    if choice is not Color.auto:
+        return choice is Color.always
+    stream = sys.stderr if err else sys.stdout
+    return not os.environ.get("NO_COLOR") and stream.isatty()
 
 
 def _validator(fhir_version: str | None, fail_on: Severity | None, profiles: list[str] | None = None, **options):
@@ -178,17 +226,108 @@ def _write_reports(run: RunResult, reports: Reports, debug: bool = False) -> boo
     return written
 
 
-def _console(run: RunResult, quiet: bool, reports: Reports) -> None:
-    """The text summary: on stdout, or on stderr when a report is written to stdout."""
-    text = REPORTERS["text"]
+def _check_console(fmt: str, reports: Reports) -> None:
+    """A console format other than text cannot share standard output with a report."""
+    to_stdout = [option for option, _, path in reports if str(path) == "-"]
+    if fmt != "text" and to_stdout:
+        raise _usage_error(f"--format {fmt} and {to_stdout[0]} - both write to standard output")
+
+
+def _console(run: RunResult, fmt: str, quiet: bool, color: Color, reports: Reports) -> None:
+    """The console: the text summary (on stderr when a report is written to stdout), or the
+    format --format names, on stdout."""
+    reporter = REPORTERS[fmt]
+    if fmt != "text":
+        sys.stdout.buffer.write(reporter.file_bytes(run))
+        sys.stdout.flush()
+        return
     to_stderr = any(str(path) == "-" for _, _, path in reports)
-    typer.echo(text.render_quiet(run) if quiet and text.render_quiet else text.render(run), nl=False, err=to_stderr)
+    out = reporter.render_quiet(run) if quiet and reporter.render_quiet else reporter.render(run)
+    if reporter.colorize is not None and _use_color(color, to_stderr):
+        out = reporter.colorize(out)
+    typer.echo(out, nl=False, err=to_stderr, color=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from validator.model import VERSION
+
+        typer.echo(f"imaging-validator {VERSION}")
+        raise typer.Exit(EXIT_OK)
+
+
+def _config_keys(command) -> dict:
+    """The configuration keys of a command: its long option names, and `paths` for its argument,
+    with the type each takes (read from the options themselves, so a new option is a key too)."""
+    from validator.config import Key
+
+    keys = {}
+    for param in command.params:
+        longs = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+        if param.param_type_name == "argument":
+            keys[param.name] = Key(param.name, "list", path=True)
+            continue
+        if not longs:
+            continue
+        type_name = type(param.type).__name__
+        if param.name in ("severity", "output"):
+            kind = "pairs"
+        elif param.is_flag:
+            kind = "bool"
+        elif param.multiple:
+            kind = "list"
+        elif type_name in ("IntRange", "IntParamType"):
+            kind = "int"
+        else:
+            kind = "str"
+        keys[longs[0][2:]] = Key(param.name, kind, path=type_name == "TyperPath" or param.name == "output",
+                                 choices=tuple(getattr(param.type, "choices", ()) or ()))  # fmt: skip
+    return keys
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Configuration file (default: the nearest imaging-validator.toml, or "
+                                      "pyproject.toml with a tool.imaging-validator table, at or above the current "
+                                      "folder)."),
+    ] = None,
+) -> None:
+    """Conformance validator for FHIR ImagingStudy payloads (offline, deterministic)."""
+    from validator.config import ConfigError, load_config
+
+    if ctx.resilient_parsing:
+        return
+    commands = ctx.command.commands  # type: ignore[attr-defined]
+    # The keys are validate's options. A suite run takes only how the console looks from them:
+    # the reports configured are validate's (a suite run writing them would overwrite them).
+    try:
+        found = load_config(Path.cwd(), _config_keys(commands["validate"]), config)
+    except ConfigError as exc:
+        raise _usage_error(str(exc)) from None
+    suite = {k: v for k, v in found.values.items() if k in ("color", "quiet")}
+    if found.values.get("fmt") in SuiteFormat.__members__:
+        suite["fmt"] = found.values["fmt"]
+    defaults = {"validate": found.values, "test": suite}
+    ignores = found.ignores
+    ctx.default_map = defaults
+    ctx.obj = {"ignores": ignores}
 
 
 @app.command(epilog=_EXIT_HELP)
 @_report_options()
 def validate(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive), globs, or - for stdin.")],
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files, directories (recursive), globs, or - for stdin (configuration key: paths).",
+                       show_default=False),
+    ] = None,
     fhir_version: Annotated[
         str | None,
         typer.Option("--fhir-version", help="R4, R4B, R5, R6 (continuous build), 6.0.0-ballot3, or a number "
@@ -200,6 +339,14 @@ def validate(
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.error,
     *,
     reports: Reports,  # the --NAME FILE options of _report_options
+    output: Annotated[
+        list[str] | None,
+        typer.Option("--output", "-o", help="Write a report: FORMAT=PATH (- is stdout). Repeatable."),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Console format.")] = Format.text,  # type: ignore[valid-type]
+    color: Annotated[Color, typer.Option("--color", help="Colour the console (auto: a terminal, unless NO_COLOR).")] = (
+        Color.auto
+    ),
     reports_dir: Annotated[
         Path | None, typer.Option("--reports-dir", help="Write every file format to DIR under its default name.")
     ] = None,
@@ -214,7 +361,28 @@ def validate(
         Path | None, typer.Option("--dicom", help="Cross-check each ImagingStudy against the DICOM files in DIR.")
     ] = None,
     severity: Annotated[
-        list[str] | None, typer.Option("--severity", help="Change a rule's severity: RULE=LEVEL (repeatable).")
+        list[str] | None,
+        typer.Option("--severity", help="RULE=LEVEL: change a rule's severity, or off (RULE may be a glob: dicom:*). "
+                                        "Rules of every FHIR version are accepted. Repeatable."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Leave matching files and folders out of directory walks (.gitignore syntax, "
+                                       "relative to the root). Repeatable."),
+    ] = None,
+    as_discovered: Annotated[
+        bool,
+        typer.Option("--as-discovered", help="Treat named files as found in a walk: excluded or non-FHIR ones are "
+                                             "skipped with a note (the pre-commit hook uses it)."),
+    ] = False,
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Repository root that reports name files from (default: from git).")
+    ] = None,
+    baseline: Annotated[
+        Path | None, typer.Option("--baseline", help="Report only findings that this baseline file does not hold.")
+    ] = None,
+    write_baseline: Annotated[
+        Path | None, typer.Option("--write-baseline", help="Record this run's findings as a baseline FILE.")
     ] = None,
     max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Largest input file read, in bytes.")] = (
         DEFAULT_LIMITS.max_bytes
@@ -236,10 +404,14 @@ def validate(
     ] = 1,
 ) -> None:
     """Validate FHIR payloads (a resource, a Bundle or NDJSON per file); a report FILE of - is
-    standard output."""
-    from validator.load.sources import InputError, expand_paths
+    standard output. Every option can be set in the configuration (the tool.imaging-validator
+    table of pyproject.toml, or imaging-validator.toml); the command line overrides it."""
+    from validator.load.sources import InputError
     from validator.progress import Progress
+    from validator.run.waivers import BaselineError, read_baseline, render_baseline
 
+    if not paths:
+        raise _usage_error("nothing to validate: name files, folders or globs (or set `paths` in the configuration)")
     threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
     validator = _validator(
         fhir_version,
@@ -251,20 +423,41 @@ def validate(
         severity=_parse_severities(severity),
         limits=Limits(max_bytes=max_bytes, max_depth=max_depth, max_string=max_string, max_issues=max_issues),
         debug=debug,
+        ignores=(ctx.obj or {}).get("ignores", ()),
+        exclude=exclude or (),
+        root=root,
     )
     try:
-        inputs = expand_paths(paths)
-    except InputError as exc:
+        found = validator.discover(paths, as_discovered)
+        accepted = read_baseline(baseline) if baseline is not None else None
+    except (InputError, BaselineError) as exc:
         raise _usage_error(str(exc)) from None
+    reports = [*reports, *_parse_outputs(output)]
     if reports_dir is not None:
         reports = [*reports, *(("--reports-dir", r, reports_dir / r.file_name) for r in REPORTERS.values()
                                if r.file_name)]  # fmt: skip
-    _check_reports(reports, inputs)  # before validating: a usage error costs nothing then
-    with Progress(enabled=not quiet) as progress:
-        run: RunResult = validator.validate_paths(inputs, progress=progress, jobs=jobs or os.cpu_count() or 1)
+    _check_console(fmt.value, reports)
+    # before validating: a usage error costs nothing then (the baseline is written like a report)
+    baseline_out = [("--write-baseline", None, write_baseline)] if write_baseline is not None else []
+    _check_reports([*reports, *baseline_out], found.files)  # type: ignore[list-item]
+    with Progress(enabled=not quiet and fmt.value == "text") as progress:
+        run: RunResult = validator.validate_paths(found, progress=progress, jobs=jobs or os.cpu_count() or 1)
+    if write_baseline is not None:
+        _write_file("--write-baseline", write_baseline, render_baseline(run).encode("utf-8"))
+    if accepted is not None:
+        run = accepted.apply(run)
     written = _write_reports(run, reports, debug)
-    _console(run, quiet, reports)
+    _console(run, fmt.value, quiet, color, reports)
     raise typer.Exit(_exit_code(run, run.failed, written))
+
+
+def _write_file(option: str, path: Path, data: bytes) -> None:
+    from validator.report.files import ReportWriteError, write_report
+
+    try:
+        write_report(path, data)
+    except ReportWriteError as exc:
+        raise _usage_error(f"{option}: {exc}") from None
 
 
 @app.command("test", epilog=_EXIT_HELP)
@@ -273,6 +466,14 @@ def test_suites(
     suites: Annotated[list[Path], typer.Argument(help="Conformance suite files (YAML).")],
     *,
     reports: Reports,  # the --NAME FILE options of _report_options
+    output: Annotated[
+        list[str] | None,
+        typer.Option("--output", "-o", help="Write a report: FORMAT=PATH (PATH - is stdout). Repeatable."),
+    ] = None,
+    fmt: Annotated[SuiteFormat, typer.Option("--format", help="Console format.")] = SuiteFormat.text,  # type: ignore[valid-type]
+    color: Annotated[Color, typer.Option("--color", help="Colour the console (auto: a terminal, unless NO_COLOR).")] = (
+        Color.auto
+    ),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing cases and the summary.")] = False,
 ) -> None:
     """Run conformance suites: each case passes when exactly its expected issues occur."""
@@ -285,62 +486,86 @@ def test_suites(
         raise _usage_error(str(exc)) from None
     except PackError as exc:
         raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
+    reports = [*reports, *_parse_outputs(output, suite_run=True)]
+    _check_console(fmt.value, reports)
     _check_reports(reports, [str(path) for path in suites] + [p for case in cases for p in case.payloads])
     run = run_cases(cases)
-    _console(run, quiet, reports)
+    _console(run, fmt.value, quiet, color, reports)
     written = _write_reports(run, reports)
     raise typer.Exit(_exit_code(run, any(not c.passed for c in run.cases or ()), written))
 
 
+def _rules_by_version(fhir_version: str | None) -> dict[str, tuple[object, list[str]]]:
+    """Every rule of every FHIR version (or of the one asked for) with the versions that have it:
+    rule id -> (its rule-table entry, version names)."""
+    from validator.versions import VERSIONS, UnknownVersion, parse_version
+
+    try:
+        versions = [parse_version(fhir_version)] if fhir_version else list(VERSIONS.values())
+    except UnknownVersion as exc:
+        raise _usage_error(str(exc)) from None
+    out: dict[str, tuple[object, list[str]]] = {}
+    for version in versions:
+        for rid, entry in _validator(version.name, Severity.ERROR).rule_table.items():
+            out.setdefault(rid, (entry, []))[1].append(version.name)
+    return dict(sorted(out.items()))
+
+
 @rules_app.command("list")
 def rules_list(
-    fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None,
+    fhir_version: Annotated[
+        str | None, typer.Option("--fhir-version", help="Only the rules of this version (default: every version).")
+    ] = None,
     fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.text,
 ) -> None:
-    """Every rule: id, element path, severity, kind and description."""
-    table = _validator(fhir_version, Severity.ERROR).rule_table
-    rules = [table[rid].rule for rid in sorted(table)]
+    """Every rule of every FHIR version: id, versions, element path, severity, kind and description."""
+    rules = _rules_by_version(fhir_version)
     if fmt is ListFormat.json:
         typer.echo(
             json.dumps(
                 [
                     {
                         "id": r.id,
+                        "versions": versions,
                         "path": r.path,
                         "severity": r.severity.label,
                         "kind": r.kind,
                         "code": r.code,
                         "description": r.description,
                         "source": r.source,
-                        "implementation": table[r.id].implementation,
+                        "implementation": entry.implementation,
                     }
-                    for r in rules
+                    for entry, versions in rules.values()
+                    for r in [entry.rule]
                 ],
                 indent=2,
             )
         )
         return
-    for r in rules:
-        typer.echo(f"{r.id}\t{r.path or '-'}\t{r.severity.label}\t{r.kind}\t{r.description}")
+    for entry, versions in rules.values():
+        r = entry.rule
+        typer.echo(f"{r.id}\t{','.join(versions)}\t{r.path or '-'}\t{r.severity.label}\t{r.kind}\t{r.description}")
 
 
 @rules_app.command("show")
 def rules_show(
-    rule_id: Annotated[str, typer.Argument(help="A rule id, as in `rules list`.")],
-    fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None,
+    rule_id: Annotated[str, typer.Argument(help="A rule id of any FHIR version, as in `rules list`.")],
+    fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="Look only in this version.")] = None,
 ) -> None:
     """Everything about one rule."""
-    table = _validator(fhir_version, Severity.ERROR).rule_table
-    entry = table.get(rule_id)
-    if entry is None:
-        close = [r for r in table if rule_id.lower() in r.lower()][:5]
+    rules = _rules_by_version(fhir_version)
+    found = rules.get(rule_id)
+    if found is None:
+        close = [r for r in rules if rule_id.lower() in r.lower()][:5]
         hint = f"; did you mean: {', '.join(close)}" if close else ""
         raise _usage_error(f"no rule {rule_id!r}{hint}")
+    entry, versions = found
     rule = entry.rule
     typer.echo(
-        f"id:          {rule.id}\nkind:        {rule.kind}\npath:        {rule.path or '-'}\n"
-        f"severity:    {rule.severity.label}\nissue code:  {rule.code}\npack:        {rule.pack}\n"
-        f"description: {rule.description}\nsource:      {rule.source}\nimplemented: {entry.implementation}"
+        f"id:          {rule.id}\nversions:    {', '.join(versions)}\nkind:        {rule.kind}\n"
+        f"path:        {rule.path or '-'}\nseverity:    {rule.severity.label}\nissue code:  {rule.code}\n"
+        f"pack:        {rule.pack}\ndescription: {rule.description}\nsource:      {rule.source}\n"
+        f"implemented: {entry.implementation}"
     )
 
 

@@ -6,8 +6,10 @@ a report shows (rule descriptions, conformance-suite cases, the tool's version) 
 
 from __future__ import annotations
 
+import hashlib
+import posixpath
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -139,6 +141,35 @@ class RunResult:
     rules: Mapping[str, RuleInfo] = field(default_factory=dict, hash=False)
     # A run of conformance suites: its cases, which reports then present (None: a plain run).
     cases: tuple[CaseResult, ...] | None = None
+    # Where the run's relative sources are (the working folder) and the repository they belong
+    # to, both absolute: reports name files relative to the repository (SARIF %SRCROOT%, GitLab,
+    # baselines), so they read the same from any checkout and any folder the run started in.
+    cwd: str | None = None
+    root: str | None = None
+    waived: int = 0  # findings left out because a baseline recorded them (--baseline)
+
+    def repo_relative(self, source: str) -> str | None:
+        """`source` relative to the repository root; None for standard input, a file outside the
+        root, or a run that knows no root."""
+        if source == "-" or self.root is None:
+            return None
+        absolute = posixpath.normpath(posixpath.join(self.cwd or self.root, source))
+        rel = posixpath.relpath(absolute, self.root)
+        return None if rel == ".." or rel.startswith("../") else rel
+
+    def repo_path(self, source: str) -> str:
+        """`source` relative to the repository root when it is inside it, else as given."""
+        return self.repo_relative(source) or source
+
+    def fingerprinted(self) -> Iterator[tuple[ResourceResult, Issue, str]]:
+        """Every finding with its fingerprint (see `fingerprint`), numbered apart when the same
+        finding occurs twice in one resource."""
+        seen: Counter[str] = Counter()
+        for r in self.results:
+            for i in r.issues:
+                base = fingerprint(self.repo_path(r.source), r, i)
+                seen[base] += 1
+                yield r, i, base if seen[base] == 1 else f"{base}-{seen[base]}"
 
     @property
     def failed(self) -> bool:
@@ -161,3 +192,12 @@ class RunResult:
             "issues": {s.label: counts.get(s.label, 0) for s in sorted(Severity, reverse=True)},
             "status": "fail" if self.failed else "pass",
         }
+
+
+def fingerprint(path: str, result: ResourceResult, issue: Issue) -> str:
+    """A finding's identity across runs: file (relative to the repository), resource, rule,
+    element and message; never its line, column or NDJSON line, so moving text does not change it.
+    A resource without an id is known by its place in the file (Bundle entry, NDJSON line)."""
+    who = f"{result.resource_type}/{result.id}" if result.id else f"entry {result.entry}"
+    key = "\0".join((path, who, issue.rule, issue.expression, issue.message))
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]

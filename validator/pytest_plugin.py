@@ -57,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("fhir_payloads", "globs of payload files to collect (relative to rootdir)", type="args", default=[])
     parser.addini("fhir_profile", "profiles to apply to collected payloads", type="args", default=[])
     parser.addini("fhir_version", "FHIR version of collected payloads", default="")
-    parser.addini("fhir_fail_on", "lowest severity that fails a payload test", default="error")
+    parser.addini("fhir_fail_on", "lowest severity that fails a payload test (default error)", default="")
     parser.addini(
         "fhir_suites", "globs of conformance suite files to collect", type="args", default=["*.fhir-suite.yaml"]
     )
@@ -69,32 +69,72 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fhir_payload: a test generated from a FHIR payload file")
     config.addinivalue_line("markers", "fhir_suite: a test generated from a conformance suite case")
+    # Bad settings are one usage error before anything is collected, not a collection error or a
+    # failure per payload: the settings, and the validator they make, are checked here.
+    settings = _settings(config)
+    if settings.payloads or settings.profiles or settings.version:
+        settings.validator()
+
+
+def _shared_config(root: Path) -> dict:
+    """The command line's configuration (pyproject.toml [tool.imaging-validator] or
+    imaging-validator.toml, nearest at or above the rootdir), with the command line's keys."""
+    import typer.main
+
+    from validator.cli import _config_keys, app
+    from validator.config import ConfigError, load_config
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    try:
+        found = load_config(root, _config_keys(commands["validate"]))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"imaging-validator: {exc}") from None
+    return {**found.values, "ignores": found.ignores}
 
 
 class Settings:
+    """The plugin's settings: command-line option, else ini key, else the shared configuration."""
+
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        shared = _shared_config(Path(config.rootpath))
         self.payloads = config.getoption("fhir_payloads") or config.getini("fhir_payloads")
-        self.profiles = tuple(config.getoption("fhir_profile") or config.getini("fhir_profile"))
-        self.version = config.getoption("fhir_version") or config.getini("fhir_version") or None
-        level = config.getoption("fhir_fail_on") or config.getini("fhir_fail_on") or "error"
+        self.profiles = tuple(config.getoption("fhir_profile") or config.getini("fhir_profile")
+                              or shared.get("profile") or ())  # fmt: skip
+        self.version = config.getoption("fhir_version") or config.getini("fhir_version") or shared.get("fhir_version")
+        level = config.getoption("fhir_fail_on") or config.getini("fhir_fail_on") or shared.get("fail_on") or "error"
         if level not in _LEVELS:
-            raise pytest.UsageError(f"fhir_fail_on = {level!r}: expected one of {', '.join(_LEVELS)}")
+            raise pytest.UsageError(f"imaging-validator: fhir_fail_on = {level!r}: expected one of "
+                                    + ", ".join(_LEVELS))
         self.fail_on = None if level == "never" else Severity.parse(level)
+        self.severity = _severities(shared.get("severity") or [])
+        self.ignores = shared["ignores"]
         self.suites = config.getini("fhir_suites")
         self.skip = _marks(config.getini("fhir_skip"), "fhir_skip")
         self.xfail = _marks(config.getini("fhir_xfail"), "fhir_xfail")
 
     @cache  # noqa: B019 - one Settings per session
     def validator(self):
-        from validator.api import UnknownProfile, Validator
+        from validator.api import UnknownProfile, UnknownRule, Validator
         from validator.compile.packs import PackError
         from validator.versions import UnknownVersion
 
         try:
-            return Validator(fhir_version=self.version, profiles=self.profiles, fail_on=self.fail_on)
-        except (UnknownVersion, UnknownProfile, PackError) as exc:
+            return Validator(fhir_version=self.version, profiles=self.profiles, fail_on=self.fail_on,
+                             severity=self.severity, ignores=self.ignores, root=self.config.rootpath)  # fmt: skip
+        except (UnknownVersion, UnknownProfile, UnknownRule, PackError) as exc:
             raise pytest.UsageError(f"imaging-validator: {exc}") from None
+
+
+def _severities(pairs: list[str]) -> dict[str, Severity | None]:
+    out: dict[str, Severity | None] = {}
+    for pair in pairs:
+        rule, _, level = pair.partition("=")
+        try:
+            out[rule.strip()] = None if level.strip().lower() == "off" else Severity.parse(level)
+        except ValueError as exc:
+            raise pytest.UsageError(f"imaging-validator: severity {pair!r}: {exc} or off") from None
+    return out
 
 
 def _marks(lines: list[str], key: str) -> list[tuple[str, str]]:
@@ -159,6 +199,14 @@ def _raise_validator_failure(results: list[ResourceResult] | tuple[ResourceResul
                                + "\n".join(terminal(f"{r.label} in {r.source}: {i.message}") for r, i in broken))
 
 
+def _relative(source: str, config: pytest.Config) -> str:
+    """A payload's path as the user names it: relative to the rootdir."""
+    try:
+        return Path(source).resolve().relative_to(Path(config.rootpath).resolve()).as_posix()
+    except ValueError:
+        return source
+
+
 class PayloadFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         settings = _settings(self.config)
@@ -166,7 +214,7 @@ class PayloadFile(pytest.File):
         seen: dict[str, int] = {}
         for name, entry, anonymous in self._names():
             if entry is not None and (anonymous or name in seen):
-                name = f"{name} (entry {entry})"
+                name = f"{name}:entry-{entry}"  # no space: the id can be pasted back into pytest
             seen[name] = 1
             test = PayloadItem.from_parent(self, name=name, entry=entry)
             test.add_marker(pytest.mark.fhir_payload)
@@ -211,7 +259,9 @@ class _ConformanceItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.path.name}::{self.name}"
+        # pytest shows a domain that ends the node id with its dots made "::" (x.json -> x::json),
+        # which breaks the id shown under -v; a domain that is not the id's end leaves it whole.
+        return self.path, 0, f"{self.name} ({self.path.name})"
 
 
 class PayloadItem(_ConformanceItem):
@@ -230,7 +280,7 @@ class PayloadItem(_ConformanceItem):
         results = self._results()
         for r in results:
             if r.fails(settings.fail_on):
-                raise ConformanceFailure(f"{r.label} in {r.source} does not conform "
+                raise ConformanceFailure(f"{r.label} in {_relative(r.source, self.config)} does not conform "
                                          f"(fail on {settings.fail_on.label if settings.fail_on else 'never'}):\n"
                                          + issue_table(r.issues))  # fmt: skip
         # Not validated is not passed: a resource type without rules is reported as skipped.

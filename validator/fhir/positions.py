@@ -33,7 +33,8 @@ class PositionIndex:
     """Maps JSON pointers (tuples of keys and indices) to 1-based (line, column).
 
     For an object property the position is that of its key; for an array item, that of the item.
-    A repeated key is found at its first occurrence, or at its second with duplicate=True.
+    A repeated key is found at its last occurrence (the value judged), or at its second with
+    duplicate=True (the repetition).
     `line_offset` shifts lines for text that is one line of a larger file (NDJSON)."""
 
     def __init__(self, text: str, line_offset: int = 0) -> None:
@@ -128,20 +129,22 @@ class PositionIndex:
             self._names[obj] = table
         return table.get(key, [])
 
-    def _matches(self, value: int, pointer: Pointer, depth: int, out: list[int], wanted: int) -> None:
+    def _matches(self, value: int, pointer: Pointer, depth: int, out: list[int], wanted: int,
+                 last: bool = False) -> None:  # fmt: skip
         """The values at `pointer` below `value`, in document order (a repeated key can make
-        several), until `wanted` are found."""
+        several; with last, from the last occurrence back), until `wanted` are found."""
         if depth == len(pointer):
             out.append(value)
             return
         step, kind = pointer[depth], self._kind[value]
         if kind == _OBJECT and isinstance(step, str):
-            for member in self._members(value, step):
-                self._matches(member, pointer, depth + 1, out, wanted)
+            members = self._members(value, step)
+            for member in reversed(members) if last else members:
+                self._matches(member, pointer, depth + 1, out, wanted, last)
                 if len(out) >= wanted:
                     return
         elif kind == _ARRAY and isinstance(step, int) and 0 <= step < self._count[value]:
-            self._matches(self._children[self._first[value] + step], pointer, depth + 1, out, wanted)
+            self._matches(self._children[self._first[value] + step], pointer, depth + 1, out, wanted, last)
 
     def locate(self, pointer: Pointer, duplicate: bool = False) -> tuple[int, int] | None:
         """Position of `pointer`, or of its nearest existing ancestor (for a missing element).
@@ -158,7 +161,9 @@ class PositionIndex:
                 return self._line_col(self._start[found[1]])
         while True:
             found.clear()
-            self._matches(0, ptr, 0, found, 1)
+            # The last occurrence of a repeated key is the value the parse keeps and the rules
+            # judge, so its position (and its children's) is the one reported.
+            self._matches(0, ptr, 0, found, 1, last=True)
             if found:
                 return self._line_col(self._start[found[0]])
             if not ptr:

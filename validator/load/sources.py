@@ -84,8 +84,9 @@ def _too_large(source: str, limits: Limits) -> LoadProblem:
     return LoadProblem(R.TOO_LARGE, f"{source} is larger than the limit of {limits.max_bytes} bytes (--max-bytes)")
 
 
-def expand_paths(paths: list[str]) -> list[str]:
-    """Files named by the arguments, in a stable order; '-' stays '-' (stdin).
+def expand_paths(paths: list[str], walk: Callable[[Path], list[str]] | None = None) -> list[str]:
+    """Files named by the arguments, in a stable order; '-' stays '-' (stdin). A directory is
+    searched by `walk` when given (load/discovery.py: what a repository's tools would skip).
     Raises InputError for a path or glob that names nothing."""
     out: list[str] = []
     for arg in paths:
@@ -94,7 +95,7 @@ def expand_paths(paths: list[str]) -> list[str]:
             continue
         p = Path(arg)
         if _is_dir(p):
-            found = sorted(_payloads_in(p))
+            found = walk(p) if walk is not None else sorted(_payloads_in(p))
             if not found:
                 raise InputError(f"{arg}: directory holds no .json, .ndjson or .jsonl files")
             out.extend(found)

@@ -1,6 +1,12 @@
 """JUnit XML for CI dashboards: one testsuite per input file (and per profile when several are
 applied), one testcase per resource, a failure when the resource fails the run's threshold. For a
-suite run: one testsuite per suite file, one testcase per case."""
+suite run: one testsuite per suite file, one testcase per case.
+
+CI servers split `classname` at its last dot into package and class (Jenkins shows a file
+`ct.json` as class "json" of package "ct"), so it is built from the file's path relative to the
+repository: folders joined by dots, the dots inside each name made underscores
+(`examples/payloads/ct.json` -> `examples.payloads.ct_json`). Each testcase carries `file` and
+`line` (as pytest and GitLab write them): the file and the first failing finding's line."""
 
 from __future__ import annotations
 
@@ -19,12 +25,26 @@ def _line(i: Issue) -> str:
     return f"{i.severity.label:<11} {i.rule}  {i.expression or '(input)'}  {where}  {i.message}"
 
 
+def classname(path: str) -> str:
+    return ".".join(part.replace(".", "_") for part in path.split("/") if part not in ("", "."))
+
+
+def _first_line(r: ResourceResult, fail_on: Severity | None) -> int | None:
+    """Where a reader should look first: the first failing finding with a position, else the
+    first finding with one; for an NDJSON line without either, its line."""
+    failing = [i.line for i in r.issues if i.line is not None and fail_on is not None and i.severity >= fail_on]
+    placed = failing or [i.line for i in r.issues if i.line is not None]
+    return placed[0] if placed else r.entry if r.source.endswith((".ndjson", ".jsonl")) else None
+
+
 def _case(r: ResourceResult, run: RunResult, suite: str) -> TestCase:
     # Findings below the threshold (warnings, information) go to system-out, where CI shows them
     # without failing the test; the failure itself lists every finding of the resource.
     below = [i for i in r.issues if run.fail_on is None or i.severity < run.fail_on]
     stdout = "\n".join(_line(i) for i in below) or None
-    case = TestCase(r.label, classname=suite, elapsed_sec=round(r.duration, 6), stdout=stdout)
+    path = run.repo_path(r.source)
+    case = TestCase(r.label, classname=classname(path) + suite, elapsed_sec=round(r.duration, 6), stdout=stdout,
+                    file=path, line=_first_line(r, run.fail_on))  # fmt: skip
     if r.status(run.fail_on) == "not-validated":
         case.add_skipped_info(message=f"not validated: {r.not_validated}")
     if r.fails(run.fail_on):
@@ -50,12 +70,13 @@ def _suites(run: RunResult) -> list[TestSuite]:
         for key in keys:
             if key is None:
                 members = results if len(profiles) <= 1 else [r for r in results if not r.profiles]
-                name = source
+                name, suffix = source, ""
             else:
                 members = [r for r in results if key in r.profiles]
-                name = f"{source} [{key.rsplit('/', 1)[-1]}]"
+                short = key.rsplit("/", 1)[-1]
+                name, suffix = f"{source} [{short}]", f".{classname(short)}"
             if members:
-                suites.append(TestSuite(name, [_case(r, run, name) for r in members], file=source))
+                suites.append(TestSuite(name, [_case(r, run, suffix) for r in members], file=source))
     return suites
 
 
@@ -67,7 +88,8 @@ def _suite_cases(cases: tuple[CaseResult, ...]) -> list[TestSuite]:
         for c in group:
             tc = TestCase(
                 c.title,
-                classname=suite,
+                classname=classname(suite),
+                file=suite,
                 elapsed_sec=round(c.duration, 6),
                 stdout="\n".join(f"{x.label} ({x.source}): {len(x.issues)} issue(s)" for x in c.results) or None,
             )

@@ -1,4 +1,7 @@
-"""A FHIR Bundle (type collection) of OperationOutcome resources, one per validated resource."""
+"""A FHIR Bundle (type collection) of OperationOutcome resources, one per validated resource,
+with the extensions the HL7 validator writes: operationoutcome-file on each OperationOutcome (the
+file, relative to the repository when the run knows it), operationoutcome-issue-line and -col on
+each issue."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from validator.report.reporter import Reporter
 RULE_SYSTEM = "urn:imaging-validator:rule"
 LINE_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 COL_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
+FILE_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-file"
 
 
 def _issue(i: Issue) -> dict:
@@ -32,23 +36,26 @@ def _issue(i: Issue) -> dict:
     return out
 
 
-def outcome(r: ResourceResult, index: int) -> dict:
+def outcome(r: ResourceResult, index: int, path: str | None = None) -> dict:
     """The OperationOutcome of one validated resource; its narrative names the resource and file."""
     issues = [_issue(i) for i in r.issues] or [
         {"severity": "information", "code": "informational", "details": {"text": "No issues found"}}
     ]
     what = escape(f"{r.label} in {r.source}" if r.resource_type else f"{r.source} (not validated as a resource)")
-    return {
+    out: dict = {
         "resourceType": "OperationOutcome",
         "id": f"result-{index}",
         "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">Validation of {what}</div>'},
-        "issue": issues,
     }
+    if r.source != "-":
+        out["extension"] = [{"url": FILE_EXT, "valueString": path or r.source}]
+    out["issue"] = issues
+    return out
 
 
 def render(run: RunResult) -> str:
     entries = [
-        {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": outcome(r, i)}
+        {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": outcome(r, i, run.repo_path(r.source))}
         for i, r in enumerate(run.results)
     ]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}

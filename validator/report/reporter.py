@@ -20,6 +20,8 @@ class Reporter:
     binary: bool = False  # render returns bytes; else text, which files hold as UTF-8
     suites: bool = False  # presents the cases of a suite run, so `imaging-validator test` offers it
     render_quiet: Callable[[RunResult], str | bytes] | None = None  # with --quiet; None: as render
+    # Colours what render (or render_quiet) returned, for a terminal (--color); None: never coloured.
+    colorize: Callable[[str], str] | None = None
 
     def file_bytes(self, run: RunResult) -> bytes:
         out = self.render(run)

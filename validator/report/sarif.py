@@ -1,5 +1,9 @@
 """SARIF 2.1.0 for code-scanning annotations: one run, one rule entry per rule id that occurs,
-one result per finding with the file URI and the line/column region."""
+one result per finding with the file URI and the line/column region.
+
+When the run knows its repository root, a file inside it is named relative to `%SRCROOT%`
+(declared in `originalUriBaseIds` as the root's file URI): GitHub code scanning places an alert
+only on a path relative to the repository, whatever folder the run started in."""
 
 from __future__ import annotations
 
@@ -14,12 +18,20 @@ _LEVELS = {Severity.FATAL: "error", Severity.ERROR: "error", Severity.WARNING: "
            Severity.INFORMATION: "note"}  # fmt: skip
 
 
-def _uri(source: str) -> str:
-    if source == "-":
-        return "stdin"
+SRCROOT = "%SRCROOT%"
+
+
+def _quote(path: str) -> str:
     # A file name that is not UTF-8 holds its bytes as lone surrogates: back to those bytes, which
     # the URI then names exactly (%FF).
-    return quote(PurePath(source).as_posix().encode("utf-8", "surrogateescape"), safe="/:")
+    return quote(PurePath(path).as_posix().encode("utf-8", "surrogateescape"), safe="/:")
+
+
+def _artifact(run: RunResult, source: str) -> dict:
+    if source == "-":
+        return {"uri": "stdin"}
+    rel = run.repo_relative(source)
+    return {"uri": _quote(source)} if rel is None else {"uri": _quote(rel), "uriBaseId": SRCROOT}
 
 
 def render(run: RunResult) -> str:
@@ -40,7 +52,7 @@ def render(run: RunResult) -> str:
     results = []
     for r in run.results:
         for i in r.issues:
-            location: dict = {"physicalLocation": {"artifactLocation": {"uri": _uri(r.source)}}}
+            location: dict = {"physicalLocation": {"artifactLocation": _artifact(run, r.source)}}
             if i.line is not None:
                 region = {"startLine": i.line}
                 if i.column is not None:
@@ -57,15 +69,15 @@ def render(run: RunResult) -> str:
                 "properties": {"severity": i.severity.label, "issueCode": i.code, "resource": r.label},
             }
             results.append(result)
-    doc = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "imaging-validator", "version": VERSION, "rules": descriptors}},
-            "results": results,
-            "columnKind": "unicodeCodePoints",
-        }],
-    }  # fmt: skip
+    sarif_run: dict = {
+        "tool": {"driver": {"name": "imaging-validator", "version": VERSION, "rules": descriptors}},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+    }
+    if run.root is not None:
+        # A base URI must end with a slash (SARIF 3.14.14), or the file names would replace its last part.
+        sarif_run["originalUriBaseIds"] = {SRCROOT: {"uri": "file://" + _quote(run.root).rstrip("/") + "/"}}
+    doc = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": [sarif_run]}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -3,6 +3,7 @@ reaches the terminal raw (report/safe_text.py)."""
 
 from __future__ import annotations
 
+import re
 from itertools import groupby
 
 from validator.model import ResourceResult, RunResult, Severity
@@ -34,6 +35,15 @@ def _cases(run: RunResult, quiet: bool) -> str:
     return "\n".join(map(terminal, out)) + "\n"
 
 
+def summary_line(run: RunResult) -> str:
+    s = run.summary()
+    counts = ", ".join(f"{n} {name}" for name, n in s["issues"].items())
+    waived = f" ({run.waived} more waived by the baseline)" if run.waived else ""
+    return (f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed, "
+            f"{s['notValidatedResources']} not validated: {counts}{waived}. "
+            f"Result: {s['status'].upper()} (fail on {s['failOn']})")  # fmt: skip
+
+
 def _render(run: RunResult, quiet: bool) -> str:
     """One block per file (a line per case for a suite run); with quiet, only what fails, and the
     summary line."""
@@ -53,13 +63,8 @@ def _render(run: RunResult, quiet: bool) -> str:
             out.append(f"  {status:<4} {r.label}  {version}{profiles}".rstrip())
             out.extend(_issue_lines(r))
         out.append("")
-    s = run.summary()
-    counts = ", ".join(f"{n} {name}" for name, n in s["issues"].items())
-    out.append(
-        f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed, "
-        f"{s['notValidatedResources']} not validated: {counts}. "
-        f"Result: {s['status'].upper()} (fail on {s['failOn']})"
-    )
+    out.extend(f"note: {note}" for note in run.notes)
+    out.append(summary_line(run))
     # Each line is escaped whole: payload text (values, ids, file names) is in most of them.
     return "\n".join(map(terminal, out)) + "\n"
 
@@ -72,6 +77,28 @@ def render_quiet(run: RunResult) -> str:
     return _render(run, quiet=True)
 
 
+# ANSI SGR colours for the words a reader scans for; applied to the rendered (already escaped)
+# text, in which no payload text can hold an escape character of its own.
+_PAINT = [
+    (re.compile(r"^( {4})(FATAL|error)\b", re.M), "\x1b[1;31m"),
+    (re.compile(r"^( {4})(warning)\b", re.M), "\x1b[33m"),
+    (re.compile(r"^( {4})(info)\b", re.M), "\x1b[36m"),
+    (re.compile(r"^( {2})(FAIL)\b", re.M), "\x1b[1;31m"),
+    (re.compile(r"^( {2})(ok)\b", re.M), "\x1b[32m"),
+    (re.compile(r"^()(FAIL)\b", re.M), "\x1b[1;31m"),
+    (re.compile(r"^()(PASS)\b", re.M), "\x1b[32m"),
+    (re.compile(r"(Result: )(FAIL)"), "\x1b[1;31m"),
+    (re.compile(r"(Result: )(PASS)"), "\x1b[1;32m"),
+]
+
+
+def colorize(text: str) -> str:
+    for pattern, sgr in _PAINT:
+        text = pattern.sub(lambda m, sgr=sgr: f"{m.group(1)}{sgr}{m.group(2)}\x1b[0m", text)
+    return text
+
+
 REPORTER = Reporter(
-    "text", render, "The console summary.", "text/plain", file_name=None, suites=True, render_quiet=render_quiet
+    "text", render, "The console summary.", "text/plain", file_name=None, suites=True, render_quiet=render_quiet,
+    colorize=colorize,
 )
