@@ -108,3 +108,13 @@ def test_reports_dir_writes_every_file_format_under_its_default_name(tmp_path) -
     result = runner.invoke(app, ["validate", str(EXAMPLES / "ct-chest.json"), "--reports-dir", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(r.file_name for r in FILE_FORMATS)
+
+
+def test_the_suite_html_counts_cases_in_its_header_and_its_badges_do_not_wrap(suite_run) -> None:
+    page = REPORTERS["html"].render(suite_run)
+    header = page[page.index("<header>") : page.index("</header>")]
+    assert '<div class="card">Cases<b>2</b></div>' in header
+    assert '<div class="card">Failed cases<b>1</b></div>' in header
+    css = page[page.index("<style>") : page.index("</style>")]
+    for rule in (".status{", ".sev{"):
+        assert "white-space:nowrap" in css[css.index(rule) : css.index("}", css.index(rule))], rule

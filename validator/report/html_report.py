@@ -20,7 +20,7 @@ _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
 header,main{max-width:1200px;margin:0 auto;padding:0 16px}
 h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px}h3{font-size:15px;margin:0}
-.status{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}
+.status{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600;white-space:nowrap}
 .status.pass{background:var(--ok)}.status.fail{background:var(--error)}.status.not-validated{background:#6b7280}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
 .card{background:#fff;border:1px solid var(--line);border-radius:6px;padding:8px 14px;min-width:110px}
@@ -28,7 +28,7 @@ h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px}h3{font-
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f0f0f0}
-.sev{font-weight:600;text-transform:uppercase;font-size:12px}
+.sev{font-weight:600;text-transform:uppercase;font-size:12px;white-space:nowrap}
 .sev.fatal{color:var(--fatal)}.sev.error{color:var(--error)}.sev.warning{color:var(--warning)}
 .sev.information{color:var(--information)}
 .bars{display:grid;grid-template-columns:minmax(200px,max-content) 1fr max-content;gap:4px 10px;align-items:center}
@@ -174,6 +174,10 @@ def render(run: RunResult) -> str:
         for rid, n in top
     )
     cards = [("Files", s["files"]), ("Resources", s["resources"]), ("Failed", s["failedResources"])]
+    if run.cases is not None:  # a suite run is about its cases first; its resources come after
+        failed = sum(not c.passed for c in run.cases)
+        cards = [("Cases", len(run.cases)), ("Passed cases", len(run.cases) - failed), ("Failed cases", failed),
+                 ("Resources", s["resources"])]  # fmt: skip
     cards += [(name.capitalize(), n) for name, n in s["issues"].items()]
     card_html = "".join(f'<div class="card">{_e(k)}<b>{v}</b></div>' for k, v in cards)
     table_rows = "".join(_table_row(n, r, run) for n, r in enumerate(run.results))
