@@ -122,3 +122,15 @@ def test_the_pre_commit_snippet_names_the_release_tag_and_a_hook_that_exists() -
     assert repo["rev"] == f"v{version}"
     hooks = {h["id"] for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     assert {h["id"] for h in repo["hooks"]} <= hooks
+
+
+def test_the_readme_python_api_example_runs_as_written_in_a_fresh_project(project) -> None:
+    (body,) = [body for _, lang, body in _blocks() if lang == "python"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", body], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, *issues, last = done.stdout.splitlines()
+    assert first == "True fail"  # the bundled examples include a broken study on purpose
+    assert any("json:duplicate-key" in line for line in issues)
+    assert last.startswith("pass [")
