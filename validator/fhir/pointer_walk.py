@@ -23,9 +23,24 @@ Pointer = tuple[str | int, ...]
 _WS = re.compile(r"[ \t\r\n]*+")
 _STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
 _SCALAR = re.compile(r'[^ \t\r\n{}\[\],:"]++')
+_STRING_BODY = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
 # Everything up to the next bracket that is not inside a string: strings are matched whole, so a
 # bracket in a string is passed over.
-_TO_BRACKET = re.compile(r'(?:[^"\[\]{}]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+', re.S)
+_TO_BRACKET = re.compile(rf'(?:[^"\[\]{{}}]++|{_STRING_BODY})*+', re.S)
+
+
+def _nested(levels: int) -> str:
+    """A container holding containers up to `levels` deep, as one pattern. The text is JSON that
+    parsed, so brackets pair up and one class serves both kinds. Possessive throughout: a deeper
+    container makes the match fail at once, without backtracking."""
+    inner = ""
+    for _ in range(levels):
+        inner = rf'[\[{{](?:[^"\[\]{{}}]++|{_STRING_BODY}{"|" + inner if inner else ""})*+[\]}}]'
+    return inner
+
+
+# Skipping a sibling (a series with its instances) in one match rather than a match per bracket.
+_CONTAINER = re.compile(_nested(8), re.S)
 
 
 class NotJson(ValueError):
@@ -121,7 +136,10 @@ class PointerWalk:
             if m is None:
                 raise NotJson(f"no value at {value}")
             return m.end()
-        # A container: count brackets only; what lies between two of them is one match.
+        m = _CONTAINER.match(text, value)
+        if m is not None:
+            return m.end()
+        # Nested deeper than the pattern: count brackets; what lies between two is one match.
         depth, pos = 0, value
         while True:
             bracket = self._char(pos)
