@@ -7,7 +7,11 @@ packs; the IHE IMR profile for the IMR Bundle), fhir.resources (pydantic models,
 FHIR.js (the `fhir` npm package, installed into a throwaway folder when node is available) and a
 plain JSON parse as the floor. Then: how our time per instance grows from 10 to 10,000 instances,
 the CLI's start-up wall time for one small file, and an NDJSON of small studies validated as a
-stream with one process and with --jobs (wall time, peak memory). Not part of the unit tests.
+stream with one process and with --jobs (wall time, peak memory). Real payloads too (corpora.py):
+2,000 realistic small studies (accession identifier with its type, procedure code, referrer, body
+site, performer, note: every one gets an information note, so every one is placed), and the same
+with 10% of them defective; CPU per resource against FHIR.js and peak RSS per corpus. Not part of
+the unit tests.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from corpora import CORPUS_SIZE, write_corpora
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 SIZES = {"small (2 x 5)": (2, 5), "medium (4 x 100)": (4, 100), "large (10 x 1,000)": (10, 1000)}
@@ -158,6 +164,65 @@ def fhir_js(script: Path | None, path: Path, repeats: int) -> Timing | None:
     return float(wall), float(cpu)
 
 
+FHIR_JS_CORPUS = """
+const fs = require('fs'); const {Fhir} = require('fhir'); const fhir = new Fhir();
+const lines = fs.readFileSync(process.argv[2], 'utf8').split('\\n').filter((l) => l.trim());
+const pass = () => { for (const l of lines) fhir.validate(JSON.parse(l), {}); };
+pass();  // untimed: V8 compiles hot code after some runs
+const t = process.hrtime.bigint(), c = process.cpuUsage();
+pass();
+const used = process.cpuUsage(c);
+console.log(Number(process.hrtime.bigint() - t) / 1e9 / lines.length, (used.user + used.system) / 1e6 / lines.length);
+"""
+
+
+def corpus_ours(path: Path, count: int) -> Timing:
+    """Per resource, one pass over an NDJSON corpus in process: read, parse, validate, place."""
+    from validator import Validator
+
+    validator = Validator(fhir_version=None)  # the version detected, as in use
+    validator.validate_file(path)  # untimed: the checks are compiled on first use
+    wall, cpu = median_seconds(lambda: validator.validate_file(path), 1)
+    return wall / count, cpu / count
+
+
+def corpus_fhir_js(script: Path | None, path: Path) -> Timing | None:
+    if script is None:
+        return None
+    runner = script.parent / "corpus.js"
+    runner.write_text(FHIR_JS_CORPUS)
+    done = subprocess.run(["node", str(runner), str(path)], capture_output=True, text=True, cwd=script.parent,
+                          timeout=600)  # fmt: skip
+    if done.returncode != 0:
+        return None
+    wall, cpu = done.stdout.split()
+    return float(wall), float(cpu)
+
+
+def corpus_floor(path: Path, count: int) -> Timing:
+    wall, cpu = median_seconds(lambda: [json.loads(line) for line in path.read_bytes().splitlines()], 1)
+    return wall / count, cpu / count
+
+
+def corpora(rng: random.Random, folder: Path, script: Path | None) -> None:
+    """CPU per resource on the real-payload corpora, in interleaved rounds, and peak RSS of a
+    fresh process validating each corpus file."""
+    paths = write_corpora(rng, folder, study)
+    print(f"Real payloads, CPU per resource (median of {ROUNDS} interleaved rounds; read, parse, validate, place)")
+    print(f"{'corpus':<34} {'imaging-validator':>18} {'FHIR.js':>9} {'json parse':>11} {'vs FHIR.js':>11}"
+          f" {'peak RSS':>9}")  # fmt: skip
+    for label, (path, clean) in paths.items():
+        rounds: list[list[Timing | None]] = [[], [], []]
+        for _ in range(ROUNDS):
+            rounds[0].append(corpus_ours(path, CORPUS_SIZE))
+            rounds[1].append(corpus_fhir_js(script, path))
+            rounds[2].append(corpus_floor(path, CORPUS_SIZE))
+        a, b, c = (None if None in r else statistics.median(t[1] for t in r) for r in rounds)  # type: ignore[index]
+        _, rss = ndjson_stream(path, 1, clean=clean)
+        print(f"{label:<34} {fmt(a):>18} {fmt(b):>9} {fmt(c):>11} {ratio(a, b):>11} {rss:>6,.0f} MB")  # type: ignore[arg-type]
+    print()
+
+
 def startup(path: Path) -> float:
     exe = shutil.which("imaging-validator", path=str(Path(sys.executable).parent)) or "imaging-validator"
     return median_seconds(lambda: subprocess.run([exe, "validate", str(path), "-q"], capture_output=True), 7)[0]
@@ -285,17 +350,24 @@ def main() -> None:
     parser.add_argument("--ndjson", type=int, default=100_000, help="small studies in the NDJSON stream (0: skip)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes for the NDJSON run")
     parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--memory-ndjson-gb", type=float, default=0.0,
-                        help="also stream an NDJSON of this many GB in the memory section (1: about 10 minutes)")
+    parser.add_argument(
+        "--memory-ndjson-gb",
+        type=float,
+        default=0.0,
+        help="also stream an NDJSON of this many GB in the memory section (1: about 10 minutes)",
+    )
     parser.add_argument("--only-memory", action="store_true", help="run the memory section only")
+    parser.add_argument("--skip-memory", action="store_true", help="leave the (slow) memory section out")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     folder = Path(tempfile.mkdtemp(prefix="imaging-validator-bench-"))
     try:
-        memory(rng, folder, int(args.memory_ndjson_gb * 1e9), args.jobs)
+        if not args.skip_memory:
+            memory(rng, folder, int(args.memory_ndjson_gb * 1e9), args.jobs)
         if args.only_memory:
             return
         script = fhir_js_setup(folder / "fhirjs")
+        corpora(rng, folder, script)
         payloads = {label: study(rng, *size) for label, size in SIZES.items()}
         payloads["IMR Bundle (2 x 5)"] = imr_bundle(rng)
         rows = []

@@ -161,15 +161,16 @@ def test_a_nan_decimal_is_a_type_error_not_a_crash() -> None:
 def test_positions_cost_a_few_tokens_and_no_memory_per_string_character() -> None:
     body = "x" * 2_000_000 + '\\"' * 200_000  # a long string, with escapes in it
     text = json.dumps({**STUDY, "status": "bad"})[:-1] + f', "description": "{body}"}}'
-    tracemalloc.start()
-    try:
-        index = PositionIndex(text)
-        assert index.locate(("description",)) is not None
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert index.tokens < 60  # per token, not per character
-    assert peak < len(text) // 4  # the old tokenizer's regex kept ~136 bytes per character
+    for targeted in (0, 1):  # the full index, and the walk along the pointer
+        tracemalloc.start()
+        try:
+            index = PositionIndex(text, targeted_lookups=targeted)
+            assert index.locate(("description",)) is not None
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert index.tokens + index.walk.steps < 60  # per token, not per character
+        assert peak < len(text) // 4  # the old tokenizer's regex kept ~136 bytes per character
 
 
 def test_repeated_keys_are_found_with_one_comparison_per_key() -> None:
@@ -190,7 +191,7 @@ def test_repeated_keys_are_found_with_one_comparison_per_key() -> None:
 
 def test_placing_a_finding_on_each_of_many_members_reads_each_key_a_bounded_number_of_times() -> None:
     text = json.dumps({f"k{n}": n for n in range(5_000)})
-    index = PositionIndex(text)
+    index = PositionIndex(text, targeted_lookups=0)  # the walks before the index read keys too
     reads = 0
     read = index._key
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from validator.compile.plan import Binding, ElementDef, Plan, Structure
 from validator.evaluate.bindings import binding_problem
+from validator.evaluate.code_cache import compiled
 from validator.fhir.primitives import JSON_KIND_TESTS, PrimitiveType
 from validator.fhirpath.natives import ele_1 as native_ele_1
 
@@ -62,7 +63,7 @@ class CheckSource:
 
             def first_call(obj: dict, ptr: tuple, resource: dict, _n: int = n, _s: Structure = struct) -> None:
                 code = self._generate(_n, _s, companion)
-                exec(compile(code, f"<base rules: {_s.name}>", "exec"), self._ns)  # source generated here only
+                exec(compiled(code, f"<base rules: {_s.name}>"), self._ns)  # source generated here only
                 self._ns[f"o{_n}"](obj, ptr, resource)  # type: ignore[operator]
 
             self._ns[f"o{n}"] = first_call

@@ -1,7 +1,8 @@
 """JSON text as FHIR needs it: duplicate keys kept visible, decimals exact, positions on demand.
 
 Parsing uses the C-accelerated `json` decoder (fast); source positions are computed only when a
-resource has issues to report, by one linear scan of its text (`PositionIndex`, positions.py).
+resource has issues to report: by walking its text along each pointer for the first few, by one
+linear scan of it past that (`PositionIndex`, positions.py).
 """
 
 from __future__ import annotations

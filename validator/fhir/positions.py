@@ -1,6 +1,8 @@
 """Source positions of a JSON text: where a JSON pointer (a tuple of keys and indices) is written.
 
-Built only when a resource has a finding to place, by one scan of the text. The scan costs a few
+The first few findings of a resource are placed by walking the text along their pointer only
+(pointer_walk.py): most resources have one or two (an information note), and a walk skips most
+of the text. Past that many, the full index below is built, by one scan of the text. The scan costs a few
 regular-expression matches per token, never per character: a string body is skipped by one
 possessive match (which keeps no backtracking state, so a 30 MB string costs nothing extra), and
 the index is a handful of flat integer arrays, 17 bytes per JSON value, with nothing else
@@ -16,6 +18,8 @@ import re
 from array import array
 from bisect import bisect_right
 
+from validator.fhir.pointer_walk import NotJson, PointerWalk
+
 Pointer = tuple[str | int, ...]
 
 # A JSON string, with possessive repeats: the engine does not record a state per character.
@@ -27,6 +31,10 @@ _SCALAR, _OBJECT, _ARRAY = 0, 1, 2
 # so placing a finding on each of 100,000 members stays linear.
 _NAME_TABLE_FROM = 16
 _BLOCK = 1 << 12  # characters per line-count checkpoint: what placing one finding may scan
+# Lookups answered by walking along the pointer before the full index is built. A walk passes
+# over at most the whole text once per pointer step, at bracket granularity, so a few of them cost
+# less than the full scan (which matches every token); many of them would cost more.
+TARGETED_LOOKUPS = 8
 
 
 class PositionIndex:
@@ -35,12 +43,16 @@ class PositionIndex:
     For an object property the position is that of its key; for an array item, that of the item.
     A repeated key is found at its last occurrence (the value judged), or at its second with
     duplicate=True (the repetition).
-    `line_offset` shifts lines for text that is one line of a larger file (NDJSON)."""
+    `line_offset` shifts lines for text that is one line of a larger file (NDJSON);
+    `targeted_lookups` is how many lookups walk along their pointer before the full index is built
+    (tests set it to compare the two)."""
 
-    def __init__(self, text: str, line_offset: int = 0) -> None:
+    def __init__(self, text: str, line_offset: int = 0, targeted_lookups: int = TARGETED_LOOKUPS) -> None:
         self._text = text
         self._line_offset = line_offset
         self._built = False
+        self._targeted_left = targeted_lookups
+        self.walk = PointerWalk(text)  # its `steps` count the work of targeted lookups
         self.tokens = 0  # tokens scanned to build the index (tests count work with it)
         # Per value, in the order values start: where it is written (its key for an object
         # member), its kind, and its children as a slice of _children. Values are fewer than
@@ -149,6 +161,14 @@ class PositionIndex:
     def locate(self, pointer: Pointer, duplicate: bool = False) -> tuple[int, int] | None:
         """Position of `pointer`, or of its nearest existing ancestor (for a missing element).
         With duplicate=True, the position of the repeated occurrence of a key, if any."""
+        if not self._built and self._targeted_left > 0:
+            self._targeted_left -= 1
+            try:
+                offset = self._walk_to(tuple(pointer), duplicate)
+            except NotJson:
+                self._targeted_left = 0  # not the JSON expected: the full index decides
+            else:
+                return None if offset is None else self._line_col(offset)
         if not self._built:
             self._build()
         if not self._start:
@@ -166,6 +186,20 @@ class PositionIndex:
             self._matches(0, ptr, 0, found, 1, last=True)
             if found:
                 return self._line_col(self._start[found[0]])
+            if not ptr:
+                return None
+            ptr = ptr[:-1]
+
+    def _walk_to(self, ptr: Pointer, duplicate: bool) -> int | None:
+        """locate() by walking the text: the same search, on offsets instead of the index."""
+        if duplicate and ptr and isinstance(ptr[-1], str):
+            found = self.walk.matches(ptr, 2)
+            if len(found) == 2:
+                return found[1]
+        while True:
+            found = self.walk.matches(ptr, 1, last=True)
+            if found:
+                return found[0]
             if not ptr:
                 return None
             ptr = ptr[:-1]
