@@ -5,6 +5,7 @@ series; each SOP Class coding form)."""
 from __future__ import annotations
 
 import copy
+import json
 
 from validator import Validator
 
@@ -113,3 +114,21 @@ def test_a_part_16_page_as_the_system_names_the_dcm_uri() -> None:
         ("coding:system-is-a-page", "ImagingStudy.series[0].modality", f"system {page!r} is a web page, not a code "
          f"system: use the code system URI {DCM} (DICOM codes (PS3.16) have the code system {DCM})"),
     ]  # fmt: skip
+
+
+def test_a_study_whose_text_names_no_document_is_not_walked_for_page_systems(tmp_path, monkeypatch) -> None:
+    import validator.run.pipeline as pipeline
+
+    walked: list[object] = []
+    real = pipeline.web_page_systems
+    monkeypatch.setattr(pipeline, "web_page_systems", lambda res: walked.append(res) or real(res))
+    plain, page = tmp_path / "plain.json", tmp_path / "page.json"
+    study = {"resourceType": "ImagingStudy", "status": "available", "subject": {"reference": "Patient/p"},
+             "procedureCode": [{"coding": [{"system": "http://loinc.org", "code": "24627-2"}]}]}  # fmt: skip
+    plain.write_text(json.dumps(study))
+    study["procedureCode"][0]["coding"][0]["system"] = "https://loinc.org/24627-2.html"
+    page.write_text(json.dumps(study))
+    run = Validator(fhir_version="R4").validate_paths([str(plain), str(page)])
+    assert len(walked) == 1
+    found = {r.source.rsplit("/", 1)[-1]: [i.rule for i in r.issues] for r in run.results}
+    assert "coding:system-is-a-page" in found["page.json"] and "coding:system-is-a-page" not in found["plain.json"]

@@ -31,6 +31,17 @@ _KNOWN = (
 )  # fmt: skip
 
 
+# A text in which no value ends like a document address holds no such Coding.system: checked on
+# the source text at C speed, so that a resource is walked for this rule only when it may be.
+_DOCUMENT_END = re.compile(r"\.(?:html?|pdf|docx?)\b", re.IGNORECASE)
+
+
+def may_hold_pages(text: str | None) -> bool:
+    """Whether a source text may hold a document address (always, when the text is not known or
+    escapes characters, which could spell the address differently)."""
+    return text is None or "\\u" in text or _DOCUMENT_END.search(text) is not None
+
+
 def page_advice(system: str) -> str | None:
     """What to say about a Coding.system that is a document address, or None when it is not one."""
     if not _DOCUMENT.fullmatch(system):

@@ -158,6 +158,11 @@ class PositionIndex:
         elif kind == _ARRAY and isinstance(step, int) and 0 <= step < self._count[value]:
             self._matches(self._children[self._first[value] + step], pointer, depth + 1, out, wanted, last)
 
+    @property
+    def text(self) -> str:
+        """The source text the positions are in."""
+        return self._text
+
     def locate(self, pointer: Pointer, duplicate: bool = False) -> tuple[int, int] | None:
         """Position of `pointer`, or of its nearest existing ancestor (for a missing element).
         With duplicate=True, the position of the repeated occurrence of a key, if any."""

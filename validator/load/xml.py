@@ -92,6 +92,11 @@ class XmlPositions:
         self._positions = positions
         self._lines: list[str] | None = None  # split on the first snippet only
 
+    @property
+    def text(self) -> str:
+        """The source text the positions are in."""
+        return self._text
+
     def locate(self, pointer: tuple, duplicate: bool = False) -> tuple[int, int] | None:
         ptr = tuple(pointer)
         while True:

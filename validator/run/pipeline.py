@@ -21,7 +21,7 @@ from validator.compile.catalog import plan_for
 from validator.compile.plan import Plan, Rule
 from validator.compile.profiles import ProfileSet
 from validator.evaluate.base_rules import BaseRules
-from validator.evaluate.code_systems import web_page_systems
+from validator.evaluate.code_systems import may_hold_pages, web_page_systems
 from validator.evaluate.cross import (
     Place,
     Remembered,
@@ -199,7 +199,8 @@ class Pipeline:
             )
             raw.extend(walk.run(res, base_findings))
             pending = walk.pending
-        if (struct := plan.structures.get(rtype or "")) is not None and struct.kind == "resource":
+        if ((struct := plan.structures.get(rtype or "")) is not None and struct.kind == "resource"
+                and may_hold_pages(getattr(item.positions, "text", None))):  # fmt: skip
             raw.extend(self._raw(R.CODE_SYSTEM_PAGE, p, m) for p, m in web_page_systems(res))
         endpoints: list[tuple] = []
         if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
