@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("fhir", {"fhir"}),
     ("fhirpath", {"fhirpath"}),
     ("dicom tables", {"dicom"}),
+    ("network", {"net"}),
     ("compile", {"compile"}),
     ("load", {"load"}),
     ("select", {"select"}),
