@@ -25,8 +25,9 @@ from validator.load.discovery import Discovered, Walker, find_root
 from validator.load.sources import ResourceInput, load_source
 from validator.model import Issue, ResourceResult, RunResult, Severity
 from validator.rule_ids import implements
-from validator.run.pipeline import Outcome, Pipeline
+from validator.run.pipeline import Collector, Pipeline
 from validator.run.rule_table import RuleEntry, check_implementations, rule_table
+from validator.run.store import ResultStore, stored
 from validator.run.waivers import Ignore, drop, resolve_severities
 from validator.select.selection import Selector, UnknownProfile, find_requested
 from validator.versions import DEFAULT, VERSIONS, parse_version
@@ -131,7 +132,7 @@ class Validator:
         return self._waive(self.pipeline.finish([self.pipeline.validate_guarded(item)]))[0]
 
     def validate_file(self, path: str | Path) -> list[ResourceResult]:
-        return self._waive(self._run([str(path)]))
+        return list(self._waive(self._run([str(path)])))
 
     def discover(self, paths: Iterable[str], as_discovered: bool = False) -> Discovered:
         """The files that the arguments name (directories walked as load/discovery.py says), and
@@ -145,8 +146,8 @@ class Validator:
         path names nothing. `progress` is called with the number of resources validated so far.
         With jobs > 1 the resources are validated by that many processes (same results, same order)."""
         found = paths if isinstance(paths, Discovered) else self.discover(paths)
-        results = self._run(found.files, progress, jobs)
-        return self.run(self._dicom_file_results() + results, notes=found.skipped)
+        results = self._run(found.files, progress, jobs, prefix=self._dicom_file_results())
+        return self.run(results, notes=found.skipped)
 
     def run(self, results: Iterable[ResourceResult], notes: Iterable[str] = ()) -> RunResult:
         """A run of these results (rules switched off and ignored paths left out), carrying the
@@ -157,18 +158,23 @@ class Validator:
         # each, as the pytest plugin makes, must not rebuild a 700-rule table every time.
         if self._rule_infos is None or self._rule_infos[0] != len(compiled):
             self._rule_infos = (len(compiled), rule_infos({**self.plan.rules, **compiled}))
-        return RunResult(tuple(self._waive(list(results))), self.fail_on, notes=tuple(notes),
+        kept = results if isinstance(results, ResultStore) else tuple(results)
+        return RunResult(self._waive(kept), self.fail_on, notes=tuple(notes),
                          rules=self._rule_infos[1], cwd=str(Path.cwd()), root=str(self.root))  # fmt: skip
 
-    def _waive(self, results: list[ResourceResult]) -> list[ResourceResult]:
+    def _waive(self, results: Sequence[ResourceResult]) -> Sequence[ResourceResult]:
         if not self.off and not self.ignores:
             return results
         where = RunResult((), cwd=str(Path.cwd()), root=str(self.root))
-        return drop(results, self.off, self.ignores, where.repo_path)
+        return stored(results, drop(results, self.off, self.ignores, where.repo_path))
 
     def _run(
-        self, sources: list[str], progress: Callable[[int], None] | None = None, jobs: int = 1
-    ) -> list[ResourceResult]:
+        self,
+        sources: list[str],
+        progress: Callable[[int], None] | None = None,
+        jobs: int = 1,
+        prefix: Iterable[ResourceResult] = (),
+    ) -> ResultStore:
         """Validate every resource of the sources, then the checks that needed the whole run."""
         self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
         self.pipeline.start()
@@ -176,12 +182,12 @@ class Validator:
             from validator.run.parallel import parallel_available, run_parallel
 
             if parallel_available():
-                return run_parallel(self.pipeline, sources, jobs, progress)
-        outcomes: list[Outcome] = []
+                return run_parallel(self.pipeline, sources, jobs, progress, prefix)
+        outcomes = Collector(prefix)
         for source in sources:
             # Guarded: a defect of the validator on one input is a finding for it (run/faults.py).
             for outcome in self.pipeline.outcomes(source, load_source(source, self.limits, self.plan), len(outcomes)):
-                outcomes.append(outcome)
+                outcomes.add(outcome)
                 if progress is not None:
                     progress(len(outcomes))
         return self.pipeline.finish(outcomes)

@@ -211,18 +211,17 @@ def _write_reports(run: RunResult, reports: Reports, debug: bool = False) -> boo
     written = True
     for option, reporter, path in reports:
         try:
-            data = reporter.file_bytes(run)
+            # A format that lists every resource is written as it is rendered (a long run's report
+            # is never whole in memory); the others are rendered first, so a defect writes nothing.
+            write_report(path, reporter.file_chunks(run) if reporter.chunks else reporter.file_bytes(run))
+        except ReportWriteError as exc:
+            raise _usage_error(str(exc)) from None
         except Exception as exc:  # a defect of one reporter must not cost the others
             typer.echo(f"imaging-validator: internal error: {option} {terminal(str(path))} not written: "
                        f"{terminal(describe(exc, False))}", err=True)  # fmt: skip
             if debug:
                 typer.echo(describe(exc, True), err=True)
             written = False
-            continue
-        try:
-            write_report(path, data)
-        except ReportWriteError as exc:
-            raise _usage_error(str(exc)) from None
     return written
 
 
@@ -238,14 +237,13 @@ def _console(run: RunResult, fmt: str, quiet: bool, color: Color, reports: Repor
     format --format names, on stdout."""
     reporter = REPORTERS[fmt]
     if fmt != "text":
-        sys.stdout.buffer.write(reporter.file_bytes(run))
+        sys.stdout.buffer.writelines(reporter.file_chunks(run))
         sys.stdout.flush()
         return
     to_stderr = any(str(path) == "-" for _, _, path in reports)
-    out = reporter.render_quiet(run) if quiet and reporter.render_quiet else reporter.render(run)
-    if reporter.colorize is not None and _use_color(color, to_stderr):
-        out = reporter.colorize(out)
-    typer.echo(out, nl=False, err=to_stderr, color=True)
+    paint = reporter.colorize if reporter.colorize is not None and _use_color(color, to_stderr) else None
+    for out in reporter.text_chunks(run, quiet):  # printed as rendered: a long run is never whole in memory
+        typer.echo(paint(out) if paint else out, nl=False, err=to_stderr, color=True)
 
 
 def _version(value: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -134,7 +134,8 @@ class CaseResult:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    results: tuple[ResourceResult, ...]
+    # In run order: a tuple, or a store that keeps a long run's results on disk (run/store.py).
+    results: Sequence[ResourceResult]
     fail_on: Severity | None = Severity.ERROR
     notes: tuple[str, ...] = field(default=())  # run-level remarks (e.g. checks not performed)
     # Every rule the run applied, by id (no hash: a run stays hashable with its mapping).
@@ -172,26 +173,79 @@ class RunResult:
                 yield r, i, base if seen[base] == 1 else f"{base}-{seen[base]}"
 
     @property
+    def tally(self) -> Tally:
+        """The counts of the summary: kept by a result store as it filled (a run of a million
+        resources is not read back to be counted), else counted here."""
+        kept = getattr(self.results, "tally", None)
+        return kept if isinstance(kept, Tally) else Tally.of(self.results)
+
+    @property
     def failed(self) -> bool:
-        return any(r.fails(self.fail_on) for r in self.results)
+        return self.tally.failing(self.fail_on) > 0
 
     @property
     def validator_failed(self) -> bool:
         """The validator itself failed on some input (exit code 3): a defect of the tool, which must
         not pass for a verdict on the payload either way."""
-        return any(i.rule == INTERNAL_ERROR for r in self.results for i in r.issues)
+        return self.tally.internal_errors > 0
 
     def summary(self) -> dict:
-        counts = Counter(i.severity.label for r in self.results for i in r.issues)
+        tally = self.tally
+        failed = tally.failing(self.fail_on)
         return {
-            "files": len({r.source for r in self.results}),
-            "resources": len(self.results),
-            "failedResources": sum(1 for r in self.results if r.fails(self.fail_on)),
-            "notValidatedResources": sum(1 for r in self.results if r.status(self.fail_on) == "not-validated"),
+            "files": len(tally.sources),
+            "resources": tally.resources,
+            "failedResources": failed,
+            "notValidatedResources": tally.not_validated(self.fail_on),
             "failOn": self.fail_on.label if self.fail_on else "never",
-            "issues": {s.label: counts.get(s.label, 0) for s in sorted(Severity, reverse=True)},
-            "status": "fail" if self.failed else "pass",
+            "issues": {s.label: tally.issues.get(s.label, 0) for s in sorted(Severity, reverse=True)},
+            "status": "fail" if failed else "pass",
         }
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a run's summary counts, updated one result at a time (`add`, and `remove` when a
+    result is replaced by one with more findings)."""
+
+    sources: set[str] = field(default_factory=set)
+    resources: int = 0
+    # (worst severity, 0 for none; not validated) -> resources: enough to count failures and
+    # not-validated resources at any --fail-on threshold.
+    kinds: Counter[tuple[int, bool]] = field(default_factory=Counter)
+    issues: Counter[str] = field(default_factory=Counter)  # findings by severity label
+    internal_errors: int = 0
+
+    @classmethod
+    def of(cls, results: Iterable[ResourceResult]) -> Tally:
+        tally = cls()
+        for r in results:
+            tally.add(r)
+        return tally
+
+    def add(self, r: ResourceResult, sign: int = 1) -> None:
+        if sign > 0:
+            self.sources.add(r.source)
+        self.resources += sign
+        worst = r.worst
+        self.kinds[(int(worst) if worst is not None else 0, r.not_validated is not None)] += sign
+        for i in r.issues:
+            self.issues[i.severity.label] += sign
+            if i.rule == INTERNAL_ERROR:
+                self.internal_errors += sign
+
+    def remove(self, r: ResourceResult) -> None:
+        """Take back a result's counts (its source stays: the replacing result has the same one)."""
+        self.add(r, -1)
+
+    def failing(self, threshold: Severity | None) -> int:
+        if threshold is None:
+            return 0
+        return sum(n for (worst, _), n in self.kinds.items() if worst >= threshold)
+
+    def not_validated(self, threshold: Severity | None) -> int:
+        return sum(n for (worst, unchecked), n in self.kinds.items()
+                   if unchecked and (threshold is None or worst < threshold))  # fmt: skip
 
 
 def fingerprint(path: str, result: ResourceResult, issue: Issue) -> str:

@@ -84,11 +84,12 @@ def _check_writable(named: str, path: Path) -> None:
         raise ReportWriteError(f"{named}: cannot write report: the folder {folder} is not writable")
 
 
-def write_report(path: Path, data: bytes) -> None:
-    """Write a report where `path` says: standard output, through a non-regular file, or
-    atomically (following a symlink to its target)."""
+def write_report(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write a report (whole, or in pieces as a reporter gives them) where `path` says: standard
+    output, through a non-regular file, or atomically (following a symlink to its target)."""
     if str(path) == STDOUT:
-        sys.stdout.buffer.write(data)
+        for piece in _pieces(data):
+            sys.stdout.buffer.write(piece)
         sys.stdout.buffer.flush()
         return
     try:
@@ -101,17 +102,21 @@ def write_report(path: Path, data: bytes) -> None:
     write_atomic(Path(os.path.realpath(path)) if path.is_symlink() else path, data)
 
 
-def _write_through(path: Path, data: bytes) -> None:
+def _pieces(data: bytes | Iterable[bytes]) -> Iterable[bytes]:
+    return (data,) if isinstance(data, bytes) else data
+
+
+def _write_through(path: Path, data: bytes | Iterable[bytes]) -> None:
     """Write into what the path names, as it is: no create, no truncate, no rename."""
     try:
         fd = os.open(path, os.O_WRONLY)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.writelines(_pieces(data))
     except OSError as exc:
         raise ReportWriteError(f"cannot write report {path}: {exc.strerror or exc}") from None
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
     """Write to a temporary file beside `path`, then rename it over `path` (atomic on POSIX), so a
     reader sees either the old report or the complete new one. Missing folders are created."""
     try:
@@ -121,7 +126,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise ReportWriteError(f"cannot write report {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.writelines(_pieces(data))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file
         os.replace(tmp, path)
     except OSError as exc:

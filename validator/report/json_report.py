@@ -4,6 +4,7 @@ with their problems and resources."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from validator.model import CaseResult, ResourceResult, RunResult, Severity
 from validator.report.reporter import Reporter
@@ -40,11 +41,30 @@ def _suite_dict(cases: tuple[CaseResult, ...]) -> dict:
     }  # fmt: skip
 
 
+def chunks(run: RunResult) -> Iterator[str]:
+    """The report as json.dumps(report_dict(run), indent=2) writes it, one resource at a time, so
+    a long run's report is written without all of it (or all its results) in memory."""
+    if run.cases is not None:
+        yield _dumps(_suite_dict(run.cases), 0) + "\n"
+        return
+    yield '{\n  "summary": ' + _dumps(run.summary(), 2) + ',\n  "results": ['
+    first = True
+    for r in run.results:
+        yield ("\n    " if first else ",\n    ") + _dumps(result_dict(r, run.fail_on), 4)
+        first = False
+    yield "]\n}\n" if first else "\n  ]\n}\n"
+
+
+def _dumps(value: object, indent: int) -> str:
+    """`value` as it appears `indent` spaces deep in an indent=2 document."""
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + " " * indent)
+
+
 def render(run: RunResult) -> str:
-    doc = report_dict(run) if run.cases is None else _suite_dict(run.cases)
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return "".join(chunks(run))
 
 
 REPORTER = Reporter(
-    "json", render, "Write the JSON report to FILE.", "application/json", file_name="report.json", suites=True
+    "json", render, "Write the JSON report to FILE.", "application/json", file_name="report.json", suites=True,
+    chunks=chunks,
 )

@@ -4,6 +4,7 @@ reaches the terminal raw (report/safe_text.py)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from itertools import groupby
 
 from validator.model import ResourceResult, RunResult, Severity
@@ -44,37 +45,59 @@ def summary_line(run: RunResult) -> str:
             f"Result: {s['status'].upper()} (fail on {s['failOn']})")  # fmt: skip
 
 
-def _render(run: RunResult, quiet: bool) -> str:
+def _chunks(run: RunResult, quiet: bool) -> Iterator[str]:
     """One block per file (a line per case for a suite run); with quiet, only what fails, and the
-    summary line."""
+    summary line. In pieces, one file's block or a few hundred resources at a time, so a run of a
+    million resources is printed without its whole text in memory."""
     if run.cases is not None:
-        return _cases(run, quiet)
+        yield _cases(run, quiet)
+        return
     out: list[str] = []
     for source, group in groupby(run.results, key=lambda r: r.source):
-        results = list(group)
-        shown = [r for r in results if r.fails(run.fail_on)] if quiet else results
-        if not shown:
-            continue
-        out.append(source)
-        for r in shown:
+        header = False
+        for r in group:
+            if quiet and not r.fails(run.fail_on):
+                continue
+            if not header:
+                out.append(source)
+                header = True
             status = {"fail": "FAIL", "pass": "ok", "not-validated": "NOT VALIDATED"}[r.status(run.fail_on)]
             version = f"FHIR {r.fhir_version}" if r.fhir_version else ""
             profiles = f"  profiles: {', '.join(p.rsplit('/', 1)[-1] for p in r.profiles)}" if r.profiles else ""
             out.append(f"  {status:<4} {r.label}  {version}{profiles}".rstrip())
             out.extend(_issue_lines(r))
-        out.append("")
+            if len(out) >= _CHUNK_LINES:
+                yield _escaped(out)
+                out = []
+        if header:
+            out.append("")
     out.extend(f"note: {note}" for note in run.notes)
     out.append(summary_line(run))
+    yield _escaped(out)
+
+
+_CHUNK_LINES = 2_000
+
+
+def _escaped(lines: list[str]) -> str:
     # Each line is escaped whole: payload text (values, ids, file names) is in most of them.
-    return "\n".join(map(terminal, out)) + "\n"
+    return "\n".join(map(terminal, lines)) + "\n"
+
+
+def chunks(run: RunResult) -> Iterator[str]:
+    return _chunks(run, quiet=False)
+
+
+def chunks_quiet(run: RunResult) -> Iterator[str]:
+    return _chunks(run, quiet=True)
 
 
 def render(run: RunResult) -> str:
-    return _render(run, quiet=False)
+    return "".join(chunks(run))
 
 
 def render_quiet(run: RunResult) -> str:
-    return _render(run, quiet=True)
+    return "".join(chunks_quiet(run))
 
 
 # ANSI SGR colours for the words a reader scans for; applied to the rendered (already escaped)
@@ -100,5 +123,5 @@ def colorize(text: str) -> str:
 
 REPORTER = Reporter(
     "text", render, "The console summary.", "text/plain", file_name=None, suites=True, render_quiet=render_quiet,
-    colorize=colorize,
+    colorize=colorize, chunks=chunks, chunks_quiet=chunks_quiet,
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
@@ -35,7 +35,8 @@ from validator.load.sources import (
     no_resource,
 )
 from validator.model import ResourceResult
-from validator.run.pipeline import Outcome, Pipeline
+from validator.run.pipeline import Collector, Outcome, Pipeline
+from validator.run.store import ResultStore
 
 CHUNK_LINES = 500  # NDJSON lines per unit: large enough to make sending them cheap
 IN_FLIGHT = 4  # units per worker queued at a time
@@ -141,10 +142,14 @@ def _units(sources: list[str], limits: Limits) -> Iterator[Unit]:
 
 
 def run_parallel(
-    pipeline: Pipeline, sources: list[str], jobs: int, progress: Callable[[int], None] | None
-) -> list[ResourceResult]:
-    """Validate the sources with `jobs` processes, results in input order."""
-    outcomes: list[Outcome] = []
+    pipeline: Pipeline,
+    sources: list[str],
+    jobs: int,
+    progress: Callable[[int], None] | None,
+    prefix: Iterable[ResourceResult] = (),
+) -> ResultStore:
+    """Validate the sources with `jobs` processes, results in input order (after `prefix`)."""
+    outcomes = Collector(prefix)
     chunked = {"source": None, "found": 0}  # the NDJSON file being collected in chunks
 
     def end_of_chunks() -> None:
@@ -155,9 +160,7 @@ def run_parallel(
 
     def collect(done: Done) -> None:
         for outcome in done:
-            if outcome.waiting is not None:
-                outcome.waiting.index = len(outcomes)
-            outcomes.append(outcome)
+            outcomes.add(outcome)
             if progress is not None:
                 progress(len(outcomes))
 

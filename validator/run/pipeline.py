@@ -12,7 +12,7 @@ Serial runs and `--jobs` workers (run/parallel.py) call the same public function
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -39,6 +39,7 @@ from validator.load.sources import ResourceInput
 from validator.model import Issue, ResourceResult, Severity
 from validator.rule_ids import implements
 from validator.run.faults import failure_message, unvalidated
+from validator.run.store import ResultStore
 from validator.select.selection import Selection, Selector, mismatch_notes
 
 
@@ -49,6 +50,35 @@ class Outcome:
     result: ResourceResult
     waiting: Waiting | None
     remembered: list[tuple[str, Remembered]]
+
+
+class Collector:
+    """The outcomes of a run as they come: each result goes to the store (memory stays flat),
+    and only what the end-of-run checks need is kept here: the resources waiting for them and
+    the facts other resources left for them."""
+
+    def __init__(self, results: Iterable[ResourceResult] = ()) -> None:
+        self.results = ResultStore(results)
+        self.waiting: list[Waiting] = []
+        self.index: dict[str, Remembered] = {}
+
+    @classmethod
+    def of(cls, outcomes: Iterable[Outcome]) -> Collector:
+        collector = cls()
+        for outcome in outcomes:
+            collector.add(outcome)
+        return collector
+
+    def add(self, outcome: Outcome) -> None:
+        if outcome.waiting is not None:
+            outcome.waiting.index = len(self.results)  # its place in the whole run
+            self.waiting.append(outcome.waiting)
+        for key, facts in outcome.remembered:
+            self.index.setdefault(key, facts)
+        self.results.append(outcome.result)
+
+    def __len__(self) -> int:
+        return len(self.results)
 
 
 class Pipeline:
@@ -311,28 +341,25 @@ class Pipeline:
 
     # -- the end of the run -----------------------------------------------------------------------
     @implements(R.TARGET_NOT_CHECKED)
-    def finish(self, outcomes: list[Outcome]) -> list[ResourceResult]:
+    def finish(self, outcomes: Collector | Iterable[Outcome]) -> ResultStore:
         """Run the checks that waited for the whole run, and add what they found."""
         from validator.evaluate.dicom.study import endpoint_problems
 
-        index: dict[str, Remembered] = {}
-        for o in outcomes:
-            for key, facts in o.remembered:
-                index.setdefault(key, facts)
-        results = [o.result for o in outcomes]
-        for o in outcomes:
-            if o.waiting is None:
-                continue
+        collected = outcomes if isinstance(outcomes, Collector) else Collector.of(outcomes)
+        results = collected.results
+        for waiting in collected.waiting:
             added: list[Issue] = []
             report = partial(self._report_at, added)
             try:
-                finish_waiting(o.waiting, index, report, self.plan.rules[R.TARGET_NOT_CHECKED], endpoint_problems)
+                finish_waiting(waiting, collected.index, report, self.plan.rules[R.TARGET_NOT_CHECKED],
+                               endpoint_problems)  # fmt: skip
             except Exception as exc:  # a defect: a finding for this resource, the run goes on
                 message = failure_message("checking what this resource refers to", exc, self.debug)
                 added.append(self._load_issue(R.INTERNAL_ERROR, message, None, None))
             if added:
-                old = results[o.waiting.index]
-                results[o.waiting.index] = replace(old, issues=tuple(sorted((*old.issues, *added), key=_by_position)))
+                old = results[waiting.index]
+                issues = tuple(sorted((*old.issues, *added), key=_by_position))
+                results.replace(waiting.index, replace(old, issues=issues))
         return results
 
     # -- findings -------------------------------------------------------------------------------

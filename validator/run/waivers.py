@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pathspec
 
 from validator.model import VERSION, ResourceResult, RunResult, Severity
+from validator.run.store import stored
 
 BASELINE_FORMAT = 1
 
@@ -70,14 +71,15 @@ class Ignore:
         return pathspec.GitIgnoreSpec.from_lines(self.paths)
 
 
-def drop(results: Sequence[ResourceResult], off: set[str], ignores: Sequence[Ignore],
-         path_of: Callable[[str], str]) -> list[ResourceResult]:  # fmt: skip
+def drop(results: Iterable[ResourceResult], off: set[str], ignores: Sequence[Ignore],
+         path_of: Callable[[str], str]) -> Iterator[ResourceResult]:  # fmt: skip
     """The results without the findings of rules switched off and those ignored for their file;
-    `path_of` gives a source's path relative to the repository root."""
+    `path_of` gives a source's path relative to the repository root. One at a time: a long run's
+    results are not all in memory."""
     if not off and not ignores:
-        return list(results)
+        yield from results
+        return
     specs = [(ig.spec(), ig.rules) for ig in ignores]
-    out = []
     for r in results:
         path = path_of(r.source)
         rules = [rules for spec, rules in specs if spec.match_file(path)]
@@ -86,8 +88,7 @@ def drop(results: Sequence[ResourceResult], off: set[str], ignores: Sequence[Ign
             if i.rule not in off
             and not any(not pats or any(fnmatch.fnmatchcase(i.rule, p) for p in pats) for pats in rules)
         )  # fmt: skip
-        out.append(r if len(kept) == len(r.issues) else replace(r, issues=kept))
-    return out
+        yield r if len(kept) == len(r.issues) else replace(r, issues=kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +99,17 @@ class Baseline:
     def apply(self, run: RunResult) -> RunResult:
         """The run without the findings this baseline recorded; `waived` counts them."""
         known = iter([fp in self.fingerprints for _, _, fp in run.fingerprinted()])  # in the order of the run
-        results = []
-        for r in run.results:
-            kept = tuple(i for i in r.issues if not next(known))
-            results.append(r if len(kept) == len(r.issues) else replace(r, issues=kept))
-        waived = sum(len(a.issues) - len(b.issues) for a, b in zip(run.results, results, strict=True))
-        return replace(run, results=tuple(results), waived=run.waived + waived) if waived else run
+        waived = 0
+
+        def kept_of(results: Iterable[ResourceResult]) -> Iterator[ResourceResult]:
+            nonlocal waived
+            for r in results:
+                kept = tuple(i for i in r.issues if not next(known))
+                waived += len(r.issues) - len(kept)
+                yield r if len(kept) == len(r.issues) else replace(r, issues=kept)
+
+        results = stored(run.results, kept_of(run.results))
+        return replace(run, results=results, waived=run.waived + waived) if waived else run
 
 
 def read_baseline(path: str | Path) -> Baseline:
