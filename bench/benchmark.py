@@ -298,15 +298,16 @@ def memory(rng: random.Random, folder: Path, ndjson_bytes: int, jobs: int) -> No
     big.write_text(json.dumps({**study(rng, 10, 66_400), "status": "bad"}, indent=1))
     cases.append(("one 133 MB study (664,000 instances)", big, 1))
     if ndjson_bytes:
-        stream = folder / "gigabyte.ndjson"
-        with stream.open("w") as handle:
-            line = ""
-            while handle.tell() < ndjson_bytes:
-                line = json.dumps(study(rng, 2, 5))
-                handle.write(line + "\n")
-        cases.append((f"NDJSON of {stream.stat().st_size / 1e9:.2f} GB, 1 process", stream, 1))
-        if jobs > 1:
-            cases.append((f"NDJSON of {stream.stat().st_size / 1e9:.2f} GB, --jobs {jobs}", stream, jobs))
+        # The same stream at a tenth of the size and at full size: flat memory means the same peak.
+        for size in (ndjson_bytes // 10, ndjson_bytes):
+            stream = folder / f"stream-{size}.ndjson"
+            with stream.open("w") as handle:
+                while handle.tell() < size:
+                    handle.write(json.dumps(study(rng, 2, 5)) + "\n")
+            gb = stream.stat().st_size / 1e9
+            cases.append((f"NDJSON of {gb:.2f} GB, 1 process", stream, 1))
+            if jobs > 1:
+                cases.append((f"NDJSON of {gb:.2f} GB, --jobs {jobs}", stream, jobs))
     print(f"{'input':<42} {'size':>9} {'peak RSS':>10} {'RSS / size':>11} {'time':>8}")
     for label, path, n in cases:
         size = path.stat().st_size

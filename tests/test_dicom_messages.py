@@ -132,3 +132,25 @@ def test_a_study_whose_text_names_no_document_is_not_walked_for_page_systems(tmp
     assert len(walked) == 1
     found = {r.source.rsplit("/", 1)[-1]: [i.rule for i in r.issues] for r in run.results}
     assert "coding:system-is-a-page" in found["page.json"] and "coding:system-is-a-page" not in found["plain.json"]
+
+
+def test_an_accented_name_does_not_make_a_study_walked_but_an_escaped_page_ending_is_still_found(tmp_path, monkeypatch):
+    import validator.run.pipeline as pipeline
+
+    walked: list[object] = []
+    real = pipeline.web_page_systems
+    monkeypatch.setattr(pipeline, "web_page_systems", lambda res: walked.append(res) or real(res))
+    study = {"resourceType": "ImagingStudy", "status": "available", "subject": {"reference": "Patient/p"},
+             "referrer": {"display": "Dr. Réf Érent"},
+             "procedureCode": [{"coding": [{"system": "http://loinc.org", "code": "24627-2"}]}]}  # fmt: skip
+    accented = tmp_path / "accented.json"
+    accented.write_text(json.dumps(study))  # ensure_ascii: "R\u00e9f"
+    assert "\\u00e9" in accented.read_text()
+    # ".html" spelled with an escape of the dot: the same system once parsed.
+    escaped = tmp_path / "escaped.json"
+    escaped.write_text(json.dumps(study).replace("http://loinc.org", "https://loinc.org/24627-2\\u002ehtml"))
+    run = Validator(fhir_version="R4").validate_paths([str(accented), str(escaped)])
+    assert len(walked) == 1
+    found = {r.source.rsplit("/", 1)[-1]: [i.rule for i in r.issues] for r in run.results}
+    assert "coding:system-is-a-page" in found["escaped.json"]
+    assert "coding:system-is-a-page" not in found["accented.json"]

@@ -34,12 +34,15 @@ _KNOWN = (
 # A text in which no value ends like a document address holds no such Coding.system: checked on
 # the source text at C speed, so that a resource is walked for this rule only when it may be.
 _DOCUMENT_END = re.compile(r"\.(?:html?|pdf|docx?)\b", re.IGNORECASE)
+# A \u escape of an ASCII character could spell such an ending differently ("\u002ehtml"); the
+# escapes of other characters (an accented name, written by json.dumps as "R\u00e9f") cannot.
+_ASCII_ESCAPE = re.compile(r"\\u00[0-7]")
 
 
 def may_hold_pages(text: str | None) -> bool:
     """Whether a source text may hold a document address (always, when the text is not known or
-    escapes characters, which could spell the address differently)."""
-    return text is None or "\\u" in text or _DOCUMENT_END.search(text) is not None
+    escapes ASCII characters, which could spell the address differently)."""
+    return text is None or _ASCII_ESCAPE.search(text) is not None or _DOCUMENT_END.search(text) is not None
 
 
 def page_advice(system: str) -> str | None:
