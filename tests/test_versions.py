@@ -155,3 +155,57 @@ def test_an_r5_endpoint_validated_as_r4_is_one_mismatch_with_hints() -> None:
     result = Validator(fhir_version="4.0.1").validate_resource(dict(R5_ENDPOINT))
     hint = "engine:migration-hint"
     assert [i.rule for i in result.issues] == ["engine:version-mismatch", hint, hint]
+
+
+def _reference_markers(resource: dict, requested: str | None) -> list[tuple[str, tuple]]:
+    """What version detection must find, marker by marker with find() (one walk per marker)."""
+    from validator.select.version import find, markers
+
+    found = [(m, p) for m in markers() if m.element.split(".", 1)[0] == resource.get("resourceType")
+             and (p := find(resource, m)) is not None]  # fmt: skip
+    if requested is not None:
+        family = {requested, "R4", "R4B"} if requested in ("R4", "R4B") else {requested}
+        found = [(m, p) for m, p in found if not m.versions & family]
+    return [(f"{m.element}:{m.shape}", p) for m, p in found]
+
+
+def _shape_mutants(resource: dict) -> list[dict]:
+    """The payload with each version-telling element reshaped: R4, R5 and R6 shapes mixed."""
+    out = []
+    for change in (
+        {"modality": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "CT"}]}},
+        {"modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "CT"}},
+        {"bodySite": {"concept": {"text": "chest"}}},
+        {"instance": [{"uid": "1.2.3", "sopClass": "urn:oid:1.2.840.10008.5.1.4.1.1.2"},
+                      {"uid": "1.2.4", "sopClass": {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2"}}]},
+    ):  # fmt: skip
+        mutant = copy.deepcopy(resource)
+        series = mutant.get("series") or [{}]
+        mutant["series"] = [*series, {**copy.deepcopy(series[-1]), **copy.deepcopy(change)}]
+        out.append(mutant)
+    for extra in (
+        {"procedureCode": [{"text": "x"}]},
+        {"procedure": [{"concept": {"text": "x"}}]},
+        {"modality": [{"coding": [{"code": "MR"}]}]},
+        {"interpreter": [{"reference": "Practitioner/1"}]},
+    ):
+        out.append({**copy.deepcopy(resource), **extra})
+    return out
+
+
+def test_one_walk_for_all_markers_finds_what_one_walk_per_marker_finds(shared) -> None:
+    from validator.select.version import _found, _tree, choose
+
+    payloads = [json.loads(p.read_text()) for p in sorted((shared / "examples").rglob("*.json"))]
+    payloads = [p for p in payloads if p.get("resourceType") in ("ImagingStudy", "Endpoint")]
+    assert len(payloads) >= 5
+    cases = [m for p in payloads for m in (p, *_shape_mutants(p))]
+    for resource in cases:
+        for requested in (None, "R4", "R4B", "R5", "R6", "R6-ballot3"):
+            family = None if requested is None else frozenset(
+                {requested, "R4", "R4B"} if requested in ("R4", "R4B") else {requested})  # fmt: skip
+            got = [(f"{m.element}:{m.shape}", p) for m, p in _found(resource, _tree(resource["resourceType"], family))]
+            assert got == _reference_markers(resource, requested), (resource.get("id"), requested)
+            choice = choose(resource, requested)
+            if requested is not None:
+                assert [(f"{m.element}:{m.shape}", p) for m, p in choice.conflicts] == got

@@ -41,6 +41,14 @@ def _nested(levels: int) -> str:
 
 # Skipping a sibling (a series with its instances) in one match rather than a match per bracket.
 _CONTAINER = re.compile(_nested(8), re.S)
+_VALUE = rf'(?:{_STRING_BODY}|[^ \t\r\n{{}}\[\],:"]++|{_nested(8)})'
+# One object member or one array item, with the whitespace around it and the separator after it,
+# in one match (a match per member rather than six); a value nested deeper than the pattern does
+# not match, and the member is read piece by piece instead.
+_MEMBER = re.compile(
+    rf'[ \t\r\n]*+(?P<key>{_STRING_BODY})[ \t\r\n]*+:[ \t\r\n]*+(?P<value>{_VALUE})[ \t\r\n]*+(?P<sep>[,}}])', re.S
+)
+_ITEM = re.compile(rf'[ \t\r\n]*+{_VALUE}[ \t\r\n]*+(?P<sep>[,\]])', re.S)
 
 
 class NotJson(ValueError):
@@ -90,6 +98,16 @@ class PointerWalk:
         if self._char(pos) == "}":
             return found
         while True:
+            whole = _MEMBER.match(text, pos)
+            if whole is not None:
+                self.steps += 1
+                raw = whole.group("key")
+                if raw == quoted or ("\\" in raw and json.loads(raw) == key):
+                    found.append((whole.start("key"), whole.start("value")))
+                if whole.group("sep") == "}":
+                    return found
+                pos = self._skip_ws(whole.end())
+                continue
             m = _STRING.match(text, pos)
             if m is None:
                 raise NotJson(f"no key at {pos}")
@@ -115,6 +133,13 @@ class PointerWalk:
         if self._char(pos) == "]":
             return None
         for _ in range(index):
+            whole = _ITEM.match(self._text, pos)
+            if whole is not None:
+                self.steps += 1
+                if whole.group("sep") == "]":
+                    return None
+                pos = self._skip_ws(whole.end())
+                continue
             pos = self._skip_ws(self._end_of(pos))
             sep = self._char(pos)
             if sep == "]":

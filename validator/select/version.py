@@ -8,7 +8,7 @@ as one mismatch, with a migration hint per element.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -113,13 +113,71 @@ def has_markers(rtype: str | None) -> bool:
     return any(m.element.split(".", 1)[0] == rtype for m in markers())
 
 
+@dataclass
+class _Branch:
+    """The markers of one resource type as a tree of their paths, so one walk of the resource
+    looks for all of them (instead of one walk per marker, each through every series and
+    instance)."""
+
+    leaves: list[tuple[int, Marker]] = field(default_factory=list)  # markers whose path ends here
+    children: dict[str, _Branch] = field(default_factory=dict)
+
+
+@cache
+def _tree(rtype: str, family: frozenset[str] | None) -> _Branch:
+    """The markers of `rtype` worth looking for: all of them to detect the version, or only those
+    that do not allow the requested version's `family` (the others cannot conflict with it)."""
+    root = _Branch()
+    for n, m in enumerate(markers()):
+        head, _, rest = m.element.partition(".")
+        if head != rtype or (family is not None and m.versions & family):
+            continue
+        branch = root
+        for step in rest.split("."):
+            branch = branch.children.setdefault(step, _Branch())
+        branch.leaves.append((n, m))
+    return root
+
+
+def _found(resource: dict, tree: _Branch) -> list[tuple[Marker, tuple]]:
+    """Each marker of the tree that holds, with the first place it holds (as find() gives it), in
+    the order of markers()."""
+    hits: dict[int, tuple[Marker, tuple]] = {}
+
+    def visit(node: object, branch: _Branch, ptr: tuple) -> None:
+        for n, m in branch.leaves:
+            if n in hits:
+                continue
+            if isinstance(node, list):
+                k = next((k for k, item in enumerate(node) if _has_shape(item, m.shape)), None)
+                if k is not None:
+                    hits[n] = (m, (*ptr, k))
+            elif _has_shape(node, m.shape):
+                hits[n] = (m, ptr)
+        if branch.children:
+            descend(node, branch, ptr)
+
+    def descend(node: object, branch: _Branch, ptr: tuple) -> None:
+        if isinstance(node, list):
+            for k, item in enumerate(node):
+                descend(item, branch, (*ptr, k))
+        elif isinstance(node, dict):
+            for step, child in branch.children.items():
+                if step in node:
+                    visit(node[step], child, (*ptr, step))
+
+    descend(resource, tree, ())
+    return [hits[n] for n in sorted(hits)]
+
+
 def choose(resource: dict, requested: str | None) -> Choice:
     rtype = resource.get("resourceType")
-    found = [(m, p) for m in markers() if m.element.split(".", 1)[0] == rtype and (p := find(resource, m)) is not None]
+    family = None
     if requested is not None:
-        family = {requested, "R4", "R4B"} if requested in ("R4", "R4B") else {requested}
-        conflicts = [(m, p) for m, p in found if not m.versions & family]
-        return Choice(requested, "--fhir-version", conflicts)
+        family = frozenset({requested, "R4", "R4B"} if requested in ("R4", "R4B") else {requested})
+    found = _found(resource, _tree(rtype, family)) if isinstance(rtype, str) else []
+    if family is not None:
+        return Choice(requested, "--fhir-version", found)  # only markers that conflict were looked for
     if not found:
         return Choice("R4", "R4; no version marker decides (nothing in the payload is specific to one version), "
                       "so it was read as the default R4", [])  # fmt: skip
