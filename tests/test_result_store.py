@@ -104,3 +104,22 @@ def test_waivers_and_a_baseline_apply_to_results_on_disk(inputs, monkeypatch):
     waived = Baseline("baseline.json", frozenset(recorded)).apply(everything)
     assert waived.waived == found and isinstance(waived.results, ResultStore)
     assert [len(r.issues) for r in waived.results] == [len(r.issues) for r in switched_off.results]
+
+
+@pytest.mark.parametrize("count", [0, 1, 40])
+def test_the_json_reports_written_in_pieces_are_the_documents_json_dumps_writes(count):
+    from validator.report import json_report, operation_outcome
+
+    results = [_result(n, *([Severity.ERROR, Severity.INFORMATION] if n % 3 else [])) for n in range(count)]
+    results += [ResourceResult("naïve \ud800.json", None, "ImagingStudy", "ü", None, (), ())] if count else []
+    run = RunResult(ResultStore(results, in_memory=5))
+    whole = json.dumps(json_report.report_dict(run), indent=2, ensure_ascii=False) + "\n"
+    assert json_report.render(run) == whole
+    pieces = list(json_report.chunks(run))
+    assert len(pieces) == len(results) + 2  # the head, one per resource, the end
+    entries = [
+        {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": operation_outcome.outcome(r, i, r.source)}
+        for i, r in enumerate(results)
+    ]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    assert operation_outcome.render(run) == json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"

@@ -3,10 +3,10 @@ with their problems and resources."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from validator.model import CaseResult, ResourceResult, RunResult, Severity
+from validator.report.json_stream import document_chunks, dumps
 from validator.report.reporter import Reporter
 
 
@@ -42,22 +42,12 @@ def _suite_dict(cases: tuple[CaseResult, ...]) -> dict:
 
 
 def chunks(run: RunResult) -> Iterator[str]:
-    """The report as json.dumps(report_dict(run), indent=2) writes it, one resource at a time, so
-    a long run's report is written without all of it (or all its results) in memory."""
+    """The report, one resource at a time (report/json_stream.py)."""
     if run.cases is not None:
-        yield _dumps(_suite_dict(run.cases), 0) + "\n"
+        yield dumps(_suite_dict(run.cases)) + "\n"
         return
-    yield '{\n  "summary": ' + _dumps(run.summary(), 2) + ',\n  "results": ['
-    first = True
-    for r in run.results:
-        yield ("\n    " if first else ",\n    ") + _dumps(result_dict(r, run.fail_on), 4)
-        first = False
-    yield "]\n}\n" if first else "\n  ]\n}\n"
-
-
-def _dumps(value: object, indent: int) -> str:
-    """`value` as it appears `indent` spaces deep in an indent=2 document."""
-    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + " " * indent)
+    results = (result_dict(r, run.fail_on) for r in run.results)
+    yield from document_chunks({"summary": run.summary()}, "results", results)
 
 
 def render(run: RunResult) -> str:

@@ -5,10 +5,11 @@ each issue."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from html import escape
 
 from validator.model import Issue, ResourceResult, RunResult
+from validator.report.json_stream import document_chunks
 from validator.report.reporter import Reporter
 
 RULE_SYSTEM = "urn:imaging-validator:rule"
@@ -53,13 +54,17 @@ def outcome(r: ResourceResult, index: int, path: str | None = None) -> dict:
     return out
 
 
-def render(run: RunResult) -> str:
-    entries = [
+def chunks(run: RunResult) -> Iterator[str]:
+    """The Bundle, one OperationOutcome at a time (report/json_stream.py)."""
+    entries = (
         {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": outcome(r, i, run.repo_path(r.source))}
         for i, r in enumerate(run.results)
-    ]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
-    return json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+    )
+    yield from document_chunks({"resourceType": "Bundle", "type": "collection"}, "entry", entries)
+
+
+def render(run: RunResult) -> str:
+    return "".join(chunks(run))
 
 
 REPORTER = Reporter(
@@ -68,4 +73,5 @@ REPORTER = Reporter(
     "Write a Bundle of OperationOutcomes to FILE.",
     "application/fhir+json",
     file_name="operation-outcome.json",
+    chunks=chunks,
 )
