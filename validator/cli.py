@@ -36,10 +36,10 @@ _EXIT_HELP = (
 
 # Help printed into a pipe or a CI log would be laid out for 80 columns, and rich then cuts long
 # option names ("--operation-out..."): without a terminal, lay it out wide enough for every name.
+# Set through the variable typer's help formatter reads when it is imported, rather than by
+# importing it here: that import (rich, markdown) is a fifth of a validation run's start-up.
 if not sys.stdout.isatty() and not os.environ.get("TERMINAL_WIDTH"):
-    import typer.rich_utils
-
-    typer.rich_utils.MAX_WIDTH = 160
+    os.environ["TERMINAL_WIDTH"] = "160"
 
 app = typer.Typer(
     add_completion=False,
