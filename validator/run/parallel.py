@@ -17,8 +17,11 @@ SIGTERM, any exception) terminates every worker before it ends: none is left beh
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -51,9 +54,26 @@ def parallel_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+_PARENT = 0  # the process that starts the workers (set before they are forked)
+
+
+def _die_with_parent() -> None:
+    """A worker whose parent is killed outright (SIGKILL, the OOM killer) would live on with its
+    unit: on Linux the kernel sends it SIGTERM when the parent dies (PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no libc to ask: the parent's own stop still applies
+        return
+    if os.getppid() != _PARENT:  # the parent died before the request was made
+        os._exit(1)
+
+
 def _init(pipeline: Pipeline) -> None:
     global _WORKER
     _WORKER = pipeline
+    _die_with_parent()
     # The parent decides how a run ends: Ctrl-C reaches the whole process group, and the parent
     # terminates its workers (SIGTERM, at its default: the worker ends at once) when it stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -91,6 +111,8 @@ class _Workers:
         self.pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
+        global _PARENT
+        _PARENT = os.getpid()
         context = multiprocessing.get_context("fork")
         return ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init, initargs=(self.pipeline,))
 
