@@ -4,6 +4,7 @@ report, summary and waiver reads the same results back, in the same order."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -81,7 +82,10 @@ def test_a_run_kept_on_disk_gives_the_same_reports_as_a_run_kept_in_memory(input
     on_disk = reports()
     assert json.loads(on_disk["json"])["summary"]["resources"] > 60
     for name in in_memory:
-        if name in ("html", "sarif", "junit"):  # they carry the time of the run
+        if name in ("html", "sarif"):  # they carry the time of the run
+            continue
+        if name == "junit":  # each resource's duration
+            assert re.sub(rb'time="[0-9.]+"', b"", on_disk[name]) == re.sub(rb'time="[0-9.]+"', b"", in_memory[name])
             continue
         assert on_disk[name] == in_memory[name], name
     # The end-of-run reference checks reach results already on disk.
@@ -123,3 +127,25 @@ def test_the_json_reports_written_in_pieces_are_the_documents_json_dumps_writes(
     ]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     assert operation_outcome.render(run) == json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_the_junit_report_is_written_a_resource_at_a_time_and_counts_each_suite_before_its_cases(inputs):
+    import xml.etree.ElementTree as ET
+
+    from validator.report import junit
+
+    run = Validator(exclude=()).validate_paths([str(inputs)])
+    pieces = list(junit.chunks(run))
+    assert len(pieces) > len(run.results)
+    root = ET.fromstring("".join(pieces).encode("utf-8"))
+    suites = root.findall("testsuite")
+    for suite in suites:
+        cases = suite.findall("testcase")
+        assert int(suite.get("tests")) == len(cases)
+        assert int(suite.get("failures")) == sum(c.find("failure") is not None for c in cases)
+        assert int(suite.get("skipped")) == sum(c.find("skipped") is not None for c in cases)
+    assert int(root.get("tests")) == sum(int(s.get("tests")) for s in suites) >= len(run.results)
+    assert int(root.get("failures")) == sum(int(s.get("failures")) for s in suites) > 0
+    # A file with two profiles: a suite per profile, the Bundle's resources in the suite of theirs.
+    names = [s.get("name") for s in suites if "imr-study-bundle" in s.get("name")]
+    assert len(names) == 2 and all("[" in n for n in names)

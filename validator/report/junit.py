@@ -11,6 +11,8 @@ repository: folders joined by dots, the dots inside each name made underscores
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import groupby
 
 from junit_xml import TestCase, TestSuite
@@ -61,23 +63,95 @@ def _case(r: ResourceResult, run: RunResult, suite: str) -> TestCase:
     return case
 
 
-def _suites(run: RunResult) -> list[TestSuite]:
-    suites = []
-    for source, group in groupby(run.results, key=lambda r: r.source):
-        results = list(group)
-        profiles = sorted({p for r in results for p in r.profiles})
-        keys = [None] if len(profiles) <= 1 else [*profiles, None]
-        for key in keys:
-            if key is None:
-                members = results if len(profiles) <= 1 else [r for r in results if not r.profiles]
-                name, suffix = source, ""
-            else:
-                members = [r for r in results if key in r.profiles]
-                short = key.rsplit("/", 1)[-1]
-                name, suffix = f"{source} [{short}]", f".{classname(short)}"
-            if members:
-                suites.append(TestSuite(name, [_case(r, run, suffix) for r in members], file=source))
-    return suites
+@dataclass(slots=True)
+class _Suite:
+    """One testsuite of a plain run: the resources of one file, or of one of its profiles."""
+
+    source: str
+    profile: str | None  # None: every resource of the file, or those without a profile
+    tests: int = 0
+    failures: int = 0
+    skipped: int = 0
+    time: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.source if self.profile is None else f"{self.source} [{self.profile.rsplit('/', 1)[-1]}]"
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.profile is None else f".{classname(self.profile.rsplit('/', 1)[-1])}"
+
+    def count(self, r: ResourceResult, fail_on: Severity | None) -> None:
+        self.tests += 1
+        self.failures += r.fails(fail_on)
+        self.skipped += r.status(fail_on) == "not-validated"
+        self.time += round(r.duration, 6)
+
+
+def _file_suites(source: str, results: Iterable[ResourceResult], fail_on: Severity | None) -> list[_Suite]:
+    """The testsuites of one file, counted: one, or one per profile when several are applied (and
+    one for the resources without a profile), each only when it has resources."""
+    whole, bare = _Suite(source, None), _Suite(source, None)
+    by_profile: dict[str, _Suite] = {}
+    for r in results:
+        whole.count(r, fail_on)
+        if not r.profiles:
+            bare.count(r, fail_on)
+        for p in dict.fromkeys(r.profiles):
+            by_profile.setdefault(p, _Suite(source, p)).count(r, fail_on)
+    if len(by_profile) <= 1:
+        return [whole]
+    return [by_profile[p] for p in sorted(by_profile)] + ([bare] if bare.tests else [])
+
+
+def _open_tag(suite: _Suite) -> str:
+    # The attributes junit-xml gives a suite, with this suite's counts (written before its cases).
+    element = TestSuite(suite.name, [], file=suite.source).build_xml_doc()
+    element.attrib.pop("disabled", None)  # not allowed by the JUnit schema CI servers read
+    element.attrib.update(errors="0", failures=str(suite.failures), skipped=str(suite.skipped),
+                          tests=str(suite.tests), time=f"{suite.time:.3f}")  # fmt: skip
+    return ET.tostring(element, encoding="unicode").removesuffix(" />") + ">"
+
+
+def _case_xml(r: ResourceResult, run: RunResult, suffix: str) -> str:
+    element = TestSuite("", [_case(r, run, suffix)]).build_xml_doc().find("testcase")
+    assert element is not None
+    ET.indent(element, level=2)
+    return "    " + ET.tostring(element, encoding="unicode") + "\n"
+
+
+def _plain_chunks(run: RunResult) -> Iterator[str]:
+    """The testsuites of a plain run, read twice from the results: once to count each suite
+    (its counts come before its cases), once to write the cases, a resource at a time."""
+    per_file = [_file_suites(source, group, run.fail_on) for source, group in groupby(run.results, key=_source)]
+    suites = [s for file_suites in per_file for s in file_suites]
+    seconds = sum(s.time for s in suites)
+    yield (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuites name="imaging-validator" '
+           f'tests="{sum(s.tests for s in suites)}" failures="{sum(s.failures for s in suites)}" errors="0" '
+           f'time="{seconds:.3f}"')  # fmt: skip
+    if not suites:
+        yield " />\n"
+        return
+    yield ">\n"
+    for file_suites, (_, group) in zip(per_file, groupby(run.results, key=_source), strict=True):
+        if len(file_suites) == 1:
+            yield "  " + xml_text(_open_tag(file_suites[0])) + "\n"
+            yield from (xml_text(_case_xml(r, run, "")) for r in group)
+            yield "  </testsuite>\n"
+            continue
+        members = list(group)  # several profiles in one file: its resources are read once per suite
+        for suite in file_suites:
+            yield "  " + xml_text(_open_tag(suite)) + "\n"
+            for r in members:
+                if suite.profile in r.profiles if suite.profile else not r.profiles:
+                    yield xml_text(_case_xml(r, run, suite.suffix))
+            yield "  </testsuite>\n"
+    yield "</testsuites>\n"
+
+
+def _source(r: ResourceResult) -> str:
+    return r.source
 
 
 def _suite_cases(cases: tuple[CaseResult, ...]) -> list[TestSuite]:
@@ -100,14 +174,10 @@ def _suite_cases(cases: tuple[CaseResult, ...]) -> list[TestSuite]:
     return suites
 
 
-def render(run: RunResult) -> str:
-    if run.cases is None:
-        name, suites = "imaging-validator", _suites(run)
-    else:
-        name, suites = "imaging-validator test", _suite_cases(run.cases)
-    root = ET.Element("testsuites", name=name)
+def _suite_run(run: RunResult) -> str:
+    root = ET.Element("testsuites", name="imaging-validator test")
     totals = {"tests": 0, "failures": 0, "errors": 0, "time": 0.0}
-    for suite in suites:
+    for suite in _suite_cases(run.cases or ()):
         element = suite.build_xml_doc()
         # junit-xml writes a `disabled` attribute that the JUnit schema CI servers read does not allow.
         element.attrib.pop("disabled", None)
@@ -124,6 +194,15 @@ def render(run: RunResult) -> str:
     return xml_text('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
 
 
+def chunks(run: RunResult) -> Iterable[str]:
+    return [_suite_run(run)] if run.cases is not None else _plain_chunks(run)
+
+
+def render(run: RunResult) -> str:
+    return "".join(chunks(run))
+
+
 REPORTER = Reporter(
-    "junit", render, "Write a JUnit XML report to FILE.", "application/xml", file_name="junit.xml", suites=True
+    "junit", render, "Write a JUnit XML report to FILE.", "application/xml", file_name="junit.xml", suites=True,
+    chunks=chunks,
 )
