@@ -99,3 +99,8 @@ FILES_MODALITY = "dicom-files:modality"
 FILES_NUMBER = "dicom-files:number"
 FILES_STARTED = "dicom-files:started"
 FILES_COUNTS = "dicom-files:counts"
+# --dicomweb URL: the cross-check above against a DICOMweb server, and its WADO-RS endpoints probed
+DICOMWEB_UNAVAILABLE = "dicomweb:unavailable"
+DICOMWEB_ENDPOINT_NOT_SERVED = "dicomweb:endpoint-not-served"
+DICOMWEB_ENDPOINT_CONTENT_TYPE = "dicomweb:endpoint-content-type"
+DICOMWEB_ENDPOINT_WRONG_STUDY = "dicomweb:endpoint-wrong-study"
