@@ -121,7 +121,7 @@ class DicomWebSource:
         from validator.net.client import NetworkError, no_answer
 
         if self._down is not None:
-            raise SourceUnavailable(f"{self._down} (the server gave no answer earlier in this run: not asked again)")
+            raise SourceUnavailable(f"{self.base} gave no answer earlier in this run ({self._down}): not asked again")
         rows: list[dict] = []
         seen: set[str] = set()
         offset = 0
@@ -131,7 +131,7 @@ class DicomWebSource:
                 answer = self._get(url)
             except NetworkError as error:
                 if no_answer(error):
-                    self._down = str(error)
+                    self._down = error.problem
                 raise SourceUnavailable(str(error)) from None
             page = _rows(answer)
             fresh = [r for r in page if _key(r) not in seen]
