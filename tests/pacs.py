@@ -21,6 +21,8 @@ import httpx
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 ROOT = "1.2.826.0.1.3680043.10.2020"  # the UIDs of the generated studies
+# Fixture payloads name the server by this origin; the tests put the running server's in its place.
+PLACEHOLDER = "http://pacs.invalid"
 USER, PASSWORD = "validator", "dicomweb-test"
 # Where Debian's packages put the server and the plugin (the plugin's own name carries a version).
 ORTHANC = "Orthanc"
@@ -257,6 +259,12 @@ class Pacs:
                 for path in write_dicom(study, files):
                     answer = http.post("/instances", content=path.read_bytes())
                     answer.raise_for_status()
+
+        # Plain files (not DICOM JSON) behind the paths fixtures point at: a metadata answer of
+        # another media type, and a "QIDO-RS service" that answers a web page.
+        for key, study in STUDIES.items():
+            self.serve_file(f"plain/studies/{study.uid}/metadata", b"[]")
+            self.serve_file(f"{key}/studies", b"<html>a portal page</html>")
 
     def log(self) -> str:
         path = self.folder / "orthanc.log"
