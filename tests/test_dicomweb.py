@@ -320,3 +320,29 @@ def test_jobs_give_the_same_findings_as_one_process(pacs, tmp_path) -> None:
     assert sorted(i.rule for r in serial for i in r.issues if i.rule.startswith(CROSS)) == (
         ["dicom-files:counts"] * 3 + ["dicomweb:endpoint-not-served"] * 3
     )
+
+
+# -- credentials ---------------------------------------------------------------------------------------
+
+
+def test_a_bearer_token_goes_to_the_dicomweb_server_only_never_to_an_endpoint_elsewhere() -> None:
+    # Orthanc has no bearer tokens of its own: the two origins are played by a mock transport.
+    import httpx
+
+    from validator.evaluate.dicom.dicomweb import DicomWebSource
+
+    seen: list[tuple[str, str | None]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.host, request.headers.get("authorization")))
+        return httpx.Response(200, json=[], headers={"content-type": "application/dicom+json"})
+
+    source = DicomWebSource("https://pacs.example.org/dicom-web", ClientSettings(token_env="PACS_TOKEN"),
+                            environ={"PACS_TOKEN": "s3cret"}, transport=httpx.MockTransport(answer))  # fmt: skip
+    assert source.study("1.2.3") is None
+    endpoint = endpoint_resource("elsewhere", "https://viewer.example.net/wado")
+    assert source.probe(endpoint, "#elsewhere", "1.2.3", None) == [
+        ("dicomweb:endpoint-not-served", "WADO-RS endpoint #elsewhere does not serve study 1.2.3: GET "
+         "https://viewer.example.net/wado/studies/1.2.3/metadata answered no instance")
+    ]
+    assert seen == [("pacs.example.org", "Bearer s3cret"), ("viewer.example.net", None)]
