@@ -246,20 +246,29 @@ def test_a_server_that_is_down_is_a_finding_per_study_and_the_rest_is_still_vali
     v = _validator(pacs, down, ClientSettings(retries=1, backoff=0.05))
     broken = pacs_study("mr")
     broken["status"] = "done"  # a FHIR error of its own, still reported
-    (tmp_path / "a-ct.json").write_text(json.dumps(pacs_study("ct")))
+    (tmp_path / "a-ct.json").write_text(json.dumps(pacs_study("ct", endpoint=down)))
     (tmp_path / "b-mr.json").write_text(json.dumps(broken))
     run = v.validate_paths([str(tmp_path)])
     found = [(r.source.rsplit("/", 1)[-1], i.rule, i.expression) for r in run.results for i in r.issues]
     assert [f for f in found if f[1] != "r4:ImagingStudy.status:binding"] == [
         ("a-ct.json", "dicomweb:unavailable", "ImagingStudy.identifier[0].value"),
+        ("a-ct.json", "dicomweb:endpoint-not-served", "ImagingStudy.endpoint[0].reference"),
         ("b-mr.json", "dicomweb:unavailable", "ImagingStudy.identifier[0].value"),
     ]
+    [endpoint] = [i.message for r in run.results for i in r.issues if i.rule == "dicomweb:endpoint-not-served"]
+    assert "/metadata was not asked, its server gave no answer earlier in this run (cannot connect" in endpoint
     assert ("b-mr.json", "r4:ImagingStudy.status:binding", "ImagingStudy.status") in found
     first, second = (i.message for r in run.results for i in r.issues if i.rule == "dicomweb:unavailable")
     assert first.startswith(f"study {STUDIES['ct'].uid} not cross-checked: {down}/studies?StudyInstanceUID=")
     assert "cannot connect" in first
     assert second.startswith(f"study {STUDIES['mr'].uid} not cross-checked: {down} gave no answer earlier")
     assert v.dicomweb._clients[True].requests_sent == 2  # one try and one retry, then never again
+
+
+def test_a_uid_that_is_no_uid_stays_inside_its_path_segment() -> None:
+    assert dicomweb.metadata_url("https://pacs.example.org/wado", "1.2/../../admin?x", None) == (
+        "https://pacs.example.org/wado/studies/1.2%2F..%2F..%2Fadmin%3Fx/metadata"
+    )
 
 
 def test_a_server_that_refuses_the_credentials_is_a_finding(pacs) -> None:

@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from validator import rule_ids as R
 from validator.evaluate.dicom.facts import (
@@ -89,7 +89,7 @@ class DicomWebSource:
                                "on the DICOMweb server", f"on the DICOMweb server {self.base}")  # fmt: skip
         self._studies: dict[str, DicomStudy | None] = {}
         self._probes: dict[tuple[str, str | None, str | None], Probe] = {}
-        self._down: str | None = None
+        self._down: dict[tuple[str, str], str] = {}  # origin -> why it gave no answer (not asked again)
         self._clients: dict[bool, HttpClient] = {}
         self._pid = 0
 
@@ -120,8 +120,9 @@ class DicomWebSource:
         """Every row of a QIDO-RS search, page after page; raises SourceUnavailable."""
         from validator.net.client import NetworkError, no_answer
 
-        if self._down is not None:
-            raise SourceUnavailable(f"{self.base} gave no answer earlier in this run ({self._down}): not asked again")
+        down = self._down.get(_origin(self.base))
+        if down is not None:
+            raise SourceUnavailable(f"{self.base} gave no answer earlier in this run ({down}): not asked again")
         rows: list[dict] = []
         seen: set[str] = set()
         offset = 0
@@ -131,7 +132,7 @@ class DicomWebSource:
                 answer = self._get(url)
             except NetworkError as error:
                 if no_answer(error):
-                    self._down = error.problem
+                    self._down[_origin(url)] = error.problem
                 raise SourceUnavailable(str(error)) from None
             page = _rows(answer)
             fresh = [r for r in page if _key(r) not in seen]
@@ -162,7 +163,8 @@ class DicomWebSource:
             return None
         row = found[0]
         study = DicomStudy(uid, _text(row, STUDY_DATE), _text(row, STUDY_TIME), _text(row, TIMEZONE))
-        for s in self._search(f"/studies/{uid}/series", {"includefield": [MODALITY, SERIES_NUMBER]}):
+        at = f"/studies/{_segment(uid)}"
+        for s in self._search(f"{at}/series", {"includefield": [MODALITY, SERIES_NUMBER]}):
             suid = _text(s, SERIES_UID)
             if suid is None:
                 continue
@@ -170,7 +172,7 @@ class DicomWebSource:
                 suid, DicomSeries(suid, _text(s, MODALITY), parse_int(_value(s, SERIES_NUMBER)))
             )
             fields = {"includefield": [SOP_CLASS, INSTANCE_NUMBER]}
-            for i in self._search(f"/studies/{uid}/series/{suid}/instances", fields):
+            for i in self._search(f"{at}/series/{_segment(suid)}/instances", fields):
                 iuid = _text(i, SOP_UID)
                 if iuid is not None:
                     series.instances[iuid] = DicomInstance(iuid, _text(i, SOP_CLASS),
@@ -185,7 +187,7 @@ class DicomWebSource:
         metadata (PS3.18 10.4) asked for, then the answer's status, media type and Study (and
         Series) Instance UIDs. Any other endpoint, or one without an address, is not probed."""
         from validator.evaluate.dicom.study import is_wado_rs
-        from validator.net.client import NetworkError
+        from validator.net.client import NetworkError, no_answer
 
         address = endpoint.get("address")
         if endpoint.get("resourceType") != "Endpoint" or not is_wado_rs(endpoint) or not isinstance(address, str):
@@ -199,9 +201,16 @@ class DicomWebSource:
         what = f"WADO-RS endpoint {literal}"
         level = f"series {series_uid}" if series_uid else f"study {study_uid}"
         problems: list[tuple[str, str]] = []
+        down = self._down.get(_origin(url))
+        if down is not None:  # a server that gave no answer is not asked again: said, not skipped
+            problems.append((R.DICOMWEB_ENDPOINT_NOT_SERVED, f"{what} does not serve {level}: {url} was not asked, "
+                             f"its server gave no answer earlier in this run ({down})"))  # fmt: skip
+            return problems
         try:
             answer = self._get(url)
         except NetworkError as error:
+            if no_answer(error):
+                self._down[_origin(url)] = error.problem
             problems.append((R.DICOMWEB_ENDPOINT_NOT_SERVED, f"{what} does not serve {level}: {error}"))
         else:
             problems.extend(_metadata_problems(answer, what, level, study_uid, series_uid))
@@ -226,7 +235,7 @@ def _metadata_problems(answer: Answer, what: str, level: str, study_uid: str | N
                  "application/dicom+json (PS3.18 10.4: metadata is DICOM JSON)")]  # fmt: skip
     try:
         rows = json.loads(answer.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what the parser follows
         rows = None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         return [(R.DICOMWEB_ENDPOINT_CONTENT_TYPE, f"{what}: GET {url} answered {answer.content_type} that is not a "
@@ -253,11 +262,11 @@ def metadata_url(address: str, study_uid: str | None, series_uid: str | None) ->
     if _SERIES.search(base):
         return f"{base}/metadata"
     if _STUDIES.search(base):
-        return f"{base}/series/{series_uid}/metadata" if series_uid else f"{base}/metadata"
+        return f"{base}/series/{_segment(series_uid)}/metadata" if series_uid else f"{base}/metadata"
     if study_uid is None:
         return None
-    tail = f"/series/{series_uid}" if series_uid else ""
-    return f"{base}/studies/{study_uid}{tail}/metadata"
+    tail = f"/series/{_segment(series_uid)}" if series_uid else ""
+    return f"{base}/studies/{_segment(study_uid)}{tail}/metadata"
 
 
 def _rows(answer: Answer) -> list[dict]:
@@ -275,11 +284,16 @@ def _rows(answer: Answer) -> list[dict]:
                                 "JSON (application/dicom+json, PS3.18 Annex F)")  # fmt: skip
     try:
         rows = json.loads(answer.body) if answer.body.strip() else []
-    except ValueError as error:
-        raise SourceUnavailable(f"{url}: the answer is not JSON ({error})") from None
+    except (ValueError, RecursionError) as error:  # not JSON, or nested past what the parser follows
+        raise SourceUnavailable(f"{url}: the answer is not JSON ({type(error).__name__})") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise SourceUnavailable(f"{url}: the answer is not a DICOM JSON array of results (PS3.18 Annex F)")
     return rows
+
+
+def _segment(uid: str) -> str:
+    """A UID as one path segment: a payload's "UID" with a slash or a question mark stays inside it."""
+    return quote(uid, safe="")
 
 
 def _key(row: dict) -> str:
