@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 
 import pytest
@@ -355,3 +356,43 @@ def test_a_bearer_token_goes_to_the_dicomweb_server_only_never_to_an_endpoint_el
          "https://viewer.example.net/wado/studies/1.2.3/metadata answered no instance")
     ]
     assert seen == [("pacs.example.org", "Bearer s3cret"), ("viewer.example.net", None)]
+
+
+# -- one comparison, two sources ---------------------------------------------------------------------
+
+
+DRIFTS: dict[str, Callable[[dict], None]] = {
+    "series left out": lambda s: s["series"].pop(),
+    "instance renamed": lambda s: s["series"][0]["instance"][0].update(uid=f"{ROOT}.1.1.99"),
+    "modality": lambda s: s["series"][0]["modality"].update(code="MR"),
+    "numbers": lambda s: s["series"][0].update(number=5),
+    "started": lambda s: s.update(started="2023-01-02T10:15:00Z"),
+    "counts": lambda s: s.update(numberOfInstances=9),
+    "unknown study": lambda s: s["identifier"][0].update(value=f"urn:oid:{ROOT}.98"),
+}
+
+
+@pytest.mark.parametrize("drift", sorted(DRIFTS))
+def test_the_files_and_the_server_of_a_study_give_the_same_findings(checked, tmp_path, drift) -> None:
+    from pacs import write_dicom
+
+    write_dicom(STUDIES["ct"], tmp_path)
+    files = Validator(dicom_files=tmp_path)
+    study = copy.deepcopy(pacs_study("ct"))
+    DRIFTS[drift](study)
+    from_server = _findings(checked, study)
+    assert from_server and _findings(files, study) == from_server
+    if drift != "unknown study":  # that message says where was looked: a folder, or a search of the server
+        assert _neutral(_messages(files, study), files.dicom_files.wording) == _neutral(
+            _messages(checked, study), checked.dicomweb.wording
+        )
+
+
+def _neutral(messages: list[str], wording) -> list[str]:
+    """The messages with the source's name (and a file's name) taken out: what is left is the comparison's."""
+    out = []
+    for message in messages:
+        for n, phrase in enumerate((wording.at_where, wording.says, wording.holds, wording.at, wording.name)):
+            message = message.replace(phrase, f"<{n}>")
+        out.append(re.sub(r" \([\w-]+\.dcm\)|[\w-]+\.dcm, ", "", message))
+    return out
