@@ -366,7 +366,8 @@ class Pipeline:
             added: list[Issue] = []
             report = partial(self._report_at, added)
             try:
-                finish_waiting(o.waiting, index, report, self.plan.rules[R.TARGET_NOT_CHECKED], endpoint_checks)
+                finish_waiting(o.waiting, index, report, self.plan.rules[R.TARGET_NOT_CHECKED], endpoint_checks,
+                               None if self.dicomweb is None else self.dicomweb.not_probed)  # type: ignore[attr-defined]
             except Exception as exc:  # a defect: a finding for this resource, the run goes on
                 message = failure_message("checking what this resource refers to", exc, self.debug)
                 added.append(self._load_issue(R.INTERNAL_ERROR, message, None, None))

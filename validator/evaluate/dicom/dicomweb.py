@@ -217,6 +217,13 @@ class DicomWebSource:
         self._probes[key] = Probe(tuple(problems))
         return problems
 
+    @implements(R.DICOMWEB_ENDPOINT_NOT_CHECKED)
+    def not_probed(self, literal: str, study_uid: str | None, series_uid: str | None) -> list[tuple[str, str]]:
+        """An endpoint reference that is nowhere in the run: its address is unknown, so it was not asked."""
+        level = f"series {series_uid}" if series_uid else f"study {study_uid}"
+        return [(R.DICOMWEB_ENDPOINT_NOT_CHECKED, f"endpoint {literal} is not in this run (not contained, not in the "
+                 f"Bundle, not another input): whether it serves {level} was not asked")]  # fmt: skip
+
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
