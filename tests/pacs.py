@@ -208,6 +208,7 @@ class Pacs:
             "Name": "imaging-validator-test",
             "StorageDirectory": str(folder / "storage"),
             "IndexDirectory": str(folder / "index"),
+            "TemporaryDirectory": str(folder / "tmp"),  # not the system's /tmp/Orthanc
             "HttpPort": pacs.port,
             "DicomServerEnabled": False,  # no DICOM port: only HTTP, on the loopback interface
             "DicomPort": free_port(),
