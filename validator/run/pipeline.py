@@ -296,6 +296,18 @@ class Pipeline:
                 elif pointer not in waiting:
                     unresolved.append((literal, pointer, uid, suid))
 
+    def _endpoint_checks(self, address_check: Callable) -> tuple[Callable, Callable | None]:
+        """What the end of the run asks of an endpoint found in another input (the DICOM pack's
+        address check, --dicomweb's metadata probe), and of one found nowhere (--dicomweb says so)."""
+        checks = ([address_check] if self.dicom else []) + (
+            [self.dicomweb.probe] if self.dicomweb is not None else []  # type: ignore[attr-defined]
+        )
+
+        def problems(target: dict, literal: str, study: str | None, series: str | None) -> list[tuple]:
+            return [problem for check in checks for problem in check(target, literal, study, series)]
+
+        return problems, None if self.dicomweb is None else self.dicomweb.not_probed  # type: ignore[attr-defined]
+
     # -- target profiles --------------------------------------------------------------------------
     def check_target(self, target: dict, bundle: dict[str, dict], urls: tuple[str, ...]) -> list[str]:
         """Problems (errors) of a reference target against the profiles it must conform to."""
@@ -348,13 +360,7 @@ class Pipeline:
         """Run the checks that waited for the whole run, and add what they found."""
         from validator.evaluate.dicom.study import endpoint_problems
 
-        checks = ([endpoint_problems] if self.dicom else []) + (
-            [self.dicomweb.probe] if self.dicomweb is not None else []  # type: ignore[attr-defined]
-        )
-
-        def endpoint_checks(target: dict, literal: str, study: str | None, series: str | None) -> list[tuple]:
-            return [problem for check in checks for problem in check(target, literal, study, series)]
-
+        endpoint_problems, endpoint_missing = self._endpoint_checks(endpoint_problems)
         index: dict[str, Remembered] = {}
         for o in outcomes:
             for key, facts in o.remembered:
@@ -366,8 +372,8 @@ class Pipeline:
             added: list[Issue] = []
             report = partial(self._report_at, added)
             try:
-                finish_waiting(o.waiting, index, report, self.plan.rules[R.TARGET_NOT_CHECKED], endpoint_checks,
-                               None if self.dicomweb is None else self.dicomweb.not_probed)  # type: ignore[attr-defined]
+                finish_waiting(o.waiting, index, report, self.plan.rules[R.TARGET_NOT_CHECKED], endpoint_problems,
+                               endpoint_missing)  # fmt: skip
             except Exception as exc:  # a defect: a finding for this resource, the run goes on
                 message = failure_message("checking what this resource refers to", exc, self.debug)
                 added.append(self._load_issue(R.INTERNAL_ERROR, message, None, None))
