@@ -41,7 +41,23 @@ $(CHROMIUM):
 		echo "The HTML report test needs Debian's chromium package: sudo apt-get install chromium"; exit 1; \
 	fi
 
-test: $(VENV)/.installed-test $(CHROMIUM)
+# The --dicomweb tests run against a real PACS: Debian's Orthanc and its DICOMweb plugin, started
+# by the tests on a free 127.0.0.1 port with their own configuration. The package's own service is
+# kept from starting while it installs (a policy-rc.d that refuses, when the system has none).
+ORTHANC_DICOMWEB := /usr/share/orthanc/plugins/libOrthancDicomWeb.so
+
+$(ORTHANC_DICOMWEB):
+	@if [ "$$(id -u)" = 0 ]; then \
+		added=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && added=1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			orthanc orthanc-dicomweb >/dev/null; status=$$?; \
+		if [ -n "$$added" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$status; \
+	else \
+		echo "The DICOMweb tests need Debian's orthanc and orthanc-dicomweb packages: sudo apt-get install orthanc orthanc-dicomweb"; exit 1; \
+	fi
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(ORTHANC_DICOMWEB)
 	$(BIN)/ruff check validator tests fuzz bench
 	$(BIN)/python -m pytest
 

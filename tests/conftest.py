@@ -41,3 +41,16 @@ def junit_schema():
     for name, kind in (("file", "xs:string"), ("line", "xs:nonNegativeInteger")):
         testcase.append(etree.Element(f"{xs}attribute", name=name, type=kind))
     return etree.XMLSchema(doc)
+
+
+@pytest.fixture(scope="session")
+def pacs(tmp_path_factory):
+    """Orthanc with the DICOMweb plugin, loaded with the generated studies (tests/pacs.py); started
+    once for the session, in its own temporary folder, and stopped at its end."""
+    from pacs import Pacs
+
+    server = Pacs.start(tmp_path_factory.mktemp("pacs"))
+    try:
+        yield server
+    finally:
+        server.stop()

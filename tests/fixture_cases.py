@@ -184,6 +184,7 @@ class Case:
     version: str | None = None  # validated with --fhir-version VERSION when the file lists versions
     ignore: tuple[str, ...] = ()  # rules outside what the file tests (e.g. terminology coverage notes)
     limits: tuple[tuple[str, int], ...] = ()  # input limits other than the defaults
+    dicomweb: str | None = None  # --dicomweb: `pacs` (Orthanc of tests/pacs.py) or `down` (no server)
 
     @property
     def ruleset(self) -> str:
@@ -278,7 +279,12 @@ def _cases(path: Path, data: dict, version: str | None) -> list[Case]:
             raw = {**raw, "text": "".join(piece * times for piece, times in raw["text_parts"])}
         elif "text" not in raw:
             base = raw.get("base", "study")
-            payload = copy.deepcopy(study_from_dicom() if base == "dicom-ct" else BASES[base])
+            if base.startswith("pacs-"):  # a study of the test PACS, its endpoint the DICOMweb service
+                from pacs import PLACEHOLDER, pacs_study
+
+                payload = pacs_study(base.removeprefix("pacs-"), endpoint=f"{PLACEHOLDER}/dicom-web")
+            else:
+                payload = copy.deepcopy(study_from_dicom() if base == "dicom-ct" else BASES[base])
             reshape = base == "study" and version
             _merge(payload, _expand(raw.get("merge") or {}))
             for dotted, value in (raw.get("set") or {}).items():
@@ -302,6 +308,7 @@ def _cases(path: Path, data: dict, version: str | None) -> list[Case]:
                 version=version,
                 ignore=tuple(data.get("ignore") or ()),
                 limits=tuple(sorted((raw.get("limits") or {}).items())),
+                dicomweb=raw.get("dicomweb"),
             )
         )
     return cases

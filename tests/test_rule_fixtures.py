@@ -14,20 +14,46 @@ CASES = load_cases()
 _VALIDATORS: dict[tuple, Validator] = {}
 
 
-def _validator_for(case: Case, default: Validator) -> Validator:
-    if not case.profiles and not case.dicom_files and not case.version and not case.limits:
+def _validator_for(case: Case, default: Validator, pacs=None) -> Validator:
+    if not case.profiles and not case.dicom_files and not case.version and not case.limits and not case.dicomweb:
         return default
-    key = (case.profiles, case.dicom_files, case.version, case.limits)
+    key = (case.profiles, case.dicom_files, case.version, case.limits, case.dicomweb)
     if key not in _VALIDATORS:
         folder = dicom_folder(case.dicom_files) if case.dicom_files else None
-        _VALIDATORS[key] = Validator(fhir_version=case.version, profiles=case.profiles, dicom_files=folder,
-                                     limits=Limits(**dict(case.limits)))  # fmt: skip
+        # --dicomweb credentials are read from the environment when the validator is made
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in (pacs.env.items() if pacs is not None else ()):
+                env.setenv(name, value)
+            _VALIDATORS[key] = Validator(fhir_version=case.version, profiles=case.profiles, dicom_files=folder,
+                                         limits=Limits(**dict(case.limits)),
+                                         **_dicomweb(case.dicomweb, pacs))  # fmt: skip
     return _VALIDATORS[key]
 
 
+def _dicomweb(name: str | None, pacs) -> dict:
+    """--dicomweb for a case: the test PACS, a plain folder it serves (not a DICOMweb service), or
+    a port nobody listens on (`down`)."""
+    if name is None:
+        return {}
+    from pacs import free_port
+
+    from validator.net.client import ClientSettings
+
+    if name == "down":
+        return {"dicomweb": f"http://127.0.0.1:{free_port()}/dicom-web", "dicomweb_settings": ClientSettings(retries=0)}
+    url = pacs.url if name == "pacs" else f"{pacs.static}/{name}"
+    return {"dicomweb": url, "dicomweb_settings": ClientSettings(user_env="PACS_USER", password_env="PACS_PASSWORD")}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_fixture_case_reports_exactly_the_expected_issues(case: Case, validator, tmp_path) -> None:
-    results = _validator_for(case, validator).validate_paths([str(write_case(case, tmp_path))]).results
+def test_fixture_case_reports_exactly_the_expected_issues(case: Case, validator, tmp_path, request) -> None:
+    pacs = request.getfixturevalue("pacs") if case.dicomweb else None
+    path = write_case(case, tmp_path)
+    if pacs is not None:  # the payload names the server by a placeholder: the running one takes its place
+        from pacs import PLACEHOLDER
+
+        path.write_text(path.read_text().replace(PLACEHOLDER, pacs.origin))
+    results = _validator_for(case, validator, pacs).validate_paths([str(path)]).results
     found = sorted((i.rule, i.expression) for r in results for i in r.issues if i.rule not in case.ignore)
     expected = sorted((e["rule"], e.get("expression", "")) for e in case.expect)
     assert found == expected, "\n".join(

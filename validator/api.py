@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from validator import rule_ids as R
 from validator.compile.catalog import plan_for, profiles_for
@@ -31,6 +32,9 @@ from validator.run.store import ResultStore, stored
 from validator.run.waivers import Ignore, drop, resolve_severities
 from validator.select.selection import Selector, UnknownProfile, find_requested
 from validator.versions import DEFAULT, VERSIONS, parse_version
+
+if TYPE_CHECKING:
+    from validator.net.client import ClientSettings
 
 __all__ = ["Discovered", "Ignore", "PackError", "Plan", "UnknownProfile", "UnknownRule", "Validator", "plan_for",
            "profiles_for"]
@@ -60,12 +64,17 @@ class Validator:
         ignores: Sequence[Ignore] = (),
         exclude: Sequence[str] = (),
         root: str | Path | None = None,
+        dicomweb: str | None = None,
+        dicomweb_settings: ClientSettings | None = None,
     ) -> None:
         """`severity` maps rule ids or globs (`dicom:*`) of any FHIR version to a level, or to
         None to switch the rule off; `ignores` drop findings per path; `exclude` globs and the
         repository's .gitignore leave files out of directory walks. `root` is the repository
         root that reports name files relative to (default: found from git, else the current
-        folder)."""
+        folder). `dicomweb` is the base URL of a DICOMweb service each ImagingStudy is
+        cross-checked against (QIDO-RS), its WADO-RS endpoints probed; `dicomweb_settings` sets
+        the client (timeouts, budget, size cap, TLS, credential variables). Raises DicomWebError
+        for a URL or credential variable that cannot work."""
         self.limits = limits
         self.version_requested = fhir_version is not None
         self.version = parse_version(fhir_version or DEFAULT)
@@ -87,10 +96,15 @@ class Validator:
             from validator.evaluate.dicom.files import read_dicom_folder
 
             self.dicom_files = read_dicom_folder(Path(dicom_files))
+        self.dicomweb = None
+        if dicomweb is not None:
+            from validator.evaluate.dicom.dicomweb import DicomWebSource
+
+            self.dicomweb = DicomWebSource(dicomweb, dicomweb_settings)
         selector = Selector(self.version if self.version_requested else None, self.version,
                             lambda: self.profile_set, self.requested)  # fmt: skip
         self.pipeline = Pipeline(selector, lambda: self.profile_set, limits, must_support, dicom, self.dicom_files,
-                                 self.severity, debug)  # fmt: skip
+                                 self.severity, debug, self.dicomweb)  # fmt: skip
 
     def _severities(self, asked: dict[str, Severity | None]) -> tuple[dict[str, Severity], set[str]]:
         """Rule ids and globs resolved against this version's rules and, for what matches none of

@@ -144,15 +144,28 @@ def _use_color(choice: Color, err: bool) -> bool:
     return not os.environ.get("NO_COLOR") and stream.isatty()
 
 
+def _dicomweb_options(url: str | None, token_env: str | None, user_env: str | None, password_env: str | None,
+                      insecure: bool, timeout: int, budget: int, max_bytes: int) -> dict:  # fmt: skip
+    """The Validator arguments of the --dicomweb options (none without --dicomweb)."""
+    if url is None:
+        return {}
+    from validator.net.client import ClientSettings
+
+    settings = ClientSettings(timeout=float(timeout), budget=budget, max_bytes=max_bytes, verify_tls=not insecure,
+                              token_env=token_env, user_env=user_env, password_env=password_env)  # fmt: skip
+    return {"dicomweb": url, "dicomweb_settings": settings}
+
+
 def _validator(fhir_version: str | None, fail_on: Severity | None, profiles: list[str] | None = None, **options):
     from validator.api import UnknownProfile, UnknownRule, Validator
     from validator.compile.packs import PackError
+    from validator.evaluate.dicom.dicomweb import DicomWebError
     from validator.evaluate.dicom.files import DicomFolderError
     from validator.versions import UnknownVersion
 
     try:
         return Validator(fhir_version=fhir_version, fail_on=fail_on, profiles=profiles or (), **options)
-    except (UnknownVersion, UnknownProfile, UnknownRule, DicomFolderError) as exc:
+    except (UnknownVersion, UnknownProfile, UnknownRule, DicomFolderError, DicomWebError) as exc:
         raise _usage_error(str(exc)) from None
     except PackError as exc:
         raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
@@ -237,7 +250,8 @@ def _console(run: RunResult, fmt: str, quiet: bool, color: Color, reports: Repor
     format --format names, on stdout."""
     reporter = REPORTERS[fmt]
     if fmt != "text":
-        sys.stdout.buffer.writelines(reporter.file_chunks(run))
+        for piece in reporter.file_chunks(run):  # write(), not writelines(): wrappers of stdout see only write
+            sys.stdout.buffer.write(piece)
         sys.stdout.flush()
         return
     to_stderr = any(str(path) == "-" for _, _, path in reports)
@@ -358,6 +372,32 @@ def validate(
     dicom_dir: Annotated[
         Path | None, typer.Option("--dicom", help="Cross-check each ImagingStudy against the DICOM files in DIR.")
     ] = None,
+    # --dicomweb: the same cross-check against a DICOMweb server, its WADO-RS endpoints probed
+    dicomweb: Annotated[
+        str | None, typer.Option("--dicomweb", help="Cross-check each ImagingStudy against the DICOMweb (QIDO-RS) "
+                                                    "service at URL and probe its WADO-RS endpoints.")
+    ] = None,
+    dicomweb_token_env: Annotated[
+        str | None, typer.Option("--dicomweb-token-env", help="Environment variable holding a bearer token.")
+    ] = None,
+    dicomweb_user_env: Annotated[
+        str | None, typer.Option("--dicomweb-user-env", help="Environment variable holding the basic-auth user.")
+    ] = None,
+    dicomweb_password_env: Annotated[
+        str | None, typer.Option("--dicomweb-password-env", help="Environment variable holding the password.")
+    ] = None,
+    dicomweb_insecure: Annotated[
+        bool, typer.Option("--dicomweb-insecure", help="Do not verify the server's TLS certificate.")
+    ] = False,
+    dicomweb_timeout: Annotated[
+        int, typer.Option("--dicomweb-timeout", min=1, help="Seconds to connect, and for each read.")
+    ] = 30,
+    dicomweb_budget: Annotated[
+        int, typer.Option("--dicomweb-budget", min=1, help="Most requests sent (retries included), per process.")
+    ] = 1000,
+    dicomweb_max_bytes: Annotated[
+        int, typer.Option("--dicomweb-max-bytes", min=1, help="Largest answer read, in bytes.")
+    ] = 64 * 1024 * 1024,
     severity: Annotated[
         list[str] | None,
         typer.Option("--severity", help="RULE=LEVEL: change a rule's severity, or off (RULE may be a glob: dicom:*). "
@@ -418,6 +458,8 @@ def validate(
         must_support=must_support,
         dicom=dicom,
         dicom_files=dicom_dir,
+        **_dicomweb_options(dicomweb, dicomweb_token_env, dicomweb_user_env, dicomweb_password_env,
+                            dicomweb_insecure, dicomweb_timeout, dicomweb_budget, dicomweb_max_bytes),
         severity=_parse_severities(severity),
         limits=Limits(max_bytes=max_bytes, max_depth=max_depth, max_string=max_string, max_issues=max_issues),
         debug=debug,

@@ -82,13 +82,19 @@ def lookup(index: dict[str, Remembered], reference: str) -> Remembered | None:
 # (rule id, Place, message) -> a finding on the referencing resource
 Report = Callable[[Rule | str, Place, str], None]
 EndpointProblems = Callable[[dict, str, str | None, str | None], list[tuple[str, str]]]
+# (reference, study UID, series UID) -> findings about an endpoint nowhere in the run (--dicomweb says so)
+EndpointMissing = Callable[[str, str | None, str | None], list[tuple[str, str]]]
 
 
 def finish_waiting(waiting: Waiting, index: dict[str, Remembered], report: Report, not_checked: Rule,
-                   endpoint_problems: EndpointProblems) -> None:  # fmt: skip
+                   endpoint_problems: EndpointProblems,
+                   endpoint_missing: EndpointMissing | None = None) -> None:  # fmt: skip
     """Run the waiting checks of one resource against what the run remembered."""
     for e in waiting.endpoints:
         target = lookup(index, e.reference)
+        if target is None and endpoint_missing is not None:
+            for rule_id, message in endpoint_missing(e.reference, e.study_uid, e.series_uid):
+                report(rule_id, e.place, message)
         if target is None or target.endpoint is None:
             continue  # an endpoint nowhere in the run: where it points cannot be told
         for rule_id, message in endpoint_problems(target.endpoint, e.reference, e.study_uid, e.series_uid):

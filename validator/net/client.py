@@ -255,6 +255,12 @@ def _transient(error: NetworkError) -> bool:
     return isinstance(error, _Transient)
 
 
+def no_answer(error: NetworkError) -> bool:
+    """Whether the server gave no answer at all (cannot connect, timed out, broke off), as opposed
+    to an answer refused here (too large, budget spent): a caller may stop asking a server that is down."""
+    return isinstance(error, _Transient)
+
+
 class _Bearer(httpx.Auth):
     def __init__(self, token: str) -> None:
         self._value = f"Bearer {token}"

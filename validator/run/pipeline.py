@@ -87,7 +87,8 @@ class Pipeline:
 
     def __init__(self, selector: Selector, profile_set: Callable[[], ProfileSet], limits: Limits,
                  must_support: bool, dicom: bool, dicom_files: object | None,
-                 severity: dict[str, Severity], debug: bool = False) -> None:  # fmt: skip
+                 severity: dict[str, Severity], debug: bool = False,
+                 dicomweb: object | None = None) -> None:  # fmt: skip
         self.selector = selector
         self.debug = debug  # internal-error findings carry the traceback
         self._profile_set = profile_set
@@ -95,6 +96,7 @@ class Pipeline:
         self.must_support = must_support
         self.dicom = dicom
         self.dicom_files = dicom_files
+        self.dicomweb = dicomweb  # a DicomWebSource (evaluate/dicom/dicomweb.py): --dicomweb URL
         self.severity = severity
         self.plan = plan_for(selector.initial().version)
         self._base_rules: dict[str, BaseRules] = {}
@@ -233,7 +235,7 @@ class Pipeline:
                 and may_hold_pages(getattr(item.positions, "text", None))):  # fmt: skip
             raw.extend(self._raw(R.CODE_SYSTEM_PAGE, p, m) for p, m in web_page_systems(res))
         endpoints: list[tuple] = []
-        if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None):
+        if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None or self.dicomweb is not None):
             endpoints = self._dicom(res, EvalContext(root=res, bundle=bundle), raw, plan)
         raw = _without_replaced(raw)
         if not (pending or endpoints):
@@ -287,11 +289,54 @@ class Pipeline:
                                plan.sop_class_modalities, modalities_checked=ist_7)  # fmt: skip
             check.run(study)
             unresolved = check.unresolved
-        if self.dicom_files is not None:
-            from validator.evaluate.dicom.files import cross_check
+        if self.dicom_files is not None or self.dicomweb is not None:
+            from validator.evaluate.dicom.compare import cross_check
 
-            cross_check(study, self.dicom_files, report)
+            for source in (self.dicom_files, self.dicomweb):
+                if source is not None:
+                    cross_check(study, source, report)  # type: ignore[arg-type]
+        if self.dicomweb is not None:
+            self._probe_endpoints(study, ctx, report, unresolved)
         return unresolved
+
+    def _probe_endpoints(self, study: dict, ctx: EvalContext, report: Callable[[str, tuple, str], None],
+                         unresolved: list[tuple]) -> None:  # fmt: skip
+        """--dicomweb: each WADO-RS endpoint of the study and its series asked for their metadata.
+        An endpoint in another input of the run waits for the end of the run, as the address check."""
+        from validator.evaluate.dicom.compare import study_uid
+
+        uid, _ = study_uid(study)
+        waiting = {pointer for _, pointer, _, _ in unresolved}
+        places: list[tuple[tuple, str | None, object]] = [(("endpoint",), None, study.get("endpoint"))]
+        series = study.get("series") if isinstance(study.get("series"), list) else []
+        for i, s in enumerate(series):
+            if isinstance(s, dict):
+                suid = s.get("uid") if isinstance(s.get("uid"), str) else None
+                places.append((("series", i, "endpoint"), suid, s.get("endpoint")))
+        for at, suid, refs in places:
+            for k, ref in enumerate(refs if isinstance(refs, list) else []):
+                literal = ref.get("reference") if isinstance(ref, dict) else None
+                if not isinstance(literal, str):
+                    continue
+                pointer = (*at, k, "reference")
+                target = resolve_reference(literal, ctx)
+                if isinstance(target, dict):
+                    for rule_id, message in self.dicomweb.probe(target, literal, uid, suid):  # type: ignore[attr-defined]
+                        report(rule_id, pointer, message)
+                elif pointer not in waiting:
+                    unresolved.append((literal, pointer, uid, suid))
+
+    def _endpoint_checks(self, address_check: Callable) -> tuple[Callable, Callable | None]:
+        """What the end of the run asks of an endpoint found in another input (the DICOM pack's
+        address check, --dicomweb's metadata probe), and of one found nowhere (--dicomweb says so)."""
+        checks = ([address_check] if self.dicom else []) + (
+            [self.dicomweb.probe] if self.dicomweb is not None else []  # type: ignore[attr-defined]
+        )
+
+        def problems(target: dict, literal: str, study: str | None, series: str | None) -> list[tuple]:
+            return [problem for check in checks for problem in check(target, literal, study, series)]
+
+        return problems, None if self.dicomweb is None else self.dicomweb.not_probed  # type: ignore[attr-defined]
 
     # -- target profiles --------------------------------------------------------------------------
     def check_target(self, target: dict, bundle: dict[str, dict], urls: tuple[str, ...]) -> list[str]:
@@ -345,6 +390,7 @@ class Pipeline:
         """Run the checks that waited for the whole run, and add what they found."""
         from validator.evaluate.dicom.study import endpoint_problems
 
+        endpoint_problems, endpoint_missing = self._endpoint_checks(endpoint_problems)
         collected = outcomes if isinstance(outcomes, Collector) else Collector.of(outcomes)
         results = collected.results
         for waiting in collected.waiting:
@@ -352,7 +398,7 @@ class Pipeline:
             report = partial(self._report_at, added)
             try:
                 finish_waiting(waiting, collected.index, report, self.plan.rules[R.TARGET_NOT_CHECKED],
-                               endpoint_problems)  # fmt: skip
+                               endpoint_problems, endpoint_missing)  # fmt: skip
             except Exception as exc:  # a defect: a finding for this resource, the run goes on
                 message = failure_message("checking what this resource refers to", exc, self.debug)
                 added.append(self._load_issue(R.INTERNAL_ERROR, message, None, None))

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The modules that hold Python checks: imported so that their @implements have run.
+import validator.evaluate.dicom.compare
+import validator.evaluate.dicom.dicomweb
 import validator.evaluate.dicom.files
 import validator.evaluate.dicom.study
 import validator.evaluate.walk

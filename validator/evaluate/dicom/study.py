@@ -320,7 +320,7 @@ class StudyCheck:
 def endpoint_problems(target: dict, literal: str, study_uid: str | None,
                       series_uid: str | None) -> list[tuple[str, str]]:  # fmt: skip
     """WADO-RS endpoint addresses that name another study or series than the one referring."""
-    if target.get("resourceType") != "Endpoint" or not _is_wado_rs(target):
+    if target.get("resourceType") != "Endpoint" or not is_wado_rs(target):
         return []
     address = target.get("address")
     if not isinstance(address, str):
@@ -383,7 +383,7 @@ def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _is_wado_rs(endpoint: dict) -> bool:
+def is_wado_rs(endpoint: dict) -> bool:
     ct = endpoint.get("connectionType")
     values = ct if isinstance(ct, list) else [ct]
     return any(c.get("code") == "dicom-wado-rs" for v in values for c, _ in _codings(v))
