@@ -41,7 +41,13 @@ $(CHROMIUM):
 		echo "The HTML report test needs Debian's chromium package: sudo apt-get install chromium"; exit 1; \
 	fi
 
-test: $(VENV)/.installed-test $(CHROMIUM)
+# The probe's tests search a real Medplum FHIR router (pinned in tests/servers/medplum).
+MEDPLUM := tests/servers/medplum/node_modules/.package-lock.json
+
+$(MEDPLUM): tests/servers/medplum/package-lock.json
+	cd tests/servers/medplum && npm ci --no-audit --no-fund --loglevel=error
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(MEDPLUM)
 	$(BIN)/ruff check validator tests fuzz bench
 	$(BIN)/python -m pytest
 

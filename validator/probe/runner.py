@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode, urljoin
 
@@ -406,5 +405,3 @@ class _Probe:
 def _criteria(search: Search) -> str:
     return " & ".join(f"{c.name}={c.value}" for c in search.criteria)
 
-
-Progress = Callable[[str], None]
