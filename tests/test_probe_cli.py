@@ -6,9 +6,9 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from probe_fake import Behaviour, fake_server
 from typer.testing import CliRunner
 
-from probe_fake import Behaviour, fake_server
 from validator.cli import app
 
 runner = CliRunner()

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import probe_servers
 import pytest
 
-import probe_servers
 from validator.model import RunResult
 from validator.probe import ProbeOptions, probe
 
