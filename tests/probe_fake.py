@@ -51,6 +51,7 @@ class Behaviour:
     paging_loop: bool = False  # the next link of every page points back at the first page
     error_500: bool = False  # every search fails with a 500
     metadata_html: bool = False  # /metadata answers an HTML page
+    post_ignores_form: bool = False  # POST _search reads no parameter from its form: every study
     malformed_search: bool = False  # searches answer truncated JSON
     studies: list[dict] = field(default_factory=lambda: list(STUDIES))
 
@@ -77,6 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         form = parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True)
+        if self.behaviour.post_ignores_form:
+            form = []
         self._route(urlsplit(self.path).path.removesuffix("/_search"), form)
 
     def _route(self, path: str, query: list[tuple[str, str]]) -> None:

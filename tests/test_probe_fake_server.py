@@ -99,6 +99,12 @@ def test_a_server_that_ignores_a_parameter_is_caught_by_matching_every_result() 
     assert case.passed  # the Bundle itself is fine: only its content is wrong
 
 
+def test_a_post_search_that_differs_from_the_get_is_reported() -> None:
+    case = _case(_run(Behaviour(post_ignores_form=True)), "POST _search equals GET")
+    assert case.problems == (f"expected the same studies as GET {case.title.split(' POST ')[1].split('/ImagingStudy')[0]}"
+                             "/ImagingStudy?patient=p1 (3); got 4",)  # fmt: skip
+
+
 def test_an_unknown_parameter_that_silently_matches_nothing_is_a_defect() -> None:
     case = _case(_run(Behaviour(unknown_empty=True)), "unknown parameter")
     assert case.problems == ("expected the unknown parameter ignored (the same 3 studies) or refused "
