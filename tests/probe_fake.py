@@ -51,6 +51,7 @@ class Behaviour:
     paging_loop: bool = False  # the next link of every page points back at the first page
     error_500: bool = False  # every search fails with a 500
     metadata_html: bool = False  # /metadata answers an HTML page
+    fhir_version: str = "4.0.1"  # CapabilityStatement.fhirVersion
     post_ignores_form: bool = False  # POST _search reads no parameter from its form: every study
     malformed_search: bool = False  # searches answer truncated JSON
     studies: list[dict] = field(default_factory=lambda: list(STUDIES))
@@ -91,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
             types = {"started": "date", "patient": "reference"}
             params = [{"name": n, "type": types.get(n, "token")} for n in b.declared]
             self._send(200, {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
-                             "fhirVersion": "4.0.1", "format": ["json"], "date": "2024-01-01",
+                             "fhirVersion": b.fhir_version, "format": ["json"], "date": "2024-01-01",
                              "rest": [{"mode": "server", "resource": [{"type": "ImagingStudy",
                                                                        "searchParam": params}]}]})  # fmt: skip
             return

@@ -144,6 +144,17 @@ def test_a_returned_study_that_breaks_the_rules_fails_its_own_case_with_the_rule
     assert "returned by GET" in case.title and "/ImagingStudy?patient=p1" in case.title
 
 
+def test_the_capability_statements_fhir_version_chooses_the_parameter_table() -> None:
+    run = _run(Behaviour(fhir_version="5.0.0", declared=("patient", "modality", "body-site", "bodysite")))
+    assert _case(run, "CapabilityStatement").title.endswith("(FHIR R5)")
+    declared = _case(run, "declared parameters")
+    # R5 renamed bodysite to body-site and has no interpreter; the R4 name is not one of its parameters.
+    assert "not declared, not searched: identifier, based-on, body-structure," in declared.title
+    assert "interpreter" not in declared.title and ", bodysite" not in declared.title
+    r4 = _run(Behaviour(fhir_version="5.0.0"), fhir_version="R4")
+    assert _case(r4, "CapabilityStatement").title.endswith("/metadata")  # asked for: kept
+
+
 def test_server_profiles_are_bundled_by_name_and_an_unknown_one_is_a_usage_error(tmp_path: Path) -> None:
     assert {"default", "vendor-imaging-api", "r4-parameter-table"} <= set(bundled())
     with pytest.raises(UnknownServerProfile, match="no server profile 'nope'"):

@@ -26,6 +26,8 @@ from validator.probe.profiles import ServerProfile, load_profile
 
 ACCEPT = {"accept": "application/fhir+json"}
 UNKNOWN_PARAMETER = "x-imaging-validator-unknown"
+# CapabilityStatement.fhirVersion -> the version whose parameter table and rules apply.
+VERSION_PREFIXES = (("4.0", "R4"), ("4.3", "R4B"), ("5.0", "R5"))
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ def probe(options: ProbeOptions, transport: httpx.BaseTransport | None = None) -
     """Probe a server; raises UnknownServerProfile, UnknownVersion, UnknownProfile (usage errors)
     before any request; every server problem is a failed case."""
     profile = load_profile(options.server_profile)
+    # Made before any request, so a bad --fhir-version or --profile is a usage error; replaced by
+    # the CapabilityStatement's version when none was asked for.
     validator = Validator(fhir_version=options.fhir_version or profile.fhir_version, profiles=options.profiles,
                           fail_on=options.fail_on)  # fmt: skip
     with HttpClient(options.client, transport=transport) as client:
@@ -167,7 +171,10 @@ class _Probe:
         if cs is None and not any(p.startswith("no answer") for p in problems):
             problems.append("expected a CapabilityStatement; got "
                             + (str(page.body.get("resourceType")) if isinstance(page.body, dict) else "no resource"))
-        self.case(f"CapabilityStatement: GET {url}", problems, started=started)
+        title = f"CapabilityStatement: GET {url}"
+        if cs is not None and not self.validator.version_requested:
+            title += self.adopt_version(str(cs.get("fhirVersion", "")))
+        self.case(title, problems, started=started)
         if cs is None:
             return None, []
         for rest in cs.get("rest") or []:
@@ -177,6 +184,16 @@ class _Probe:
                     declared = {k: str(v) for k, v in params.items() if isinstance(k, str)}
                     return declared, list(res.get("searchInclude") or [])
         return {}, []
+
+    def adopt_version(self, number: str) -> str:
+        """Use the server's FHIR version for the parameter table and the rules; what was chosen."""
+        name = next((n for prefix, n in VERSION_PREFIXES if number.startswith(prefix)), None)
+        if name is None:
+            used = self.validator.version.name
+            return f" (fhirVersion {number or 'missing'}: no parameter table for it, {used}'s used)"
+        if name != self.validator.version.name:
+            self.validator = Validator(fhir_version=name, profiles=self.o.profiles, fail_on=self.o.fail_on)
+        return f" (FHIR {name})"
 
     def declared_case(self, declared: dict[str, str] | None, table: dict[str, Param], offered: list[str]) -> None:
         if declared is None:
