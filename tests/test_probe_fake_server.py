@@ -11,8 +11,9 @@ import pytest
 from probe_fake import STUDIES, Behaviour, fake_server
 
 from validator.model import CaseResult, RunResult
-from validator.net.client import ClientSettings
+from validator.net.client import Answer, ClientSettings
 from validator.probe import ProbeOptions, probe
+from validator.probe.checks import read_page
 from validator.probe.profiles import UnknownServerProfile, bundled
 
 FAST = ClientSettings(retries=0, backoff=0.01, timeout=5)
@@ -46,6 +47,14 @@ def test_a_well_behaved_server_passes_every_check() -> None:
     assert {r.id for r in run.results} == {"s1", "s2", "s3"}
 
 
+def test_a_probe_can_start_from_a_study_identifier_instead_of_a_patient() -> None:
+    uid = STUDIES[0]["identifier"][0]
+    run = _run(Behaviour(), patient=None, identifier=f"{uid['system']}|{uid['value']}")
+    anchor = _case(run, f"anchor identifier={uid['system']}|{uid['value']}")
+    assert anchor.passed and _failed(run) == []
+    assert _case(run, "modality (system|code)").title.count("identifier=") == 1  # the anchor rides along
+
+
 def test_a_paging_loop_is_found_and_not_followed_for_ever() -> None:
     case = _case(_run(Behaviour(paging_loop=True)), "paging with _count=1")
     assert not case.passed
@@ -73,6 +82,19 @@ def test_malformed_json_is_a_finding_with_its_url() -> None:
     run = _run(Behaviour(malformed_search=True))
     anchor = _case(run, "anchor patient=p1")
     assert any(p.startswith("expected JSON; got") for p in anchor.problems)
+
+
+def test_an_answer_nested_too_deep_for_a_parser_is_a_finding_not_a_crash() -> None:
+    answer = Answer("GET", "http://x/ImagingStudy", 200, {"content-type": "application/fhir+json"},
+                    b"[" * 100_000 + b"]" * 100_000, 0.0)  # fmt: skip
+    page = read_page("http://x/ImagingStudy", answer)
+    assert page.problems == ["expected JSON a reader can hold; got 200000 byte(s) nested too deep"]
+
+
+def test_an_answer_over_the_size_limit_is_a_finding_naming_the_url() -> None:
+    run = _run(Behaviour(), client=ClientSettings(retries=0, max_bytes=2000))
+    anchor = _case(run, "anchor patient=p1")
+    assert any("over the limit of 2,000 bytes" in p and "/ImagingStudy?patient=p1" in p for p in anchor.problems)
 
 
 def test_an_unreachable_server_is_a_failed_case_naming_the_url() -> None:

@@ -614,6 +614,9 @@ def probe_server(
                                  "default unknown: date matches that depend on it are not judged.")
     ] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,
+    max_bytes: Annotated[
+        int, typer.Option("--max-bytes", min=1, help="Largest answer read, in bytes (a larger one is a finding).")
+    ] = 64 * 1024 * 1024,
     *,
     reports: Reports,  # the --NAME FILE options of _report_options
     output: Annotated[
@@ -641,7 +644,7 @@ def probe_server(
     _check_console(fmt.value, reports)
     _check_reports(reports, [])
     settings = ClientSettings(timeout=timeout, retries=retries, budget=budget, min_interval=interval,
-                              verify_tls=not insecure, token_env=token_env)  # fmt: skip
+                              verify_tls=not insecure, token_env=token_env, max_bytes=max_bytes)  # fmt: skip
     severity = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
     options = ProbeOptions(base_url, patient=patient, identifier=identifier, server_profile=server_profile,
                            fhir_version=fhir_version, profiles=tuple(profile or ()), fail_on=severity, client=settings,

@@ -49,6 +49,8 @@ def read_page(url: str, answer: Answer) -> Page:
         page.body = json.loads(answer.body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         page.problems.append(f"expected JSON; got {len(answer.body)} byte(s) that are not ({exc})")
+    except RecursionError:  # a hostile answer nested past what a parser can hold
+        page.problems.append(f"expected JSON a reader can hold; got {len(answer.body)} byte(s) nested too deep")
     return page
 
 
