@@ -52,6 +52,7 @@ class Behaviour:
     error_500: bool = False  # every search fails with a 500
     metadata_html: bool = False  # /metadata answers an HTML page
     fhir_version: str = "4.0.1"  # CapabilityStatement.fhirVersion
+    lists_imaging_study: bool = True  # the CapabilityStatement names ImagingStudy
     post_ignores_form: bool = False  # POST _search reads no parameter from its form: every study
     malformed_search: bool = False  # searches answer truncated JSON
     studies: list[dict] = field(default_factory=lambda: list(STUDIES))
@@ -94,7 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
                              "fhirVersion": b.fhir_version, "format": ["json"], "date": "2024-01-01",
                              "rest": [{"mode": "server", "resource": [{"type": "ImagingStudy",
-                                                                       "searchParam": params}]}]})  # fmt: skip
+                                                                       "searchParam": params}]
+                                       if b.lists_imaging_study else []}]})  # fmt: skip
             return
         if path.startswith("/Patient/"):
             pid = path.split("/")[-1]

@@ -166,6 +166,14 @@ def test_a_returned_study_that_breaks_the_rules_fails_its_own_case_with_the_rule
     assert "returned by GET" in case.title and "/ImagingStudy?patient=p1" in case.title
 
 
+def test_a_capability_statement_without_imaging_study_is_a_defect_and_nothing_else_is_searched() -> None:
+    run = _run(Behaviour(lists_imaging_study=False))
+    assert _case(run, "CapabilityStatement").problems == (
+        "expected ImagingStudy among the CapabilityStatement's resources with its search parameters (search.html: "
+        "servers SHALL declare the searches they support); it is not there",)
+    assert not any(c.title.startswith("modality") for c in run.cases or ())
+
+
 def test_the_capability_statements_fhir_version_chooses_the_parameter_table() -> None:
     run = _run(Behaviour(fhir_version="5.0.0", declared=("patient", "modality", "body-site", "bodysite")))
     assert _case(run, "CapabilityStatement").title.endswith("(FHIR R5)")

@@ -89,7 +89,14 @@ def variants(param: Param, study: dict) -> list[tuple[str, str]]:
         return []
     first = values[0]
     if param.type == "token":
-        return _token_variants(first)
+        # The first two values: a study's identifiers are its Study Instance UID and its
+        # accession number (an identifier with a type), and both must find it.
+        out: list[tuple[str, str]] = []
+        for n, value in enumerate(values[:2]):
+            for label, v in _token_variants(value):
+                if v not in {x for _, x in out}:
+                    out.append((label if n == 0 else f"{label}, 2nd value", v))
+        return out
     if param.type == "reference":
         return _reference_variants(first)
     if param.type == "date":

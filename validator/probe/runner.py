@@ -183,6 +183,9 @@ class _Probe:
                     params = {p.get("name"): p.get("type") for p in res.get("searchParam") or [] if isinstance(p, dict)}
                     declared = {k: str(v) for k, v in params.items() if isinstance(k, str)}
                     return declared, list(res.get("searchInclude") or [])
+        self.cases[-1] = replace(self.cases[-1], problems=(*self.cases[-1].problems, (
+            "expected ImagingStudy among the CapabilityStatement's resources with its search parameters "
+            "(search.html: servers SHALL declare the searches they support); it is not there")))
         return {}, []
 
     def adopt_version(self, number: str) -> str:
