@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -151,7 +152,9 @@ def medplum(workdir: Path) -> Iterator[str]:
 
 @contextmanager
 def sekmet(workdir: Path) -> Iterator[str]:
-    exe = Path(shutil.which("sekmet") or Path(os.sys.executable).parent / "sekmet")
+    # The one installed beside this Python (make test's virtualenv), else the one on PATH.
+    beside = Path(sys.executable).parent / "sekmet"
+    exe = beside if beside.is_file() else Path(shutil.which("sekmet") or "sekmet")
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     # The server keeps its database in its working folder (the test's temporary one) and writes
