@@ -9,6 +9,10 @@ stop in the fixture's teardown; `make test` installs both.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +143,18 @@ def test_medplum_declares_every_r4_parameter_and_honours_chains_tokens_and_date_
 def test_the_medplum_front_and_fixtures_are_committed_with_a_lockfile() -> None:
     here = Path(probe_servers.__file__).parent / "servers" / "medplum"
     assert (here / "package-lock.json").is_file() and (here / "server.mjs").is_file()
+
+
+@pytest.mark.parametrize("server", ["sekmet", "medplum"])
+def test_the_command_line_probe_gives_each_server_the_same_verdict_as_the_api(
+        server: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:  # fmt: skip
+    base = request.getfixturevalue(server)
+    done = subprocess.run([sys.executable, "-m", "validator.cli", "probe", base, "--patient", "pat-1",
+                           "--server-zone", ZONE, "-q", "--json", str(tmp_path / "probe.json")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})  # fmt: skip
+    assert done.returncode == 1, done.stderr  # both deviate somewhere
+    report = json.loads((tmp_path / "probe.json").read_text())
+    failed = {_title(c["title"]) for c in report["cases"] if c["status"] == "fail"}
+    assert failed == set(_failing(_run(base)))
+    assert f"{report['summary']['cases']} case(s): {report['summary']['passed']} passed" in done.stdout
