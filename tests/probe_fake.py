@@ -53,6 +53,7 @@ class Behaviour:
     metadata_html: bool = False  # /metadata answers an HTML page
     fhir_version: str = "4.0.1"  # CapabilityStatement.fhirVersion
     lists_imaging_study: bool = True  # the CapabilityStatement names ImagingStudy
+    hostile_entries: bool = False  # every Bundle also carries entries of the wrong shapes
     post_ignores_form: bool = False  # POST _search reads no parameter from its form: every study
     malformed_search: bool = False  # searches answer truncated JSON
     studies: list[dict] = field(default_factory=lambda: list(STUDIES))
@@ -129,9 +130,15 @@ class _Handler(BaseHTTPRequestHandler):
             rest = [(k, v) for k, v in used if k != "_offset"]
             query_next = urlencode([*rest, ("_offset", nxt)])
             links.append({"relation": "next", "url": f"{self.base}/ImagingStudy?{query_next}"})
+        entries: list = [{"fullUrl": f"{self.base}/ImagingStudy/{s['id']}", "resource": s,
+                          "search": {"mode": "match"}} for s in page]  # fmt: skip
+        if b.hostile_entries:
+            entries += ["junk", {"resource": "text"}, {"fullUrl": f"{self.base}/ImagingStudy/h1", "search": "match",
+                        "resource": {"resourceType": "ImagingStudy", "id": "h1", "status": 7, "subject": "Patient/p1",
+                                     "endpoint": {"reference": 5}, "series": "x", "started": 20240314,
+                                     "identifier": "abc"}}]  # fmt: skip
         self._send(200, {"resourceType": "Bundle", "type": "searchset", "total": len(found), "link": links,
-                         "entry": [{"fullUrl": f"{self.base}/ImagingStudy/{s['id']}", "resource": s,
-                                    "search": {"mode": "match"}} for s in page]})  # fmt: skip
+                         "entry": entries})
 
     def _meets(self, s: dict, name: str, value: str) -> bool:
         b = self.behaviour

@@ -84,6 +84,33 @@ def test_malformed_json_is_a_finding_with_its_url() -> None:
     assert any(p.startswith("expected JSON; got") for p in anchor.problems)
 
 
+def test_entries_of_the_wrong_shapes_are_findings_and_never_stop_the_run() -> None:
+    run = _run(Behaviour(hostile_entries=True))
+    anchor = _case(run, "anchor patient=p1: answer is a searchset Bundle")
+    assert "entry[3]: expected an object; got str" in anchor.problems
+    assert not _case(run, "ImagingStudy/h1").passed  # validated like any other returned study
+    # It matches no criterion: every search that returned it says so, by name.
+    modality = next(c for c in run.cases or () if c.title.startswith("modality (system|code)")
+                and "every match meets" in c.title)  # fmt: skip
+    assert any(p.startswith("ImagingStudy/h1 does not meet modality=") for p in modality.problems)
+    assert _case(run, "POST _search equals GET").title  # the run went to its end
+
+
+def test_a_defect_of_the_probe_on_one_check_is_reported_and_the_other_checks_still_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from validator.probe import runner
+
+    def broken(*args: object) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(runner._Probe, "paging_case", broken)
+    run = _run(Behaviour())
+    case = _case(run, "paging: not checked, the probe failed")
+    assert case.problems == ("probe failed on paging: KeyError: 'surprise'",)
+    assert run.validator_failed  # exit 3, as for a validator defect on a file
+    assert _case(run, "POST _search equals GET").passed
+
+
 def test_an_answer_nested_too_deep_for_a_parser_is_a_finding_not_a_crash() -> None:
     answer = Answer("GET", "http://x/ImagingStudy", 200, {"content-type": "application/fhir+json"},
                     b"[" * 100_000 + b"]" * 100_000, 0.0)  # fmt: skip

@@ -110,10 +110,18 @@ def _outcome_text(page: Page) -> str:
     return f" ({'; '.join(t for t in texts if t)[:300]})" if texts else ""
 
 
-def matches(entries: list[dict]) -> list[dict]:
-    return [e["resource"] for e in entries
-            if isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == "ImagingStudy"
-            and (e.get("search") or {}).get("mode", "match") == "match"]  # fmt: skip
+def matches(entries: object) -> list[dict]:
+    """The ImagingStudy resources of entries whose search.mode is match (or absent); entries of
+    any other shape are skipped here (bundle_problems names them)."""
+    out = []
+    for e in entries if isinstance(entries, list) else []:
+        resource = e.get("resource") if isinstance(e, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != "ImagingStudy":
+            continue
+        search = e.get("search")
+        if (search.get("mode", "match") if isinstance(search, dict) else "match") == "match":
+            out.append(resource)
+    return out
 
 
 def meets(study: dict, c: Criterion, patients: Callable[[str], dict | None], zone: timedelta | None = None

@@ -40,6 +40,12 @@ def values_at(resource: dict, path: str) -> list:
     return current
 
 
+def references(resource: dict, path: str) -> list[str]:
+    """The literal references at a path (anything else there, as a hostile server may send, skipped)."""
+    return [v["reference"] for v in values_at(resource, path)
+            if isinstance(v, dict) and isinstance(v.get("reference"), str)]  # fmt: skip
+
+
 # -- tokens ---------------------------------------------------------------------------------------
 def _pairs(value: object) -> Iterator[tuple[str | None, str]]:
     """(system, code) pairs of a Coding, CodeableConcept, Identifier or plain code."""

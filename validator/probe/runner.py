@@ -9,22 +9,27 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 from urllib.parse import urlencode, urljoin
 
 import httpx
 
 from validator.api import Validator
-from validator.model import CaseResult, ResourceResult, RunResult, Severity
+from validator.model import CaseResult, Issue, ResourceResult, RunResult, Severity
 from validator.net.client import ClientSettings, HttpClient, NetworkError
 from validator.probe import checks
 from validator.probe.checks import Page
-from validator.probe.matchers import parse_zone
+from validator.probe.matchers import parse_zone, references
 from validator.probe.params import Param, table_for
 from validator.probe.plan import Criterion, Search, other_code, study_with, variants
 from validator.probe.profiles import ServerProfile, load_profile
+from validator.rule_ids import INTERNAL_ERROR
+from validator.run.faults import describe
 
 ACCEPT = {"accept": "application/fhir+json"}
+T = TypeVar("T")
 UNKNOWN_PARAMETER = "x-imaging-validator-unknown"
 # CapabilityStatement.fhirVersion -> the version whose parameter table and rules apply.
 VERSION_PREFIXES = (("4.0", "R4"), ("4.3", "R4B"), ("5.0", "R5"))
@@ -148,16 +153,30 @@ class _Probe:
         anchor = self.anchor_query()
         studies = self.anchor_search(anchor)
         if studies:
-            for search in self.plan(studies, anchor, table, offered, declared):
-                self.run_search(search)
-            self.include_case(anchor, studies, includes)
-            self.paging_case(anchor, studies)
-            self.post_case(anchor, studies)
-            self.unknown_parameter_case(anchor, studies)
-        self.required_case(studies, table)
+            for search in self.guarded("planning the searches", self.plan, studies, anchor, table, offered,
+                                       declared) or []:  # fmt: skip
+                self.guarded(search.label, self.run_search, search)
+            self.guarded("_include", self.include_case, anchor, studies, includes)
+            self.guarded("paging", self.paging_case, anchor, studies)
+            self.guarded("POST _search", self.post_case, anchor, studies)
+            self.guarded("unknown parameter", self.unknown_parameter_case, anchor, studies)
+        self.guarded("required parameters", self.required_case, studies, table)
         results = tuple(r for c in self.cases for r in c.results)
         rules = self.validator.run(()).rules  # the rules of what was validated, for SARIF and HTML
         return RunResult(results, self.o.fail_on, rules=rules, cases=tuple(self.cases))
+
+    def guarded(self, what: str, check: Callable[..., T], *args: object) -> T | None:
+        """A defect of the probe on one check is a failed case and an engine:internal-error finding
+        (exit 3), and the other checks still run: the engine never stops on a server's answer."""
+        try:
+            return check(*args)
+        except Exception as exc:
+            message = f"probe failed on {what}: {describe(exc, False)}"
+            issue = Issue(Severity.FATAL, "exception", INTERNAL_ERROR, "", message)
+            result = ResourceResult(source=self.base, entry=None, resource_type=None, id=None, fhir_version=None,
+                                    profiles=(), issues=(issue,))  # fmt: skip
+            self.case(f"{what}: not checked, the probe failed", [issue.message], (result,))
+            return None
 
     def capabilities(self) -> tuple[dict[str, str] | None, list[str]]:
         started = time.perf_counter()
@@ -268,7 +287,7 @@ class _Probe:
 
     def chain_searches(self, studies: list[dict]) -> list[Search]:
         for study in studies:
-            ref = (study.get("subject") or {}).get("reference", "")
+            ref = next(iter(references(study, "subject")), "")
             patient = self.patient(ref.split("/")[-1]) if isinstance(ref, str) and ref else None
             for ident in (patient or {}).get("identifier") or []:
                 if isinstance(ident, dict) and ident.get("value"):
@@ -336,9 +355,9 @@ class _Probe:
         for study in checks.matches(entries):
             refs = []
             if "ImagingStudy:patient" in wanted:
-                refs.append((study.get("subject") or {}).get("reference"))
+                refs += references(study, "subject")
             if "ImagingStudy:endpoint" in wanted:
-                refs += [(r or {}).get("reference") for r in study.get("endpoint") or []]
+                refs += references(study, "endpoint")
             expected |= {"/".join(r.split("/")[-2:]) for r in refs if isinstance(r, str) and "/" in r}
         problems += [f"expected {ref} included (referenced by a match); it is not" for ref in sorted(expected - got)]
         self.case(f"_include {' and '.join(wanted)}: the referenced resources come along: GET {url}",
