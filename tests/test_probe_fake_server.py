@@ -212,7 +212,24 @@ def test_the_capability_statements_fhir_version_chooses_the_parameter_table() ->
     assert _case(r4, "CapabilityStatement").title.endswith("/metadata")  # asked for: kept
 
 
+def test_a_profile_file_can_promise_modifiers_and_a_server_that_ignores_them_is_caught(tmp_path: Path) -> None:
+    profile = tmp_path / "our-pacs.yaml"
+    profile.write_text("name: our-pacs\nparameters: [patient, modality]\nrequired: [patient, modality]\n"
+                       "modifiers: {modality: [not, missing]}\n")  # fmt: skip
+    run = _run(Behaviour(), server_profile=str(profile))
+    assert _case(run, "declared parameters: 2 of 2 of profile our-pacs").passed
+    # The fake server does not know `modality:not` and ignores it: the CT study comes back.
+    (wrong,) = [c for c in run.cases or () if c.title.startswith("modality:not = CT: every match meets")]
+    assert wrong.problems == ("ImagingStudy/s1 does not meet modality:not=CT",)
+    (missing,) = [c for c in run.cases or () if c.title.startswith("modality:missing = false: every match meets")]
+    assert missing.passed  # every study has a modality, so ignoring :missing=false happens to be right
+
+
 def test_server_profiles_are_bundled_by_name_and_an_unknown_one_is_a_usage_error(tmp_path: Path) -> None:
     assert {"default", "vendor-imaging-api", "r4-parameter-table"} <= set(bundled())
     with pytest.raises(UnknownServerProfile, match="no server profile 'nope'"):
         probe(ProbeOptions("http://127.0.0.1:9", patient="p1", server_profile="nope"))
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("name: typo\nparameters: [patient, modalty]\n")
+    with pytest.raises(UnknownServerProfile, match="no ImagingStudy search parameter 'modalty'"):
+        probe(ProbeOptions("http://127.0.0.1:9", patient="p1", server_profile=str(typo)))

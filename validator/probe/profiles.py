@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from validator.probe.params import TABLES
+
 SERVERS = Path(__file__).resolve().parent / "servers"
 
 
@@ -51,6 +53,13 @@ def load_profile(name: str) -> ServerProfile:
         raise UnknownServerProfile(f"{path}: a server profile is a mapping with at least a `name`")
     params = data.get("parameters", "all")
     bundle = data.get("bundle") or {}
+    known = {name for table in TABLES.values() for name in table} | {"patient.identifier"}
+    named = [*(params if isinstance(params, list) else []), *(data.get("required") or []),
+             *(data.get("requireOneOf") or []), *(data.get("modifiers") or {})]  # fmt: skip
+    unknown = sorted({str(n) for n in named} - known)
+    if unknown:
+        raise UnknownServerProfile(f"{path}: no ImagingStudy search parameter {', '.join(map(repr, unknown))} in "
+                                   "any FHIR version's table (chains: patient.identifier)")  # fmt: skip
     try:
         return ServerProfile(
             name=data["name"],
