@@ -53,6 +53,7 @@ class Behaviour:
     metadata_html: bool = False  # /metadata answers an HTML page
     fhir_version: str = "4.0.1"  # CapabilityStatement.fhirVersion
     lists_imaging_study: bool = True  # the CapabilityStatement names ImagingStudy
+    self_link_echoes: bool = False  # the self link repeats every parameter sent, used or not
     hostile_entries: bool = False  # every Bundle also carries entries of the wrong shapes
     post_ignores_form: bool = False  # POST _search reads no parameter from its form: every study
     malformed_search: bool = False  # searches answer truncated JSON
@@ -122,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         found = [s for s in b.studies if all(self._meets(s, k, v) for k, v in query)]
         count = int(dict(query).get("_count", 100))
         offset = int(dict(query).get("_offset", 0))
-        used = [(k, v) for k, v in query if k in b.declared or k.startswith("_")]
+        used = [(k, v) for k, v in query if k in b.declared or k.startswith("_") or b.self_link_echoes]
         page = found[offset: offset + count]
         links = [{"relation": "self", "url": f"{self.base}/ImagingStudy?{urlencode(used)}"}]
         if offset + count < len(found):

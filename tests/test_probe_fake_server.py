@@ -13,7 +13,7 @@ from probe_fake import STUDIES, Behaviour, fake_server
 from validator.model import CaseResult, RunResult
 from validator.net.client import Answer, ClientSettings
 from validator.probe import ProbeOptions, probe
-from validator.probe.checks import read_page
+from validator.probe.checks import bundle_problems, read_page
 from validator.probe.profiles import UnknownServerProfile, bundled
 
 FAST = ClientSettings(retries=0, backoff=0.01, timeout=5)
@@ -111,6 +111,17 @@ def test_a_defect_of_the_probe_on_one_check_is_reported_and_the_other_checks_sti
     assert _case(run, "POST _search equals GET").passed
 
 
+def test_a_bundle_whose_link_and_entry_are_not_arrays_is_judged_not_trusted() -> None:
+    answer = Answer("GET", "http://x/ImagingStudy", 200, {"content-type": "application/fhir+json"},
+                    b'{"resourceType": "Bundle", "type": "searchset", "link": 5, "entry": 7}', 0.0)  # fmt: skip
+    page = read_page("http://x/ImagingStudy", answer)
+    assert bundle_problems(page, total_required=True, search_mode_required=True) == [
+        "expected Bundle.total (the server profile requires it); got none",
+        "expected a self link (search.html: the server SHALL return the parameters it used); got none",
+        "expected Bundle.entry to be an array; got int",
+    ]
+
+
 def test_an_answer_nested_too_deep_for_a_parser_is_a_finding_not_a_crash() -> None:
     answer = Answer("GET", "http://x/ImagingStudy", 200, {"content-type": "application/fhir+json"},
                     b"[" * 100_000 + b"]" * 100_000, 0.0)  # fmt: skip
@@ -158,6 +169,13 @@ def test_an_unknown_parameter_that_silently_matches_nothing_is_a_defect() -> Non
     case = _case(_run(Behaviour(unknown_empty=True)), "unknown parameter")
     assert case.problems == ("expected the unknown parameter ignored (the same 3 studies) or refused "
                              "(400 + OperationOutcome); got 0 studies",)  # fmt: skip
+
+
+def test_an_ignored_parameter_in_the_self_link_is_a_defect() -> None:
+    case = _case(_run(Behaviour(self_link_echoes=True)), "unknown parameter")
+    assert len(case.problems) == 1
+    assert case.problems[0].startswith("expected the self link to leave out the ignored parameter (search.html: it "
+                                       "shows what was used); got http://127.0.0.1:")  # fmt: skip
 
 
 @pytest.mark.parametrize(("refuses", "passes"), [(True, True), (False, False)])

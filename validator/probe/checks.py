@@ -54,6 +54,27 @@ def read_page(url: str, answer: Answer) -> Page:
     return page
 
 
+def links(bundle: dict | None) -> list[dict]:
+    """Bundle.link as objects (a hostile answer's other shapes give none)."""
+    found = (bundle or {}).get("link")
+    return [link for link in found if isinstance(link, dict)] if isinstance(found, list) else []
+
+
+def link(bundle: dict | None, relation: str) -> str | None:
+    url = next((x.get("url") for x in links(bundle) if x.get("relation") == relation), None)
+    return url if isinstance(url, str) and url else None
+
+
+def entries(bundle: dict | None) -> list:
+    """Bundle.entry as it came (a list), or none; bundle_problems names entries of other shapes."""
+    found = (bundle or {}).get("entry")
+    return found if isinstance(found, list) else []
+
+
+def study_id(resource: dict) -> str:
+    return str(resource.get("id"))
+
+
 def is_operation_outcome(page: Page) -> bool:
     return isinstance(page.body, dict) and page.body.get("resourceType") == "OperationOutcome"
 
@@ -77,10 +98,12 @@ def bundle_problems(page: Page, total_required: bool, search_mode_required: bool
             problems.append("expected Bundle.total (the server profile requires it); got none")
     elif not isinstance(total, int) or isinstance(total, bool) or total < 0:
         problems.append(f"expected Bundle.total to be a non-negative integer; got {total!r}")
-    if not any(link.get("relation") == "self" for link in b.get("link") or [] if isinstance(link, dict)):
+    if link(b, "self") is None:
         problems.append("expected a self link (search.html: the server SHALL return the parameters it used); got none")
     no_full_url: list[str] = []
-    for n, entry in enumerate(b.get("entry") or []):
+    if "entry" in b and not isinstance(b["entry"], list):
+        problems.append(f"expected Bundle.entry to be an array; got {type(b['entry']).__name__}")
+    for n, entry in enumerate(entries(b)):
         if not isinstance(entry, dict):
             problems.append(f"entry[{n}]: expected an object; got {type(entry).__name__}")
             continue

@@ -102,9 +102,8 @@ class _Probe:
             b = page.bundle
             if b is None or (page.answer is not None and page.answer.status != 200):
                 break
-            nxt = next((link.get("url") for link in b.get("link") or [] if isinstance(link, dict)
-                        and link.get("relation") == "next"), None)  # fmt: skip
-            if not isinstance(nxt, str) or not nxt:
+            nxt = checks.link(b, "next")
+            if nxt is None:
                 break
             nxt = urljoin(current, nxt)
             if nxt in seen:
@@ -116,9 +115,9 @@ class _Probe:
                 break
             seen.add(nxt)
             current = nxt
-        entries = [e for p in pages for e in ((p.bundle or {}).get("entry") or []) if isinstance(e, dict)]
-        ids = [m.get("id") for m in checks.matches(entries)]
-        dupes = sorted({i for i in ids if ids.count(i) > 1 and i is not None})
+        entries = [e for p in pages for e in checks.entries(p.bundle) if isinstance(e, dict)]
+        ids = [checks.study_id(m) for m in checks.matches(entries)]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes and len(pages) > 1:
             problems.append(f"expected each match once across pages; repeated: {', '.join(map(str, dupes))}")
         first = pages[0].bundle
@@ -308,7 +307,7 @@ class _Probe:
         self.case(f"{search.label}: answer is a searchset Bundle: GET {url}", problems + paging, started=started)
         if any(p.bundle is None for p in pages):
             return []
-        entries = [e for p in pages for e in (p.bundle or {}).get("entry") or [] if isinstance(e, dict)]
+        entries = [e for p in pages for e in checks.entries(p.bundle) if isinstance(e, dict)]
         found = checks.matches(entries)
         wrong, unjudged = [], 0
         for study in found:
@@ -320,8 +319,8 @@ class _Probe:
         title += f", {unjudged} not judged: the spec leaves it to the server)" if unjudged else ")"
         self.case(f"{title}: GET {url}", wrong)
         if search.source is not None and checks.meets_all(search.source, search.criteria, self.patient, self.zone):
-            sid = search.source.get("id")
-            missing = [] if any(s.get("id") == sid for s in found) else [
+            sid = checks.study_id(search.source)
+            missing = [] if any(checks.study_id(s) == sid for s in found) else [
                 f"expected ImagingStudy/{sid} (it meets {_criteria(search)}); it is not among the "
                 f"{len(found)} match(es)"]
             self.case(f"{search.label}: the source study ImagingStudy/{sid} is found: GET {url}", missing)
@@ -349,7 +348,7 @@ class _Probe:
         pages, paging = self.search_all(url)
         problems = [p for page in pages for p in checks.bundle_problems(page, self.profile.total_required,
                                                                             self.profile.search_mode_required)]
-        entries = [e for p in pages for e in (p.bundle or {}).get("entry") or [] if isinstance(e, dict)]
+        entries = [e for p in pages for e in checks.entries(p.bundle) if isinstance(e, dict)]
         got = {f"{r.get('resourceType')}/{r.get('id')}" for e in entries if isinstance(r := e.get("resource"), dict)}
         expected: set[str] = set()
         for study in checks.matches(entries):
@@ -370,9 +369,9 @@ class _Probe:
             self.case(f"paging: not tested (the anchor search found {len(studies)} study): GET {url}", [])
             return
         pages, problems = self.search_all(url)
-        entries = [e for p in pages for e in (p.bundle or {}).get("entry") or [] if isinstance(e, dict)]
-        got = {s.get("id") for s in checks.matches(entries)}
-        want = {s.get("id") for s in studies}
+        entries = [e for p in pages for e in checks.entries(p.bundle) if isinstance(e, dict)]
+        got = {checks.study_id(s) for s in checks.matches(entries)}
+        want = {checks.study_id(s) for s in studies}
         if len(pages) == 1 and len(got) < len(want):
             problems.append(f"expected a next link (_count=1, {len(want)} matches); got one page of {len(got)} "
                             "and no next link")  # fmt: skip
@@ -387,10 +386,9 @@ class _Probe:
         page = self.get(url, "POST", dict(anchor))
         problems = checks.bundle_problems(page, self.profile.total_required, self.profile.search_mode_required)
         if page.bundle is not None:  # compared even when the Bundle has other defects
-            got = {s.get("id") for s in checks.matches(page.bundle.get("entry") or [])}
-            want = {s.get("id") for s in studies}
-            paged = any(isinstance(link, dict) and link.get("relation") == "next"
-                        for link in page.bundle.get("link") or [])  # fmt: skip
+            got = {checks.study_id(s) for s in checks.matches(checks.entries(page.bundle))}
+            want = {checks.study_id(s) for s in studies}
+            paged = checks.link(page.bundle, "next") is not None
             if not paged and got != want:
                 problems.append(f"expected the same studies as GET {self.url(anchor)} ({len(want)}); got {len(got)}")
         self.case(f"POST _search equals GET: POST {url} with {urlencode(anchor)}", problems)
@@ -406,16 +404,14 @@ class _Probe:
                 problems.append(f"a refusal ({page.answer.status}) must carry an OperationOutcome; got "
                                 + (str(page.body.get("resourceType")) if isinstance(page.body, dict) else "none"))
         elif page.bundle is not None and page.answer.status == 200:
-            got = {s.get("id") for s in checks.matches(page.bundle.get("entry") or [])}
-            want = {s.get("id") for s in studies}
-            paged = any(isinstance(link, dict) and link.get("relation") == "next"
-                        for link in page.bundle.get("link") or [])  # fmt: skip
+            got = {checks.study_id(s) for s in checks.matches(checks.entries(page.bundle))}
+            want = {checks.study_id(s) for s in studies}
+            paged = checks.link(page.bundle, "next") is not None
             if got != want and not (paged and got < want):  # a first page of a paged answer holds fewer
                 problems.append(f"expected the unknown parameter ignored (the same {len(want)} studies) or refused "
                                 f"(400 + OperationOutcome); got {len(got)} studies")  # fmt: skip
-            self_link = next((link.get("url", "") for link in page.bundle.get("link") or []
-                              if isinstance(link, dict) and link.get("relation") == "self"), None)  # fmt: skip
-            if isinstance(self_link, str) and UNKNOWN_PARAMETER in self_link:
+            self_link = checks.link(page.bundle, "self")
+            if self_link is not None and UNKNOWN_PARAMETER in self_link:
                 problems.append("expected the self link to leave out the ignored parameter (search.html: it shows "
                                 f"what was used); got {self_link}")  # fmt: skip
         else:
