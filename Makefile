@@ -57,7 +57,13 @@ $(ORTHANC_DICOMWEB):
 		echo "The DICOMweb tests need Debian's orthanc and orthanc-dicomweb packages: sudo apt-get install orthanc orthanc-dicomweb"; exit 1; \
 	fi
 
-test: $(VENV)/.installed-test $(CHROMIUM) $(ORTHANC_DICOMWEB)
+# The probe's tests search a real Medplum FHIR router (pinned in tests/servers/medplum).
+MEDPLUM := tests/servers/medplum/node_modules/.package-lock.json
+
+$(MEDPLUM): tests/servers/medplum/package-lock.json
+	cd tests/servers/medplum && npm ci --no-audit --no-fund --loglevel=error
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(ORTHANC_DICOMWEB) $(MEDPLUM)
 	$(BIN)/ruff check validator tests fuzz bench
 	$(BIN)/python -m pytest
 

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("evaluate", {"evaluate"}),
     ("run", {"run"}),
     ("report", {"report"}),
-    ("entry points", {"__init__", "api", "cli", "config", "pytest_plugin", "testing", "progress", "suites"}),
+    ("entry points", {"__init__", "api", "cli", "config", "pytest_plugin", "testing", "progress", "suites", "probe"}),
 ]
 STAGE_PACKAGES = ["compile", "load", "select", "evaluate", "run", "report"]
 

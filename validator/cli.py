@@ -619,6 +619,85 @@ def profiles_list(fhir_version: Annotated[str | None, typer.Option("--fhir-versi
         typer.echo(f"{p.name}\t{p.resource_type}\t{p.url}\t{p.title}")
 
 
+# -- probe: a FHIR server's ImagingStudy search (validator/probe/) --------------------------------
+@app.command("probe", epilog=_EXIT_HELP + " A check the server fails (an unreachable server too) is a failed case.")
+@_report_options(suite_run=True)
+def probe_server(
+    base_url: Annotated[str, typer.Argument(help="The server's FHIR base URL (http or https).")],
+    patient: Annotated[str | None, typer.Option("--patient", help="Patient id the searches start from.")] = None,
+    identifier: Annotated[
+        str | None, typer.Option("--identifier", help="Study identifier (system|value) to start from instead.")
+    ] = None,
+    server_profile: Annotated[
+        str, typer.Option("--server-profile", help="What the server promises: default (the FHIR version's full "
+                          "table), vendor-imaging-api, r4-parameter-table, or a YAML file.")
+    ] = "default",
+    fhir_version: Annotated[
+        str | None, typer.Option("--fhir-version", help="Parameter table and rules (default: the server's).")
+    ] = None,
+    profile: Annotated[
+        list[str] | None, typer.Option("--profile", help="Profile to validate returned studies against.")
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Lowest severity of a returned study's finding that fails its case.")
+    ] = FailOn.error,
+    token_env: Annotated[
+        str | None, typer.Option("--token-env", help="Environment variable holding a bearer token.")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 30.0,
+    retries: Annotated[int, typer.Option("--retries", help="Further attempts on 429, 5xx, lost connections.")] = 2,
+    budget: Annotated[int, typer.Option("--budget", help="Most requests the run may send.")] = 1000,
+    interval: Annotated[float, typer.Option("--min-interval", help="Seconds between two requests.")] = 0.0,
+    max_pages: Annotated[int, typer.Option("--max-pages", help="Pages followed per search.")] = 20,
+    server_zone: Annotated[
+        str | None, typer.Option("--server-zone", help="Zone the server reads dates without one in (Z, +01:00); "
+                                 "default unknown: date matches that depend on it are not judged.")
+    ] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,
+    max_bytes: Annotated[
+        int, typer.Option("--max-bytes", min=1, help="Largest answer read, in bytes (a larger one is a finding).")
+    ] = 64 * 1024 * 1024,
+    *,
+    reports: Reports,  # the --NAME FILE options of _report_options
+    output: Annotated[
+        list[str] | None,
+        typer.Option("--output", "-o", help="Write a report: FORMAT=PATH (- is stdout). Repeatable."),
+    ] = None,
+    fmt: Annotated[SuiteFormat, typer.Option("--format", help="Console format.")] = SuiteFormat.text,  # type: ignore[valid-type]
+    color: Annotated[Color, typer.Option("--color", help="Colour the console (auto: a terminal, unless NO_COLOR).")] = (
+        Color.auto
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing checks and the summary.")] = False,
+) -> None:
+    """Test a FHIR server's ImagingStudy search: every check is a case, every returned study validated."""
+    from validator.api import UnknownProfile
+    from validator.net.client import ClientSettings
+    from validator.probe import ProbeOptions, probe
+    from validator.probe.profiles import UnknownServerProfile
+    from validator.versions import UnknownVersion
+
+    if not (patient or identifier):
+        raise _usage_error("probe needs --patient ID or --identifier SYSTEM|VALUE to start its searches from")
+    if not base_url.lower().startswith(("http://", "https://")):
+        raise _usage_error(f"{base_url!r} is not an http or https URL")
+    reports = [*reports, *_parse_outputs(output, suite_run=True)]
+    _check_console(fmt.value, reports)
+    _check_reports(reports, [])
+    settings = ClientSettings(timeout=timeout, retries=retries, budget=budget, min_interval=interval,
+                              verify_tls=not insecure, token_env=token_env, max_bytes=max_bytes)  # fmt: skip
+    severity = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
+    options = ProbeOptions(base_url, patient=patient, identifier=identifier, server_profile=server_profile,
+                           fhir_version=fhir_version, profiles=tuple(profile or ()), fail_on=severity, client=settings,
+                           max_pages=max_pages, server_zone=server_zone)  # fmt: skip
+    try:
+        run = probe(options)
+    except (UnknownServerProfile, UnknownVersion, UnknownProfile, ValueError) as exc:
+        raise _usage_error(str(exc)) from None
+    _console(run, fmt.value, quiet, color, reports)
+    written = _write_reports(run, reports)
+    raise typer.Exit(_exit_code(run, any(not c.passed for c in run.cases or ()), written))
+
+
 def main() -> None:
     from validator.compile.packs import PackError
 

@@ -69,6 +69,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fhir_payload: a test generated from a FHIR payload file")
     config.addinivalue_line("markers", "fhir_suite: a test generated from a conformance suite case")
+    config.addinivalue_line("markers", "fhir_probe: a check of the server probe (*.fhir-probe.yaml)")
     # Bad settings are one usage error before anything is collected, not a collection error or a
     # failure per payload: the settings, and the validator they make, are checked here.
     settings = _settings(config)
@@ -172,6 +173,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return SuiteFile.from_parent(parent, path=file_path)
     if settings.payloads and _matches(file_path, root, settings.payloads):
         return PayloadFile.from_parent(parent, path=file_path)
+    if file_path.name.endswith(".fhir-probe.yaml"):
+        return ProbeFile.from_parent(parent, path=file_path)
     return None
 
 
@@ -319,6 +322,49 @@ class SuiteItem(_ConformanceItem):
         if not self.result.passed:
             problems = "\n  ".join(map(terminal, self.result.problems))
             raise ConformanceFailure(f"case {self.case.title!r} failed:\n  {problems}")
+
+
+class ProbeFile(pytest.File):
+    """A `*.fhir-probe.yaml` file: the server probe (validator/probe/) run once at collection, one
+    test per check. Keys: server (or serverEnv: a variable holding the URL), patient or identifier,
+    and optionally serverProfile, serverZone, fhirVersion, profiles, tokenEnv."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        import os
+
+        import yaml
+
+        from validator.net.client import ClientSettings
+        from validator.probe import ProbeOptions, probe
+
+        try:
+            spec = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            server = spec.get("server") or os.environ.get(str(spec.get("serverEnv")), "")
+            if not server or not (spec.get("patient") or spec.get("identifier")):
+                raise ValueError("needs `server` (or `serverEnv`) and `patient` or `identifier`")
+            run = probe(ProbeOptions(
+                server, patient=spec.get("patient"), identifier=spec.get("identifier"),
+                server_profile=spec.get("serverProfile", "default"), fhir_version=spec.get("fhirVersion"),
+                profiles=tuple(spec.get("profiles") or ()), server_zone=spec.get("serverZone"),
+                client=ClientSettings(token_env=spec.get("tokenEnv")),
+            ))  # fmt: skip
+        except (OSError, yaml.YAMLError, ValueError, AttributeError) as exc:
+            raise pytest.UsageError(f"{self.path}: {exc}") from None
+        for case in run.cases or ():
+            item = ProbeItem.from_parent(self, name=case.title, case=case)
+            item.add_marker(pytest.mark.fhir_probe)
+            yield item
+
+
+class ProbeItem(_ConformanceItem):
+    def __init__(self, *, case, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self) -> None:
+        if not self.case.passed:
+            problems = "\n  ".join(map(terminal, self.case.problems))
+            raise ConformanceFailure(f"check {self.case.title!r} failed:\n  {problems}")
 
 
 @pytest.fixture(scope="session")
