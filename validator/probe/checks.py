@@ -79,6 +79,10 @@ def is_operation_outcome(page: Page) -> bool:
     return isinstance(page.body, dict) and page.body.get("resourceType") == "OperationOutcome"
 
 
+def _json_kind(value: object) -> str:
+    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "value")
+
+
 def bundle_problems(page: Page, total_required: bool, search_mode_required: bool) -> list[str]:
     """A searchset Bundle (search.html, bundle.html): status 200, type, self link, fullUrl,
     search.mode, total (when the profile requires it, or when present: a non-negative integer)."""
@@ -88,7 +92,11 @@ def bundle_problems(page: Page, total_required: bool, search_mode_required: bool
         problems.append(f"expected HTTP 200; got {answer.status}{_outcome_text(page)}")
     b = page.bundle
     if b is None:
-        kind = page.body.get("resourceType") if isinstance(page.body, dict) else type(page.body).__name__
+        if answer is None:  # no answer at all: the problem above says why, nothing more to judge
+            return problems
+        body = page.body
+        kind = (f"a {body.get('resourceType') or 'JSON object without resourceType'}" if isinstance(body, dict)
+                else "no JSON" if body is None else f"a JSON {_json_kind(body)}")  # fmt: skip
         return [*problems, f"expected a Bundle; got {kind}"]
     if b.get("type") != "searchset":
         problems.append(f"expected Bundle.type searchset; got {b.get('type')!r}")
