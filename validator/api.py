@@ -16,6 +16,7 @@ from pathlib import Path
 
 from validator import rule_ids as R
 from validator.compile.catalog import plan_for, profiles_for
+from validator.compile.ig.packages import IgError
 from validator.compile.packs import PackError
 from validator.compile.plan import Plan, Rule, rule_infos
 from validator.compile.profiles import Profile, ProfileSet
@@ -31,8 +32,8 @@ from validator.run.waivers import Ignore, drop, resolve_severities
 from validator.select.selection import Selector, UnknownProfile, find_requested
 from validator.versions import DEFAULT, VERSIONS, parse_version
 
-__all__ = ["Discovered", "Ignore", "PackError", "Plan", "UnknownProfile", "UnknownRule", "Validator", "plan_for",
-           "profiles_for"]
+__all__ = ["Discovered", "IgError", "Ignore", "PackError", "Plan", "UnknownProfile", "UnknownRule", "Validator",
+           "plan_for", "profiles_for"]
 
 
 class UnknownRule(ValueError):
@@ -59,12 +60,14 @@ class Validator:
         ignores: Sequence[Ignore] = (),
         exclude: Sequence[str] = (),
         root: str | Path | None = None,
+        igs: Sequence[str] = (),
     ) -> None:
         """`severity` maps rule ids or globs (`dicom:*`) of any FHIR version to a level, or to
         None to switch the rule off; `ignores` drop findings per path; `exclude` globs and the
         repository's .gitignore leave files out of directory walks. `root` is the repository
         root that reports name files relative to (default: found from git, else the current
-        folder)."""
+        folder). `igs` are Implementation Guides (package.tgz, folder or id#version in the FHIR
+        package cache) whose profiles join the bundled ones; raises IgError when one cannot be read."""
         self.limits = limits
         self.version_requested = fhir_version is not None
         self.version = parse_version(fhir_version or DEFAULT)
@@ -73,9 +76,18 @@ class Validator:
         self.plan = plan_for(self.version)
         check_implementations(self.plan)  # a declared Python rule nobody implements: a broken pack
         self._extra = tuple(Path(p).resolve() for p in profiles if Path(p).is_file())
+        self._igs = tuple(str(Path(g).resolve()) if Path(g).exists() else g for g in igs)
         self._profile_set: ProfileSet | None = None
         self._rule_infos: tuple[int, dict] | None = None
         self.requested: list[Profile] = [find_requested(p, self.profile_set) for p in profiles]
+        version_reason = "--fhir-version"
+        asked = {p.fhir_version for p in self.requested}
+        if fhir_version is None and len(asked) == 1 and (number := asked.pop()) != self.version.number:
+            # A profile of another FHIR version (an R5 IG's) asked for by --profile: its version.
+            self.version = next((v for v in VERSIONS.values() if v.number == number), self.version)
+            self.version_requested = self.version.number == number
+            self.plan = plan_for(self.version)
+            version_reason = f"--profile {self.requested[0].title} is a FHIR {self.version.name} profile"
         self.dicom = dicom
         self.severity, self.off = self._severities(dict(severity or {}))
         self.ignores = tuple(ignores)
@@ -87,7 +99,7 @@ class Validator:
 
             self.dicom_files = read_dicom_folder(Path(dicom_files))
         selector = Selector(self.version if self.version_requested else None, self.version,
-                            lambda: self.profile_set, self.requested)  # fmt: skip
+                            lambda: self.profile_set, self.requested, version_reason)  # fmt: skip
         self.pipeline = Pipeline(selector, lambda: self.profile_set, limits, must_support, dicom, self.dicom_files,
                                  self.severity, debug)  # fmt: skip
 
@@ -110,7 +122,7 @@ class Validator:
     def profile_set(self) -> ProfileSet:
         # Loaded on first need: a run without --profile or meta.profile never reads profile packs.
         if self._profile_set is None:
-            self._profile_set = profiles_for(self.version, self._extra)
+            self._profile_set = profiles_for(self.version, self._extra, self._igs)
         return self._profile_set
 
     @property

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from validator import rule_ids as R
 from validator.compile.plan import Binding, Invariant, Plan, Rule
 from validator.compile.profiles import Profile
 from validator.evaluate.bindings import binding_problem, report_binding
@@ -18,6 +19,7 @@ from validator.fhirpath import expressions as fhirpath
 from validator.fhirpath.natives import InvariantContext
 from validator.fhirpath.subset import Unsupported, passes
 from validator.model import Severity
+from validator.rule_ids import implements
 
 Pointer = tuple[str | int, ...]
 
@@ -105,6 +107,7 @@ class ResourceWalk:
         # Profile binding rules whose not-bundled note was given (a profile's rules are its own,
         # never the base's: the base rules keep their own notes).
         self._noted: set[str] = set()
+        self.noted: set[str] = set()  # profiles whose not-checked constructs were noted
 
     # -- recording -----------------------------------------------------------------------------
     def add(self, rule_id_or_rule: str | Rule, pointer: Pointer, message: str, duplicate: bool = False) -> None:
@@ -115,9 +118,42 @@ class ResourceWalk:
     def run(self, resource: dict, base: list[RawIssue]) -> list[RawIssue]:
         """The findings of the base rules (`base`: BaseRules.check of this resource) and the profiles."""
         self.issues.extend(base)
-        for profile in self.profiles:
-            ProfileCheck(self, profile, self.must_support).run(resource)
+        applied: set[str] = set()
+        for asked in self.profiles:
+            for profile in asked.chain():  # a profile on a profile: its bases apply too, once
+                if profile.url in applied:
+                    continue
+                applied.add(profile.url)
+                ProfileCheck(self, profile, self.must_support).run(resource)
+                self.profile_invariants(profile, resource)
         return self.issues
+
+    @implements(R.INVARIANT_NOT_EVALUATED)
+    def profile_invariants(self, profile: Profile, resource: dict) -> None:
+        """The invariants a profile adds, on the resource or on each value at their context."""
+        for inv in profile.invariants:
+            parts = inv.context.split(".")[1:]
+            nodes: list[tuple[object, Pointer]] = [(resource, ())]
+            for part in parts:
+                nxt: list[tuple[object, Pointer]] = []
+                for node, ptr in nodes:
+                    value = node.get(part) if isinstance(node, dict) else None
+                    if isinstance(value, list):
+                        nxt.extend((v, (*ptr, part, i)) for i, v in enumerate(value))
+                    elif value is not None:
+                        nxt.append((value, (*ptr, part)))
+                nodes = nxt
+            for node, ptr in nodes:
+                try:
+                    detail = invariant_detail(inv, node, inv.context, resource, self.eval_ctx.root or resource,
+                                              self.eval_ctx)  # fmt: skip
+                except Exception as exc:  # an expression fhirpathpy cannot evaluate on this payload
+                    self.add(R.INVARIANT_NOT_EVALUATED, ptr, f"{inv.key} of {profile.title} could not be evaluated: "
+                             f"{exc}")  # fmt: skip
+                    continue
+                if detail is not None:
+                    message = f"{inv.key}: {inv.human} ({profile.title})" + (f": {detail}" if detail else "")
+                    self.add(inv.rule, ptr, message)
 
     # -- bindings ------------------------------------------------------------------------------
     def check_binding(self, binding: Binding, value: object, tcode: str, p: Pointer, path: str) -> None:
