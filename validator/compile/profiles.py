@@ -518,12 +518,14 @@ class ProfileSet:
         self._packs: dict[str, Pack] = {}  # url -> its pack
         self._names: dict[str, str] = {}  # short name -> url
         self._rulesets: dict[str, str] = {}  # ruleset -> url of the profile that uses it
+        replaced: dict[str, str] = {}  # short names of bundled profiles an IG's replace
         for pack in [*packs, *ig_packs]:
             header = pack.data.get("profile")
             if header is None:
                 continue
             from_ig = pack in ig_packs
             if not from_ig and header["url"] in ig_profiles:
+                replaced[header["name"]] = header["url"]  # its short name stays, for the IG's profile
                 continue
             if header["url"] in self._packs:
                 other = self._packs[header["url"]]
@@ -537,6 +539,8 @@ class ProfileSet:
             else:
                 self._names[header["name"]] = header["url"]
             self._packs[header["url"]] = pack
+        for name, url in replaced.items():
+            self._names.setdefault(name, url)
         if problems:
             raise PackError(problems)
         self._rules: dict[str, Rule] = {}
