@@ -86,8 +86,8 @@ def r4_study(meta: str) -> dict:
 
 def mado_study() -> dict:
     study = r4_study(MADO)
-    study["extension"] = [{"url": MADO_SD + "MadoAnatomicalRegionExtension",
-                           "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "51185008"}]}}]
+    region = {"coding": [{"system": "http://snomed.info/sct", "code": "51185008"}]}
+    study["extension"] = [{"url": MADO_SD + "MadoAnatomicalRegionExtension", "valueCodeableConcept": region}]
     study["identifier"][0]["type"] = {"coding": [{"system": DCM, "code": "110180"}]}
     study["procedureCode"] = [{"text": "CT chest"}]
     study["basedOn"] = [{"identifier": {
@@ -145,7 +145,8 @@ def mii_study() -> dict:
         {"url": MII_SD + "mii-ex-bildgebung-modalitaet-ct", "extension": [
             {"url": "CTDIvol", "valueQuantity": {"value": 10, "unit": "milligray", "system": UCUM, "code": "mGy"}},
             {"url": "KVP", "valueQuantity": {"value": 120, "unit": "kilovolt", "system": UCUM, "code": "kV"}}]},
-        {"url": MII_SD + "mii-ex-bildgebung-kontrastmittel", "extension": [{"url": "contrastBolus", "valueBoolean": True}]},
+        {"url": MII_SD + "mii-ex-bildgebung-kontrastmittel",
+         "extension": [{"url": "contrastBolus", "valueBoolean": True}]},
         {"url": MII_SD + "mii-ex-bildgebung-serie-schichtdicke",
          "valueQuantity": {"value": 1.5, "unit": "millimeter", "system": UCUM, "code": "mm"}},
     ]

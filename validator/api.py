@@ -79,6 +79,8 @@ class Validator:
         self._igs = tuple(str(Path(g).resolve()) if Path(g).exists() else g for g in igs)
         self._profile_set: ProfileSet | None = None
         self._rule_infos: tuple[int, dict] | None = None
+        if self._igs:
+            self.profile_set  # noqa: B018 - an IG that cannot be read is a usage error now, not mid-run
         self.requested: list[Profile] = [find_requested(p, self.profile_set) for p in profiles]
         version_reason = "--fhir-version"
         asked = {p.fhir_version for p in self.requested}

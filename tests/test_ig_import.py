@@ -1,0 +1,193 @@
+"""Loading IGs (folder, package.tgz, the FHIR package cache), importing them as packs, and IMR by
+import: the IMR StructureDefinitions give the same findings as the hand-written IMR packs."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import tarfile
+from pathlib import Path
+
+import ig_payloads as P
+import pytest
+from conftest import require_shared
+from fixture_cases import load_cases, write_case
+
+from validator import Validator
+from validator.cli import app
+from validator.compile.ig.packages import IgError, read_ig
+
+
+def _tgz(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return path
+
+
+def _package(folder: Path, package_id: str = "ihe.rad.ira", version: str = "1.0.0") -> dict[str, bytes]:
+    members = {"package/package.json": json.dumps({"name": package_id, "version": version,
+                                                   "fhirVersions": ["5.0.0"]}).encode()}  # fmt: skip
+    for f in folder.glob("*.json"):
+        members[f"package/{f.name}"] = f.read_bytes()
+    return members
+
+
+def _study_without_accession() -> dict:
+    study = P.ira_study()
+    del study["identifier"][1]
+    return study
+
+
+def _rules(validator: Validator, payload: dict) -> set[str]:
+    return {i.rule for i in validator.validate_resource(payload).issues}
+
+
+# -- loading ----------------------------------------------------------------------------------------------
+def test_an_ig_is_read_from_a_package_tgz(tmp_path) -> None:
+    tgz = _tgz(tmp_path / "package.tgz", _package(require_shared() / "igs" / "ihe-ira"))
+    ig = read_ig(str(tgz))
+    assert (ig.package_id, ig.version, ig.label) == ("ihe.rad.ira", "1.0.0", "ihe.rad.ira#1.0.0")
+    validator = Validator(igs=[str(tgz)], profiles=[P.IRA])
+    assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in _rules(validator, _study_without_accession())
+
+
+def test_an_ig_is_found_in_the_fhir_package_cache_by_id_and_version(tmp_path, monkeypatch) -> None:
+    cache = tmp_path / "packages"
+    folder = cache / "ihe.rad.ira#1.0.0" / "package"
+    folder.mkdir(parents=True)
+    for name, data in _package(require_shared() / "igs" / "ihe-ira").items():
+        (folder / name.removeprefix("package/")).write_bytes(data)
+    monkeypatch.setenv("IMAGING_VALIDATOR_FHIR_PACKAGES", str(cache))
+    validator = Validator(igs=["ihe.rad.ira#1.0.0"], profiles=[P.IRA])
+    assert validator.requested[0].ig == "ihe.rad.ira#1.0.0"
+    assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in _rules(validator, _study_without_accession())
+    with pytest.raises(IgError, match=r"no package ihe\.rad\.ira version 9\.9\.9 in the FHIR package cache"):
+        read_ig("ihe.rad.ira#9.9.9")
+
+
+def test_a_tgz_member_outside_the_package_or_a_link_is_never_read(tmp_path) -> None:
+    sd = (require_shared() / "igs" / "ihe-ira" / "StructureDefinition-imagingstudycontext.json").read_bytes()
+    tgz = _tgz(tmp_path / "hostile.tgz", {"../../escape.json": sd, "/abs/escape.json": sd},
+               links={"package/link.json": "/etc/passwd"})  # fmt: skip
+    ig = read_ig(str(tgz))
+    assert ig.resources == []
+    assert not (tmp_path.parent / "escape.json").exists()
+
+
+def test_a_path_that_is_not_an_ig_is_a_usage_error(tmp_path, capsys) -> None:
+    (tmp_path / "s.json").write_text(json.dumps(P.ira_study()))
+    (tmp_path / "broken.tgz").write_bytes(b"not a tarball")
+    for source in (str(tmp_path / "missing"), str(tmp_path / "broken.tgz")):
+        with pytest.raises(SystemExit) as done:
+            app(["validate", "--ig", source, str(tmp_path / "s.json")], standalone_mode=True)
+        assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "not a package.tgz, a folder or an id#version" in err and "not a readable package archive" in err
+
+
+def test_a_profile_of_an_r5_ig_given_by_profile_validates_as_r5(tmp_path) -> None:
+    validator = Validator(igs=[str(require_shared() / "igs" / "ihe-ira")], profiles=[P.IRA])
+    result = validator.validate_resource(P.ira_study())
+    assert result.fhir_version == "5.0.0" and result.profiles == (P.IRA,)
+
+
+# -- constructs the pack format cannot hold are named, the rest applies --------------------------------
+def test_an_unsupported_construct_is_named_with_its_element_and_the_rest_still_applies(tmp_path) -> None:
+    ig = tmp_path / "ig"
+    shutil.copytree(require_shared() / "igs" / "ihe-ira", ig)
+    path = ig / "StructureDefinition-imagingstudycontext.json"
+    sd = json.loads(path.read_text())
+    sd["differential"]["element"].append({"id": "ImagingStudy.note", "path": "ImagingStudy.note",
+                                          "slicing": {"discriminator": [{"type": "position", "path": "$this"}],
+                                                      "rules": "open"}})  # fmt: skip
+    path.write_text(json.dumps(sd))
+    issues = Validator(igs=[str(ig)], profiles=[P.IRA]).validate_resource(_study_without_accession()).issues
+    notes = [i.message for i in issues if i.rule == "engine:profile-not-checked"]
+    assert notes == ["ImagingStudy Context: ImagingStudy.note: discriminator position:$this is not supported: slices "
+                     f"were not told apart ({P.IRA}; the rest of the profile was applied)"]
+    assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in {i.rule for i in issues}
+
+
+def test_a_profile_on_a_profile_applies_its_base_chain(tmp_path) -> None:
+    ig = tmp_path / "ig"
+    shutil.copytree(require_shared() / "igs" / "ihe-ira", ig)
+    derived = {"resourceType": "StructureDefinition", "id": "national-study", "url": "http://example.org/national-study",
+               "name": "NationalStudy", "title": "National study", "fhirVersion": "5.0.0", "kind": "resource",
+               "type": "ImagingStudy", "derivation": "constraint", "baseDefinition": P.IRA + "|1.0.0",
+               "differential": {"element": [{"id": "ImagingStudy.started", "path": "ImagingStudy.started", "min": 1}]}}
+    (ig / "StructureDefinition-national-study.json").write_text(json.dumps(derived))
+    study = _study_without_accession()
+    del study["started"]
+    validator = Validator(igs=[str(ig)], profiles=["http://example.org/national-study"])
+    rules = _rules(validator, study)
+    assert "national-study:ImagingStudy.started:card" in rules  # its own constraint
+    assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in rules  # its base's
+
+
+def test_profiles_import_writes_packs_that_load_like_hand_written_ones(tmp_path, monkeypatch, capsys) -> None:
+    out = tmp_path / "packs"
+    with pytest.raises(SystemExit) as done:
+        app(["profiles", "import", str(require_shared() / "igs" / "ihe-mado"), "-o", str(out)], standalone_mode=True)
+    assert done.value.code == 0
+    assert "ihe-mado: 10 profile(s), 1 value-set pack(s); 3 construct(s) marked not checked" in capsys.readouterr().out
+    assert (out / "madoimagingstudy.yaml").is_file() and (out / "ihe-mado-valuesets.yaml").is_file()
+    monkeypatch.setenv("IMAGING_VALIDATOR_PROFILES", str(out))
+    b = P.bundle(P.mado_study(), P.mado_wado(), P.mado_viewer())
+    b["entry"][0]["resource"]["procedureCode"] = [{"coding": [{"system": "http://x.org", "code": "1"}]}]
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    from_yaml = Validator(must_support=False).validate_paths([str(tmp_path / "b.json")])
+    monkeypatch.delenv("IMAGING_VALIDATOR_PROFILES")
+    from_ig = Validator(igs=[str(require_shared() / "igs" / "ihe-mado")], must_support=False).validate_paths(
+        [str(tmp_path / "b.json")])  # fmt: skip
+    assert [i.rule for r in from_yaml.results for i in r.issues] == [i.rule for r in from_ig.results for i in r.issues]
+    assert "madoimagingstudy:mado-reqproc-1:invariant" in {i.rule for r in from_ig.results for i in r.issues}
+
+
+def test_profiles_list_shows_each_profile_with_its_ig(capsys) -> None:
+    with pytest.raises(SystemExit):
+        app(["profiles", "list", "--ig", str(require_shared() / "igs" / "jp-core")], standalone_mode=True)
+    lines = capsys.readouterr().out.splitlines()
+    title = "JP Core ImagingStudy Radiology Profile"
+    assert f"jp-imagingstudy-radiology\tImagingStudy\t4.0.1\tjp-core\t{P.JP_RADIOLOGY}\t{title}" in lines
+    assert any(line.startswith("imr\tImagingStudy\t4.0.1\tbundled\t") for line in lines)
+
+
+# -- IMR by import --------------------------------------------------------------------------------------
+def _same(rule: str) -> str:
+    """The rule without its ruleset (imr: for the hand-written packs, the SD id for imported ones)."""
+    return rule if rule.startswith(("engine:", "r4:", "json:", "dicom:", "coding:")) else rule.split(":", 1)[1]
+
+
+def _findings(validator: Validator, path: Path) -> list[tuple]:
+    return [(i.severity, _same(i.rule), i.expression, re.sub(r"\[(imr|imr-imagingstudy|imaging-study-endpoint):",
+                                                              "[", i.message))
+            for r in validator.validate_paths([str(path)]).results for i in r.issues]  # fmt: skip
+
+
+def test_imr_imported_from_its_structure_definitions_finds_what_the_hand_written_packs_find(tmp_path) -> None:
+    imported = str(require_shared() / "imr-structuredefinitions")
+    cases = [c for c in load_cases() if c.file == "imr.yaml"]
+    examples = sorted((require_shared() / "examples" / "imr").glob("*.json"))
+    assert cases and examples
+    compared = 0
+    for i, case in enumerate(cases):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        path = write_case(case, folder)
+        hand = _findings(Validator(fhir_version=case.version, profiles=case.profiles), path)
+        by_import = _findings(Validator(fhir_version=case.version, profiles=case.profiles, igs=[imported]), path)
+        assert by_import == hand, case.name
+        compared += bool(hand)
+    for path in examples:
+        assert _findings(Validator(igs=[imported]), path) == _findings(Validator(), path), path.name
+    assert compared > 10  # the cases do find something to compare
