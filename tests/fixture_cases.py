@@ -298,7 +298,8 @@ def _cases(path: Path, data: dict, version: str | None) -> list[Case]:
                 invalid_utf8=bool(raw.get("invalid_utf8")),
                 expect=list(raw.get("expect") or []),
                 # A pack file is named relative to tests/fixtures/ (a profile name or URL as it is).
-                profiles=tuple(str(FIXTURES.parent / p) if p.endswith(".yaml") else p for p in raw.get("profiles") or ()),
+                profiles=tuple(str(FIXTURES.parent / p) if p.endswith(".yaml") else p
+                               for p in raw.get("profiles") or ()),
                 dicom_files=raw.get("dicom_files"),
                 version=version,
                 ignore=tuple(data.get("ignore") or ()),

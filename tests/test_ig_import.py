@@ -110,11 +110,19 @@ def test_an_unsupported_construct_is_named_with_its_element_and_the_rest_still_a
     sd["differential"]["element"].append({"id": "ImagingStudy.note", "path": "ImagingStudy.note",
                                           "slicing": {"discriminator": [{"type": "position", "path": "$this"}],
                                                       "rules": "open"}})  # fmt: skip
+    obligation = {"url": "http://hl7.org/fhir/StructureDefinition/obligation",
+                  "extension": [{"url": "code", "valueCode": "SHALL:populate-if-known"}]}
+    sd["differential"]["element"].append({"id": "ImagingStudy.description", "path": "ImagingStudy.description",
+                                          "extension": [obligation]})  # fmt: skip
     path.write_text(json.dumps(sd))
     issues = Validator(igs=[str(ig)], profiles=[P.IRA]).validate_resource(_study_without_accession()).issues
     notes = [i.message for i in issues if i.rule == "engine:profile-not-checked"]
-    assert notes == ["ImagingStudy Context: ImagingStudy.note: discriminator position:$this is not supported: slices "
-                     f"were not told apart ({P.IRA}; the rest of the profile was applied)"]
+    assert notes == [
+        "ImagingStudy Context: ImagingStudy.note: discriminator position:$this is not supported: slices were not told "
+        f"apart ({P.IRA}; the rest of the profile was applied)",
+        f"ImagingStudy Context: ImagingStudy.description: 1 obligation(s) are not enforced ({P.IRA}; the rest of the "
+        "profile was applied)",
+    ]
     assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in {i.rule for i in issues}
 
 

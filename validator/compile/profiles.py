@@ -64,7 +64,9 @@ class Slicing:
         for dtype, path in self.discriminators:
             target = sl.constraint.find(path)
             if dtype in ("value", "pattern") and target is not None and target.match_value is not None:
-                parts.append(f"{path} = {target.match_value}")
+                parts.append(f"{path} = {_shown(target.match_value)}")
+            elif dtype in ("value", "pattern") and target is not None and target.binding is not None:
+                parts.append(f"{path} in {target.binding.url}")
             elif dtype == "exists" and target is not None:
                 parts.append(f"{path} {'exists' if (target.min or 0) > 0 else 'absent'}")
             elif dtype == "type":
@@ -126,11 +128,6 @@ class Constraint:
                               if part in s.constraint.children), None)  # fmt: skip
             node = found
         return node
-
-    def checks_values(self) -> bool:
-        """Whether anything is checked on the values themselves (beyond their count)."""
-        return bool(self.fixed is not None or self.pattern is not None or self.binding or self.targets is not None
-                    or self.target_profiles or self.profile_urls or self.children or self.types is not None)
 
 
 @dataclass(eq=False)
@@ -456,6 +453,18 @@ class _ProfileCompiler:
                         self.rules.pop(selector.id, None)
                         setattr(target, attr, None)
         return sl
+
+
+def _shown(value: object) -> str:
+    """A slice's selecting value in a message: codings as system#code, anything else compact."""
+    if isinstance(value, dict):
+        codings = value.get("coding") if isinstance(value.get("coding"), list) else [value]
+        if all(isinstance(c, dict) and "code" in c for c in codings):
+            return " + ".join(f"{c['system']}#{c['code']}" if c.get("system") else str(c["code"]) for c in codings)
+        import json
+
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return str(value)
 
 
 def _choice_names(plan: Plan) -> frozenset[str]:

@@ -206,6 +206,10 @@ class Differential:
         if isinstance(el.get("slicing"), dict):
             self._slicing(eid, el["slicing"], node)
         self._invariants(eid, el, eid.replace(":", "."))
+        obligations = [x for x in el.get("extension") or []
+                       if isinstance(x, dict) and "obligation" in str(x.get("url", ""))]  # fmt: skip
+        if obligations:
+            self.note(eid, f"{len(obligations)} obligation(s) are not enforced")
         for key in el:
             if key in _QUIET or key.startswith("_") or _VALUE_KEY.match(key):
                 continue
