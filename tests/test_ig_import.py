@@ -199,3 +199,12 @@ def test_imr_imported_from_its_structure_definitions_finds_what_the_hand_written
     for path in examples:
         assert _findings(Validator(igs=[imported]), path) == _findings(Validator(), path), path.name
     assert compared > 10  # the cases do find something to compare
+
+
+def test_rules_show_finds_a_rule_of_an_ig_profile(capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        app(["rules", "show", "madoimagingstudy:mado-reqproc-1:invariant", "--ig",
+             str(require_shared() / "igs" / "ihe-mado")], standalone_mode=True)  # fmt: skip
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "versions:    R4, R4B" in out and "FHIRPath of a profile invariant" in out

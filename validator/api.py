@@ -130,12 +130,12 @@ class Validator:
     @property
     def rules(self) -> dict[str, Rule]:
         """Every rule: the base packs' and the profiles'."""
-        return {**self.plan.rules, **self.profile_set.rules}
+        return {**self.plan.rules, **self.profile_set.rules_for(self.version.number)}
 
     @property
     def rule_table(self) -> dict[str, RuleEntry]:
         """Every rule with its declaration and its implementation (what `rules list` shows)."""
-        return rule_table(self.plan, self.profile_set.rules)
+        return rule_table(self.plan, self.profile_set.rules_for(self.version.number))
 
     # -- validating ------------------------------------------------------------------------------
     def validate_resource(self, resource: dict, source: str = "<memory>") -> ResourceResult:

@@ -501,7 +501,11 @@ def test_suites(
     raise typer.Exit(_exit_code(run, any(not c.passed for c in run.cases or ()), written))
 
 
-def _rules_by_version(fhir_version: str | None) -> dict[str, tuple[object, list[str]]]:
+_IG_RULES = typer.Option("--ig", help="Also the rules of this IG's profiles (package.tgz, folder or id#version). "
+                         "Repeatable.")
+
+
+def _rules_by_version(fhir_version: str | None, igs: list[str] | None = None) -> dict[str, tuple[object, list[str]]]:
     """Every rule of every FHIR version (or of the one asked for) with the versions that have it:
     rule id -> (its rule-table entry, version names)."""
     from validator.versions import VERSIONS, UnknownVersion, parse_version
@@ -512,7 +516,7 @@ def _rules_by_version(fhir_version: str | None) -> dict[str, tuple[object, list[
         raise _usage_error(str(exc)) from None
     out: dict[str, tuple[object, list[str]]] = {}
     for version in versions:
-        for rid, entry in _validator(version.name, Severity.ERROR).rule_table.items():
+        for rid, entry in _validator(version.name, Severity.ERROR, igs=igs or ()).rule_table.items():
             out.setdefault(rid, (entry, []))[1].append(version.name)
     return dict(sorted(out.items()))
 
@@ -523,9 +527,10 @@ def rules_list(
         str | None, typer.Option("--fhir-version", help="Only the rules of this version (default: every version).")
     ] = None,
     fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.text,
+    ig: Annotated[list[str] | None, _IG_RULES] = None,
 ) -> None:
     """Every rule of every FHIR version: id, versions, element path, severity, kind and description."""
-    rules = _rules_by_version(fhir_version)
+    rules = _rules_by_version(fhir_version, ig)
     if fmt is ListFormat.json:
         typer.echo(
             json.dumps(
@@ -557,9 +562,10 @@ def rules_list(
 def rules_show(
     rule_id: Annotated[str, typer.Argument(help="A rule id of any FHIR version, as in `rules list`.")],
     fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="Look only in this version.")] = None,
+    ig: Annotated[list[str] | None, _IG_RULES] = None,
 ) -> None:
     """Everything about one rule."""
-    rules = _rules_by_version(fhir_version)
+    rules = _rules_by_version(fhir_version, ig)
     found = rules.get(rule_id)
     if found is None:
         close = [r for r in rules if rule_id.lower() in r.lower()][:5]

@@ -608,6 +608,13 @@ class ProfileSet:
         self.profiles  # noqa: B018 - every profile's rules, so every profile compiled
         return self._rules
 
+    def rules_for(self, number: str) -> dict[str, Rule]:
+        """The rules of the profiles written for a FHIR version's family (4.0.1: R4 and R4B)."""
+        self.profiles  # noqa: B018 - every profile compiled
+        versions = {p.data["pack"]: p.data["fhirVersion"] for p in self._packs.values()}
+        family = number.split(".")[0]
+        return {rid: r for rid, r in self._rules.items() if versions.get(r.pack, number).split(".")[0] == family}
+
     @property
     def compiled_rules(self) -> dict[str, Rule]:
         """The rules of the profiles compiled so far."""
