@@ -208,3 +208,20 @@ def test_rules_show_finds_a_rule_of_an_ig_profile(capsys) -> None:
     out = capsys.readouterr().out
     assert done.value.code == 0
     assert "versions:    R4, R4B" in out and "FHIRPath of a profile invariant" in out
+
+
+def test_a_structure_definition_with_a_snapshot_only_is_read_from_its_snapshot(tmp_path) -> None:
+    ig = tmp_path / "ig"
+    shutil.copytree(require_shared() / "igs" / "ihe-ira", ig)
+    path = ig / "StructureDefinition-imagingstudycontext.json"
+    sd = json.loads(path.read_text())
+    elements = sd.pop("differential")["element"]
+    # A snapshot restates the base too: its invariants (here ele-1, without a source) stay the base's.
+    elements.insert(0, {"id": "ImagingStudy", "path": "ImagingStudy", "min": 0, "max": "*",
+                        "constraint": [{"key": "ele-1", "severity": "error", "human": "All FHIR elements must have a "
+                                        "@value or children", "expression": "hasValue() or (children().count() > 0)"}]})
+    sd["snapshot"] = {"element": elements}
+    path.write_text(json.dumps(sd))
+    rules = _rules(Validator(igs=[str(ig)], profiles=[P.IRA]), _study_without_accession())
+    assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in rules
+    assert not [r for r in rules if r.endswith("ele-1:invariant")]

@@ -101,6 +101,7 @@ class Differential:
         self.out = Converted()
         self.root_type = sd["type"]
         self.url = sd["url"]
+        self.base_keys = {r.id.split(":", 1)[1] for r in plan.rules.values() if r.kind == "invariant"}
 
     def note(self, element: str, reason: str) -> None:
         entry = {"element": element, "reason": reason}
@@ -111,7 +112,10 @@ class Differential:
         root = _Place(None, self.root_type, self.plan.structures.get(self.root_type))
         # node: the pack mapping a constraint's fields go into; slices keep their own mapping.
         nodes: dict[str, tuple[dict, _Place]] = {self.root_type: ({}, root)}
-        for el in (self.sd.get("differential") or {}).get("element") or []:
+        # The differential says what the profile changes; an SD published with a snapshot only is
+        # read from its snapshot (restating the base is allowed: it loosens nothing).
+        elements = (self.sd.get("differential") or {}).get("element") or (self.sd.get("snapshot") or {}).get("element")
+        for el in elements or []:
             eid = el.get("id") or el.get("path")
             if not isinstance(eid, str):
                 continue
@@ -264,7 +268,11 @@ class Differential:
                     target_types.add(core)
                 elif (kind := self.known.sd_type(url)) is not None:
                     target_types.add(kind)
-                    target_profiles.append(url)
+                    if kind in self.plan.structures:
+                        target_profiles.append(url)
+                    else:  # a Patient profile: the type is checked, the profile's content cannot be
+                        self.note(eid, f"target profile {tp} constrains {kind}, which the validator has no rules "
+                                  "for: only the target type was checked")  # fmt: skip
                 else:
                     unknown_targets.append(tp)
         if profiles:
@@ -322,8 +330,8 @@ class Differential:
             key, expr = inv.get("key"), inv.get("expression")
             if not isinstance(key, str) or not isinstance(expr, str) or not inv.get("severity"):
                 continue
-            if inv.get("source") and versionless(inv["source"]) != self.url:
-                continue  # inherited from the base: checked by the base rules
+            if (inv.get("source") and versionless(inv["source"]) != self.url) or key in self.base_keys:
+                continue  # inherited from the base (a snapshot restates them): checked by the base rules
             if ":" in eid:
                 self.note(eid, f"invariant {key} on a slice is not checked")
                 continue
