@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +115,8 @@ def _read_folder(source: str, root: Path) -> Ig:
 
 
 def _read_tgz(source: str, path: Path) -> Ig:
+    import tarfile  # only when an archive is read: it is not needed to start
+
     ig = Ig(source, None, None, ())
     total = 0
     try:
