@@ -225,3 +225,11 @@ def test_a_structure_definition_with_a_snapshot_only_is_read_from_its_snapshot(t
     rules = _rules(Validator(igs=[str(ig)], profiles=[P.IRA]), _study_without_accession())
     assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in rules
     assert not [r for r in rules if r.endswith("ele-1:invariant")]
+
+
+def test_a_dicom_context_group_pydicom_lacks_is_not_checked_rather_than_empty() -> None:
+    from validator.compile.ig.importer import dicom_value_set
+
+    page = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
+    assert dicom_value_set(page.format(244))["include"] == [{"pydicom": "cid:244"}]
+    assert dicom_value_set(page.format(99999)) is None

@@ -44,6 +44,10 @@ def dicom_value_set(url: str) -> dict | None:
     """A DICOM context group or the SOP Class table as a value-set pack entry (codes from pydicom)."""
     m = _DICOM_CID.match(url)
     if m:
+        from validator.dicom import registry
+
+        if not registry.cid_codes(int(m.group(1))):
+            return None  # a context group pydicom does not have: left to binding-not-checked
         return {"url": url, "title": f"DICOM CID {m.group(1)}", "source": url,
                 "include": [{"pydicom": f"cid:{m.group(1)}"}]}  # fmt: skip
     if _DICOM_SOP.match(url):
