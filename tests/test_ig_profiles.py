@@ -375,3 +375,10 @@ def test_an_mii_image_type_coding_is_checked_by_the_value_set_of_its_slice(igs, 
     study = mii_with(lambda s, series: series["instance"][0]["extension"][0]["extension"].append(
         {"url": "imageType", "valueCodeableConcept": {"coding": [{"system": cs, "code": "ORIGINAL"}]}}))
     assert findings(igs, "mii-bildgebung", study, tmp_path) == []
+
+
+def test_a_mado_series_endpoint_outside_the_run_leaves_the_wado_slice_count_unchecked(igs, tmp_path) -> None:
+    b = mado()
+    del b["entry"][1]  # the WADO endpoint the series refers to is not in this run
+    found = findings(igs, "ihe-mado", b, tmp_path)
+    assert found == [("information", "engine:target-not-checked", "ImagingStudy.series[0].endpoint")]
