@@ -233,3 +233,32 @@ def test_a_dicom_context_group_pydicom_lacks_is_not_checked_rather_than_empty() 
     page = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
     assert dicom_value_set(page.format(244))["include"] == [{"pydicom": "cid:244"}]
     assert dicom_value_set(page.format(99999)) is None
+
+
+def test_the_pytest_plugin_applies_an_ig_profile_from_its_ini(pytester: pytest.Pytester) -> None:
+    shutil.copytree(require_shared() / "igs" / "ihe-ira", pytester.path / "ira")
+    (pytester.path / "payloads").mkdir()
+    good, bad = P.ira_study(), _study_without_accession()
+    good["id"], bad["id"] = "good", "bad"
+    for study in (good, bad):
+        (pytester.path / "payloads" / f"{study['id']}.json").write_text(json.dumps(study))
+    pytester.makeini(f"[pytest]\nfhir_payloads = payloads/*.json\nfhir_ig = ira\nfhir_profile = {P.IRA}\n")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*imagingstudycontext:ImagingStudy.identifier:accession:card*"])
+
+
+def test_a_conformance_suite_names_the_igs_its_profiles_come_from(tmp_path, capsys) -> None:
+    shutil.copytree(require_shared() / "igs" / "ihe-ira", tmp_path / "ira")
+    (tmp_path / "bad.json").write_text(json.dumps(_study_without_accession()))
+    (tmp_path / "s.fhir-suite.yaml").write_text(f"""suite: IRA
+igs: [ira]
+profiles: ["{P.IRA}"]
+cases:
+  - title: a study without accession misses the accession slice
+    payloads: [bad.json]
+    expect: [{{rule: "imagingstudycontext:ImagingStudy.identifier:(card|accession:card)"}}]
+""")
+    with pytest.raises(SystemExit) as done:
+        app(["test", str(tmp_path / "s.fhir-suite.yaml")], standalone_mode=True)
+    assert done.value.code == 0, capsys.readouterr().out
