@@ -262,3 +262,30 @@ cases:
     with pytest.raises(SystemExit) as done:
         app(["test", str(tmp_path / "s.fhir-suite.yaml")], standalone_mode=True)
     assert done.value.code == 0, capsys.readouterr().out
+
+
+def test_a_broken_part_of_a_definition_is_named_and_the_rest_of_the_profile_applies(tmp_path) -> None:
+    ig = tmp_path / "ig"
+    shutil.copytree(require_shared() / "igs" / "ihe-ira", ig)
+    path = ig / "StructureDefinition-imagingstudycontext.json"
+    sd = json.loads(path.read_text())
+    sd["differential"]["element"] += [
+        # a slice without the value its discriminator needs
+        {"id": "ImagingStudy.note", "path": "ImagingStudy.note",
+         "slicing": {"discriminator": [{"type": "value", "path": "text"}], "rules": "open"}},
+        {"id": "ImagingStudy.note:first", "path": "ImagingStudy.note", "sliceName": "first", "min": 0, "max": "1"},
+        # a cardinality that loosens the base (series.uid is 1..1)
+        {"id": "ImagingStudy.series.uid", "path": "ImagingStudy.series.uid", "min": 0},
+    ]  # fmt: skip
+    broken = {"key": "ira-9", "severity": "error", "human": "broken", "expression": "identifier.where(", "source": sd["url"]}
+    sd["differential"]["element"][0]["constraint"] = [broken]
+    path.write_text(json.dumps(sd))
+    issues = Validator(igs=[str(ig)], profiles=[P.IRA]).validate_resource(_study_without_accession()).issues
+    notes = sorted(i.message.split(" (https://")[0] for i in issues if i.rule == "engine:profile-not-checked")
+    assert notes[:2] == [
+        "ImagingStudy Context: ImagingStudy.note:first: a value discriminator on text needs a fixed or pattern value "
+        "at the path (not checked)",
+        "ImagingStudy Context: ImagingStudy.series.uid: 0..1 loosens the base minimum 1..1 (not checked)",
+    ]
+    assert notes[2].startswith("ImagingStudy Context: ira-9: expression does not parse: column 18") and len(notes) == 3
+    assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in {i.rule for i in issues}

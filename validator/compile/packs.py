@@ -183,6 +183,11 @@ def _semantic_problems(data: dict) -> list[tuple[str, str, str]]:
                 check_syntax(inv["expression"])
             except FhirPathError as exc:
                 problems.append((f"{sname} {inv['key']}", "expression", str(exc)))
+    for i, inv in enumerate(data.get("invariants") or []):  # a profile pack's own
+        try:
+            check_syntax(inv["expression"])
+        except FhirPathError as exc:
+            problems.append((inv["key"], f"invariants.{i}.expression", str(exc)))
     for pname, prim in (data.get("primitives") or {}).items():
         if "regex" in prim:
             try:

@@ -13,6 +13,7 @@ against the base plan of its own version.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -588,6 +589,23 @@ class ProfileSet:
                 self._rulesets[f"{ruleset}-{n}"] = url
                 pack = Pack(pack.path, {**pack.data, "ruleset": f"{ruleset}-{n}"})
             self._compiled[url] = compiler.compile(pack)
+            # An imported profile whose definition the pack format cannot hold in places (a slice
+            # without a discriminating value, a cardinality that loosens its base) loses only
+            # those places, named as not checked; a hand-written pack is refused.
+            attempts = 0
+            while compiler.problems and imported and attempts < 50:
+                from validator.compile.ig.importer import prune
+
+                data = copy.deepcopy(pack.data)
+                problems, compiler.problems = compiler.problems, []
+                if not prune(data, problems):
+                    compiler.problems = problems
+                    break
+                for rid in [rid for rid, r in self._rules.items() if r.pack == pack.id]:
+                    del self._rules[rid]
+                pack = Pack(pack.path, data)
+                self._compiled[url] = compiler.compile(pack)
+                attempts += 1
             if compiler.problems:
                 problems, compiler.problems = compiler.problems, []
                 raise PackError(problems)

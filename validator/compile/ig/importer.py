@@ -37,7 +37,46 @@ class Imported:
 
 def slug(text: str) -> str:
     s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return s if s and s[0].isalnum() else f"p-{s}"
+    return s if s and s[0].isalpha() else f"p-{s}".rstrip("-")
+
+
+_PROBLEM = re.compile(r"^.*?: rule (?P<rule>.*?): field (?P<field>\S+): (?P<message>.*)$", re.S)
+
+
+def prune(data: dict, problems: list[str]) -> bool:
+    """Take out of an imported profile pack what its problems point at (the constraint field, or the
+    whole slicing of a slicing problem), each named in notChecked with the problem, so that the rest
+    of the profile still applies. False when nothing could be taken out (the problem is elsewhere)."""
+    pruned = False
+    for problem in problems:
+        m = _PROBLEM.match(problem)
+        if m is None:
+            continue
+        parts = m["field"].split(".")
+        if not parts or parts[0] not in ("constraints", "invariants"):
+            continue
+        if parts[0] == "invariants":
+            index = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
+            invariants = data.get("invariants") or []
+            if 0 <= index < len(invariants):
+                key = invariants.pop(index)["key"]
+                data.setdefault("notChecked", []).append({"element": key, "reason": f"{m['message']} (not checked)"})
+                if not invariants:
+                    data.pop("invariants")
+                return True  # the other problems' indices moved: they come back on the next check
+            continue
+        if "slicing" in parts:
+            parts = parts[: parts.index("slicing") + 1]
+        node: object = data
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and parts[-1] in node:
+            del node[parts[-1]]
+            if not data.get("constraints"):
+                data["constraints"] = {}
+            data.setdefault("notChecked", []).append({"element": m["rule"], "reason": f"{m['message']} (not checked)"})
+            pruned = True
+    return pruned
 
 
 def dicom_value_set(url: str) -> dict | None:
@@ -177,10 +216,14 @@ def _import(ig: Ig, plans: Callable[[str], Plan | None], sd_types: dict[str, str
             data["invariants"] = converted.invariants
         if converted.not_checked:
             data["notChecked"] = converted.not_checked
-        try:
-            result.packs.append(check_pack_data(Path(where), data))
-        except PackError as exc:
-            problems.extend(exc.problems)
+        for _attempt in range(50):
+            try:
+                result.packs.append(check_pack_data(Path(where), data))
+                break
+            except PackError as exc:
+                if not prune(data, exc.problems):
+                    problems.extend(exc.problems)
+                    break
     entries = []
     for url in sorted(wanted):
         entry = terms.entry(url)
