@@ -277,7 +277,8 @@ def test_a_broken_part_of_a_definition_is_named_and_the_rest_of_the_profile_appl
         # a cardinality that loosens the base (series.uid is 1..1)
         {"id": "ImagingStudy.series.uid", "path": "ImagingStudy.series.uid", "min": 0},
     ]  # fmt: skip
-    broken = {"key": "ira-9", "severity": "error", "human": "broken", "expression": "identifier.where(", "source": sd["url"]}
+    broken = {"key": "ira-9", "severity": "error", "human": "broken", "expression": "identifier.where(",
+              "source": sd["url"]}
     sd["differential"]["element"][0]["constraint"] = [broken]
     path.write_text(json.dumps(sd))
     issues = Validator(igs=[str(ig)], profiles=[P.IRA]).validate_resource(_study_without_accession()).issues
