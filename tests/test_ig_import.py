@@ -290,3 +290,15 @@ def test_a_broken_part_of_a_definition_is_named_and_the_rest_of_the_profile_appl
     ]
     assert notes[2].startswith("ImagingStudy Context: ira-9: expression does not parse: column 18") and len(notes) == 3
     assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in {i.rule for i in issues}
+
+
+def test_two_igs_with_the_same_structure_definition_id_load_side_by_side() -> None:
+    idr, imr = require_shared() / "igs" / "ihe-idr", require_shared() / "imr-structuredefinitions"
+    validator = Validator(igs=[str(idr), str(imr)])
+    found = validator.profile_set.profiles
+    imr_endpoint = "https://profiles.ihe.net/RAD/IMR/StructureDefinition/imaging-study-endpoint"
+    assert (found[P.IDR_ENDPOINT].ig, found[imr_endpoint].ig) == ("ihe-idr", "imr-structuredefinitions")
+    r4 = set(validator.profile_set.rules_for("4.0.1"))
+    r5 = set(validator.profile_set.rules_for("5.0.0"))
+    assert "imaging-study-endpoint:Endpoint.payload:card" in r5 - r4  # IDR's, R5
+    assert "imaging-study-endpoint-2:Endpoint.payloadType:card" in r4 - r5  # IMR's, R4, renumbered

@@ -554,6 +554,7 @@ class ProfileSet:
         if problems:
             raise PackError(problems)
         self._rules: dict[str, Rule] = {}
+        self._rule_versions: dict[str, str] = {}  # rule id -> the FHIR version of its profile
         self._compilers: dict[str, _ProfileCompiler] = {}
         self._compiled: dict[str, Profile | None] = {}
 
@@ -587,7 +588,7 @@ class ProfileSet:
                 while f"{ruleset}-{n}" in self._rulesets:
                     n += 1
                 self._rulesets[f"{ruleset}-{n}"] = url
-                pack = Pack(pack.path, {**pack.data, "ruleset": f"{ruleset}-{n}"})
+                pack = Pack(pack.path, {**pack.data, "ruleset": f"{ruleset}-{n}", "pack": f"{pack.id}-{n}"})
             self._compiled[url] = compiler.compile(pack)
             # An imported profile whose definition the pack format cannot hold in places (a slice
             # without a discriminating value, a cardinality that loosens its base) loses only
@@ -609,6 +610,9 @@ class ProfileSet:
             if compiler.problems:
                 problems, compiler.problems = compiler.problems, []
                 raise PackError(problems)
+            for rid, rule in self._rules.items():
+                if rule.pack == pack.id:
+                    self._rule_versions.setdefault(rid, pack.data["fhirVersion"])
         return self._compiled[url]
 
     @property
@@ -629,9 +633,9 @@ class ProfileSet:
     def rules_for(self, number: str) -> dict[str, Rule]:
         """The rules of the profiles written for a FHIR version's family (4.0.1: R4 and R4B)."""
         self.profiles  # noqa: B018 - every profile compiled
-        versions = {p.data["pack"]: p.data["fhirVersion"] for p in self._packs.values()}
         family = number.split(".")[0]
-        return {rid: r for rid, r in self._rules.items() if versions.get(r.pack, number).split(".")[0] == family}
+        return {rid: r for rid, r in self._rules.items()
+                if self._rule_versions.get(rid, number).split(".")[0] == family}  # fmt: skip
 
     @property
     def compiled_rules(self) -> dict[str, Rule]:
