@@ -302,3 +302,10 @@ def test_two_igs_with_the_same_structure_definition_id_load_side_by_side() -> No
     r5 = set(validator.profile_set.rules_for("5.0.0"))
     assert "imaging-study-endpoint:Endpoint.payload:card" in r5 - r4  # IDR's, R5
     assert "imaging-study-endpoint-2:Endpoint.payloadType:card" in r4 - r5  # IMR's, R4, renumbered
+
+
+def test_an_extension_definition_given_to_profile_is_a_usage_error() -> None:
+    from validator.api import UnknownProfile
+
+    with pytest.raises(UnknownProfile, match="constrains Extension, a datatype"):
+        Validator(igs=[str(require_shared() / "igs" / "ihe-mado")], profiles=[P.MADO_SD + "MadoNumberOfFrames"])

@@ -46,8 +46,11 @@ def find_requested(key: str, profile_set: ProfileSet) -> Profile:
         raise UnknownProfile(f"{key}: not a profile pack (it has no 'profile' section)")
     prof = profile_set.find(key)
     if prof is None:
-        names = ", ".join(sorted(profile_set.by_name)) or "none"
+        names = ", ".join(sorted(n for n, p in profile_set.by_name.items() if not p.is_datatype)) or "none"
         raise UnknownProfile(f"unknown profile {key!r} (known: {names}; or give a canonical URL or a pack file)")
+    if prof.is_datatype:
+        raise UnknownProfile(f"{key}: {prof.title} constrains {prof.resource_type}, a datatype: it applies where a "
+                             "resource profile uses it, not to a resource")  # fmt: skip
     return prof
 
 
