@@ -247,10 +247,18 @@ def write_packs(imported: list[Imported], out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    seen: set[str] = set()  # value sets already written (a DICOM context group two IGs bind to)
     for imp in imported:
         for pack in imp.packs:
             path = out / f"{pack.id}.yaml"
-            text = yaml.safe_dump(pack.data, sort_keys=False, allow_unicode=True, width=110)
+            data = pack.data
+            if "valueSets" in data:
+                entries = [vs for vs in data["valueSets"] if vs["url"] not in seen]
+                seen.update(vs["url"] for vs in entries)
+                if not entries:
+                    continue
+                data = {**data, "valueSets": entries}
+            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
             path.write_text(f"# Imported from {imp.ig.label} by imaging-validator profiles import\n{text}",
                             encoding="utf-8")
             written.append(path)
