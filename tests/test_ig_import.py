@@ -309,3 +309,17 @@ def test_an_extension_definition_given_to_profile_is_a_usage_error() -> None:
 
     with pytest.raises(UnknownProfile, match="constrains Extension, a datatype"):
         Validator(igs=[str(require_shared() / "igs" / "ihe-mado")], profiles=[P.MADO_SD + "MadoNumberOfFrames"])
+
+
+def test_an_imposed_profile_is_named_as_not_enforced(tmp_path) -> None:
+    ig = tmp_path / "ig"
+    shutil.copytree(require_shared() / "igs" / "ihe-ira", ig)
+    path = ig / "StructureDefinition-imagingstudycontext.json"
+    sd = json.loads(path.read_text())
+    sd["extension"] = [{"url": "http://hl7.org/fhir/StructureDefinition/structuredefinition-imposeProfile",
+                        "valueCanonical": "http://example.org/other-profile"}]  # fmt: skip
+    path.write_text(json.dumps(sd))
+    issues = Validator(igs=[str(ig)], profiles=[P.IRA]).validate_resource(P.ira_study()).issues
+    assert [i.message for i in issues if i.rule == "engine:profile-not-checked"] == [
+        "ImagingStudy Context: ImagingStudy: structuredefinition-imposeProfile http://example.org/other-profile is "
+        f"not enforced ({P.IRA}; the rest of the profile was applied)"]

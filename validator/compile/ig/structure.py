@@ -120,6 +120,11 @@ class Differential:
             if not isinstance(eid, str):
                 continue
             self._element(eid, el, nodes)
+        for ext in self.sd.get("extension") or []:
+            url = str(ext.get("url", "")) if isinstance(ext, dict) else ""
+            if url.endswith(("structuredefinition-imposeProfile", "/obligation")):
+                what = ext.get("valueCanonical") or url
+                self.note(self.root_type, f"{url.rsplit('/', 1)[-1]} {what} is not enforced")
         self.out.constraints = nodes[self.root_type][0].get("constraints", {})
         self._tidy(self.out.constraints)
         return self.out
