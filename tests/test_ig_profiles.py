@@ -382,3 +382,21 @@ def test_a_mado_series_endpoint_outside_the_run_leaves_the_wado_slice_count_unch
     del b["entry"][1]  # the WADO endpoint the series refers to is not in this run
     found = findings(igs, "ihe-mado", b, tmp_path)
     assert found == [("information", "engine:target-not-checked", "ImagingStudy.series[0].endpoint")]
+
+
+def test_an_absent_mii_must_support_element_is_information(igs, tmp_path) -> None:
+    path = tmp_path / "payload.json"
+    path.write_text(json.dumps(P.mii_study()), encoding="utf-8")
+    run = Validator(igs=[str(igs / "mii-bildgebung")]).validate_paths([str(path)])
+    found = {(i.severity.label, i.rule, i.expression) for r in run.results for i in r.issues}
+    assert ("information", "mii-pr-bildgebung-bildgebungsstudie:ImagingStudy.description:must-support",
+            "ImagingStudy.description") in found  # fmt: skip
+    assert not [f for f in found if f[0] != "information"]
+
+
+def test_two_mado_order_references_break_the_type_slice_maximum(igs, tmp_path) -> None:
+    b = mado_with(lambda s, w, v: s["basedOn"].append(copy.deepcopy(s["basedOn"][0])))
+    assert findings(igs, "ihe-mado", b, tmp_path) == [
+        ("error", "madoimagingstudy:ImagingStudy.basedOn:order:card", "ImagingStudy.basedOn")]
+    assert messages(igs, "ihe-mado", b, tmp_path) == [
+        "basedOn: slice order ($this is Reference) allows at most 1 entry (0..1), found 2 at basedOn[0] and basedOn[1]"]
