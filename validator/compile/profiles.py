@@ -406,14 +406,11 @@ class _ProfileCompiler:
         on_target = any("resolve()" in p for t, p in discs if t == "profile")
         skip = ("mustSupport", "profiles") if on_target else ("mustSupport",)
         self._value_fields(pack, holder, {k: v for k, v in sraw.items() if k not in skip}, where)
-        if on_this:
+        if on_this and holder.value_rule is not None:
             # A pattern or fixed value on $this is what puts an item in the slice: a selector, not
             # a check of its own; a profile discriminator on resolve() selects by target profiles.
-            for attr in ("value_rule",):
-                selector = getattr(holder, attr)
-                if selector is not None:
-                    self.rules.pop(selector.id, None)
-                    setattr(holder, attr, None)
+            self.rules.pop(holder.value_rule.id, None)
+            holder.value_rule = None
         if "constraints" in sraw:
             self._children(pack, holder, struct, sraw["constraints"], f"{where}.constraints")
         lo, hi = sraw["card"].split("..")
