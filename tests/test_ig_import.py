@@ -73,6 +73,10 @@ def test_an_ig_is_found_in_the_fhir_package_cache_by_id_and_version(tmp_path, mo
     assert "imagingstudycontext:ImagingStudy.identifier:accession:card" in _rules(validator, _study_without_accession())
     with pytest.raises(IgError, match=r"no package ihe\.rad\.ira version 9\.9\.9 in the FHIR package cache"):
         read_ig("ihe.rad.ira#9.9.9")
+    older = cache / "ihe.rad.ira#0.9.0"
+    shutil.copytree(cache / "ihe.rad.ira#1.0.0", older)
+    (older / "package" / "package.json").write_text(json.dumps({"name": "ihe.rad.ira", "version": "0.9.0"}))
+    assert read_ig("ihe.rad.ira").version == "1.0.0"  # an id alone: its highest version in the cache
 
 
 def test_a_tgz_member_outside_the_package_or_a_link_is_never_read(tmp_path) -> None:

@@ -20,6 +20,7 @@ MAX_TOTAL_BYTES = 512 * 1024 * 1024  # everything read from one package
 MAX_MEMBERS = 100_000
 KINDS = ("StructureDefinition", "ValueSet", "CodeSystem")
 _SKIPPED = ("example/", "examples/", "other/", "openapi/")  # instances and tooling, not definitions
+_PACKAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PACKAGE_REF = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)#([A-Za-z0-9][A-Za-z0-9._+-]*)$")
 
 
@@ -67,7 +68,17 @@ def read_ig(source: str) -> Ig:
         if cached.is_dir():
             return _read_folder(source, cached)
         raise IgError(f"{source}: no package {m.group(1)} version {m.group(2)} in the FHIR package cache ({cached})")
+    if _PACKAGE_ID.match(source) and "." in source:
+        # A package id alone: its highest version in the cache.
+        found = sorted((p for p in cache_root().glob(f"{source}#*") if p.is_dir()), key=_version_key)
+        if found:
+            return _read_folder(source, found[-1])
     raise IgError(f"{source}: not a package.tgz, a folder or an id#version in the FHIR package cache")
+
+
+def _version_key(folder: Path) -> list[int]:
+    """1.10.0 after 1.9.0; a pre-release part (-ballot) sorts before the numbers."""
+    return [int(x) if x.isdigit() else -1 for x in re.split(r"[.-]", folder.name.split("#", 1)[1])]
 
 
 def _keep(name: str, data: bytes, ig: Ig) -> None:
