@@ -400,3 +400,19 @@ def test_two_mado_order_references_break_the_type_slice_maximum(igs, tmp_path) -
         ("error", "madoimagingstudy:ImagingStudy.basedOn:order:card", "ImagingStudy.basedOn")]
     assert messages(igs, "ihe-mado", b, tmp_path) == [
         "basedOn: slice order ($this is Reference) allows at most 1 entry (0..1), found 2 at basedOn[0] and basedOn[1]"]
+
+
+def test_an_mii_series_extension_on_the_study_breaks_its_context(igs, tmp_path) -> None:
+    study = mii_with(lambda s, series: s["extension"].append(series["extension"][0]))
+    assert findings(igs, "mii-bildgebung", study, tmp_path) == [
+        ("error", "mii-ex-bildgebung-modalitaet-ct:Extension:context", "ImagingStudy.extension[1]")]
+    assert messages(igs, "mii-bildgebung", study, tmp_path) == [
+        f"MII EX Bildgebung Modalität CT ({P.MII_SD}mii-ex-bildgebung-modalitaet-ct) is used on ImagingStudy, but "
+        "may only be used on ImagingStudy.series"]
+
+
+def test_a_mado_instance_extension_on_a_series_breaks_its_context(igs, tmp_path) -> None:
+    b = mado_with(lambda s, w, v: s["series"][0].update(extension=[{"url": P.MADO_SD + "MadoNumberOfFrames",
+                                                                    "valueInteger": 3}]))  # fmt: skip
+    assert findings(igs, "ihe-mado", b, tmp_path) == [
+        ("error", "madonumberofframes:Extension:context", "ImagingStudy.series[0].extension[0]")]

@@ -29,6 +29,7 @@ _KIND_CODES = {
     "card": "required",
     "type": "structure",
     "invariant": "invariant",
+    "context": "structure",
     "target": "structure",
     "target-profile": "structure",
     "pattern": "value",
@@ -148,6 +149,10 @@ class Profile:
     not_checked: tuple[tuple[str, str], ...] = ()  # (element, reason) the pack could not express
     not_checked_rule: Rule | None = None
     is_datatype: bool = False
+    contexts: tuple[str, ...] = ()  # an extension definition's element contexts
+    context_rule: Rule | None = None
+    # Resource profiles of an IG: its extension definitions that say where they may be used, by url.
+    extensions: dict[str, Profile] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -215,6 +220,11 @@ class _ProfileCompiler:
             bases=bases,
             is_datatype=struct.kind != "resource",
         )
+        if header.get("context"):
+            prof.contexts = tuple(header["context"])
+            where = ", ".join(prof.contexts)
+            prof.context_rule = self.rule(pack, rtype, "context", Severity.ERROR,
+                                          f"{header['url']} may only be used on {where}")  # fmt: skip
         for i, inv in enumerate(pack.data.get("invariants") or []):
             compiled = self._invariant(pack, inv, f"invariants[{i}]")
             if compiled is not None:
@@ -610,6 +620,13 @@ class ProfileSet:
             for rid, rule in self._rules.items():
                 if rule.pack == pack.id:
                     self._rule_versions.setdefault(rid, pack.data["fhirVersion"])
+            compiled = self._compiled[url]
+            ig = pack.data["profile"].get("ig")
+            if compiled is not None and not compiled.is_datatype:  # hand-written packs: ig None
+                for other, other_pack in self._packs.items():
+                    header = other_pack.data["profile"]
+                    if header.get("ig") == ig and header.get("context") and (ext := self.find(other)) is not None:
+                        compiled.extensions[other] = ext
         return self._compiled[url]
 
     @property

@@ -126,7 +126,51 @@ class ResourceWalk:
                 applied.add(profile.url)
                 ProfileCheck(self, profile, self.must_support).run(resource)
                 self.profile_invariants(profile, resource)
+        extensions = {url: ext for asked in self.profiles for url, ext in asked.extensions.items()}
+        if extensions:
+            self.extension_contexts(resource, extensions)
         return self.issues
+
+    def extension_contexts(self, resource: dict, extensions: dict[str, Profile]) -> None:
+        """An extension an IG defines, used where its definition does not allow it (its element
+        contexts): wherever it is in the resource, sliced in by a profile or not."""
+        rtype = resource.get("resourceType")
+        stack: list[tuple[object, tuple, str]] = [(resource, (), rtype if isinstance(rtype, str) else "")]
+        while stack:
+            node, ptr, path = stack.pop()
+            if isinstance(node, list):
+                stack.extend((v, (*ptr, i), path) for i, v in enumerate(node))
+                continue
+            if not isinstance(node, dict):
+                continue
+            for key, value in node.items():
+                if key in ("extension", "modifierExtension") and isinstance(value, list):
+                    for i, item in enumerate(value):
+                        ext = extensions.get(item.get("url")) if isinstance(item, dict) else None
+                        if ext is not None and ext.context_rule is not None and not self._allowed(ext, path):
+                            self.add(ext.context_rule, (*ptr, key, i),
+                                     f"{ext.title} ({ext.url}) is used on {path}, but may only be used on "
+                                     f"{', '.join(ext.contexts)}")  # fmt: skip
+                    continue  # an extension's own content is not where an IG's resource extension goes
+                if key == "contained" and isinstance(value, list):
+                    for i, res in enumerate(value):
+                        kind = res.get("resourceType") if isinstance(res, dict) else None
+                        stack.append((res, (*ptr, key, i), kind if isinstance(kind, str) else ""))
+                    continue
+                name = key[1:] if key.startswith("_") else key
+                stack.append((value, (*ptr, key), f"{path}.{name}"))
+
+    def _allowed(self, ext: Profile, path: str) -> bool:
+        """Whether an element path is among an extension's contexts. A context that is a type
+        other than a resource (Identifier, Element) is not told here: allowed."""
+        for context in ext.contexts:
+            if path == context or (context.endswith("[x]") and path.startswith(context[:-3])):
+                return True
+            if context in ("Element", "Base") or (context in ("Resource", "DomainResource") and "." not in path):
+                return True
+            if "." not in context and context not in self.plan.resource_types and context != path.split(".")[0]:
+                return True  # a datatype or Element context: its type is not known here
+        return False
 
     @implements(R.INVARIANT_NOT_EVALUATED)
     def profile_invariants(self, profile: Profile, resource: dict) -> None:

@@ -205,6 +205,11 @@ def _import(ig: Ig, plans: Callable[[str], Plan | None], sd_types: dict[str, str
                   "base": versionless(str(sd.get("baseDefinition") or "")), "ig": label}  # fmt: skip
         if isinstance(sd.get("version"), str):
             header["version"] = sd["version"]
+        contexts = [c for c in sd.get("context") or [] if isinstance(c, dict)]
+        if sd_type == "Extension" and contexts and all(c.get("type") == "element" for c in contexts):
+            # Where the extension may be used (element contexts only: a FHIRPath or extension
+            # context is not evaluated, and the extension is then allowed anywhere).
+            header["context"] = [str(c.get("expression")) for c in contexts]
         data: dict = {
             "pack": ident, "ruleset": ident, "fhirVersion": fhir,
             "title": f"{header['title']} ({label})", "source": sd["url"],
