@@ -416,3 +416,10 @@ def test_a_mado_instance_extension_on_a_series_breaks_its_context(igs, tmp_path)
                                                                     "valueInteger": 3}]))  # fmt: skip
     assert findings(igs, "ihe-mado", b, tmp_path) == [
         ("error", "madonumberofframes:Extension:context", "ImagingStudy.series[0].extension[0]")]
+
+
+def test_a_malformed_extension_url_is_the_type_rules_finding_not_a_validator_failure(igs, tmp_path) -> None:
+    study = mii_with(lambda s, series: series["extension"][1].update(url=["not", "a", "url"]))
+    found = findings(igs, "mii-bildgebung", study, tmp_path)
+    assert ("error", "json:array-unexpected", "ImagingStudy.series[0].extension[1].url") in found
+    assert not [f for f in found if f[1] == "engine:internal-error"]

@@ -146,7 +146,8 @@ class ResourceWalk:
             for key, value in node.items():
                 if key in ("extension", "modifierExtension") and isinstance(value, list):
                     for i, item in enumerate(value):
-                        ext = extensions.get(item.get("url")) if isinstance(item, dict) else None
+                        url = item.get("url") if isinstance(item, dict) else None
+                        ext = extensions.get(url) if isinstance(url, str) else None  # a malformed url: the type rule's
                         if ext is not None and ext.context_rule is not None and not self._allowed(ext, path):
                             self.add(ext.context_rule, (*ptr, key, i),
                                      f"{ext.title} ({ext.url}) is used on {path}, but may only be used on "
