@@ -303,7 +303,9 @@ def _cases(path: Path, data: dict, version: str | None) -> list[Case]:
                 suffix=raw.get("suffix", ".json"),
                 invalid_utf8=bool(raw.get("invalid_utf8")),
                 expect=list(raw.get("expect") or []),
-                profiles=tuple(raw.get("profiles") or ()),
+                # A pack file is named relative to tests/fixtures/ (a profile name or URL as it is).
+                profiles=tuple(str(FIXTURES.parent / p) if p.endswith(".yaml") else p
+                               for p in raw.get("profiles") or ()),
                 dicom_files=raw.get("dicom_files"),
                 version=version,
                 ignore=tuple(data.get("ignore") or ()),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from validator import rule_ids as R
 from validator.compile.catalog import plan_for, profiles_for
+from validator.compile.ig.packages import IgError
 from validator.compile.packs import PackError
 from validator.compile.plan import Plan, Rule, rule_infos
 from validator.compile.profiles import Profile, ProfileSet
@@ -36,8 +37,8 @@ from validator.versions import DEFAULT, VERSIONS, parse_version
 if TYPE_CHECKING:
     from validator.net.client import ClientSettings
 
-__all__ = ["Discovered", "Ignore", "PackError", "Plan", "UnknownProfile", "UnknownRule", "Validator", "plan_for",
-           "profiles_for"]
+__all__ = ["Discovered", "IgError", "Ignore", "PackError", "Plan", "UnknownProfile", "UnknownRule", "Validator",
+           "plan_for", "profiles_for"]
 
 
 class UnknownRule(ValueError):
@@ -66,6 +67,7 @@ class Validator:
         root: str | Path | None = None,
         dicomweb: str | None = None,
         dicomweb_settings: ClientSettings | None = None,
+        igs: Sequence[str] = (),
     ) -> None:
         """`severity` maps rule ids or globs (`dicom:*`) of any FHIR version to a level, or to
         None to switch the rule off; `ignores` drop findings per path; `exclude` globs and the
@@ -74,7 +76,9 @@ class Validator:
         folder). `dicomweb` is the base URL of a DICOMweb service each ImagingStudy is
         cross-checked against (QIDO-RS), its WADO-RS endpoints probed; `dicomweb_settings` sets
         the client (timeouts, budget, size cap, TLS, credential variables). Raises DicomWebError
-        for a URL or credential variable that cannot work."""
+        for a URL or credential variable that cannot work. `igs` are Implementation Guides
+        (package.tgz, folder or id#version in the FHIR package cache) whose profiles join the
+        bundled ones; raises IgError when one cannot be read."""
         self.limits = limits
         self.version_requested = fhir_version is not None
         self.version = parse_version(fhir_version or DEFAULT)
@@ -83,9 +87,20 @@ class Validator:
         self.plan = plan_for(self.version)
         check_implementations(self.plan)  # a declared Python rule nobody implements: a broken pack
         self._extra = tuple(Path(p).resolve() for p in profiles if Path(p).is_file())
+        self._igs = tuple(str(Path(g).resolve()) if Path(g).exists() else g for g in igs)
         self._profile_set: ProfileSet | None = None
         self._rule_infos: tuple[int, dict] | None = None
+        if self._igs:
+            self.profile_set  # noqa: B018 - an IG that cannot be read is a usage error now, not mid-run
         self.requested: list[Profile] = [find_requested(p, self.profile_set) for p in profiles]
+        version_reason = "--fhir-version"
+        asked = {p.fhir_version for p in self.requested}
+        if fhir_version is None and len(asked) == 1 and (number := asked.pop()) != self.version.number:
+            # A profile of another FHIR version (an R5 IG's) asked for by --profile: its version.
+            self.version = next((v for v in VERSIONS.values() if v.number == number), self.version)
+            self.version_requested = self.version.number == number
+            self.plan = plan_for(self.version)
+            version_reason = f"--profile {self.requested[0].title} is a FHIR {self.version.name} profile"
         self.dicom = dicom
         self.severity, self.off = self._severities(dict(severity or {}))
         self.ignores = tuple(ignores)
@@ -102,7 +117,7 @@ class Validator:
 
             self.dicomweb = DicomWebSource(dicomweb, dicomweb_settings)
         selector = Selector(self.version if self.version_requested else None, self.version,
-                            lambda: self.profile_set, self.requested)  # fmt: skip
+                            lambda: self.profile_set, self.requested, version_reason)  # fmt: skip
         self.pipeline = Pipeline(selector, lambda: self.profile_set, limits, must_support, dicom, self.dicom_files,
                                  self.severity, debug, self.dicomweb)  # fmt: skip
 
@@ -125,18 +140,18 @@ class Validator:
     def profile_set(self) -> ProfileSet:
         # Loaded on first need: a run without --profile or meta.profile never reads profile packs.
         if self._profile_set is None:
-            self._profile_set = profiles_for(self.version, self._extra)
+            self._profile_set = profiles_for(self.version, self._extra, self._igs)
         return self._profile_set
 
     @property
     def rules(self) -> dict[str, Rule]:
         """Every rule: the base packs' and the profiles'."""
-        return {**self.plan.rules, **self.profile_set.rules}
+        return {**self.plan.rules, **self.profile_set.rules_for(self.version.number)}
 
     @property
     def rule_table(self) -> dict[str, RuleEntry]:
         """Every rule with its declaration and its implementation (what `rules list` shows)."""
-        return rule_table(self.plan, self.profile_set.rules)
+        return rule_table(self.plan, self.profile_set.rules_for(self.version.number))
 
     # -- validating ------------------------------------------------------------------------------
     def validate_resource(self, resource: dict, source: str = "<memory>") -> ResourceResult:

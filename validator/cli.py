@@ -157,7 +157,7 @@ def _dicomweb_options(url: str | None, token_env: str | None, user_env: str | No
 
 
 def _validator(fhir_version: str | None, fail_on: Severity | None, profiles: list[str] | None = None, **options):
-    from validator.api import UnknownProfile, UnknownRule, Validator
+    from validator.api import IgError, UnknownProfile, UnknownRule, Validator
     from validator.compile.packs import PackError
     from validator.evaluate.dicom.dicomweb import DicomWebError
     from validator.evaluate.dicom.files import DicomFolderError
@@ -165,7 +165,7 @@ def _validator(fhir_version: str | None, fail_on: Severity | None, profiles: lis
 
     try:
         return Validator(fhir_version=fhir_version, fail_on=fail_on, profiles=profiles or (), **options)
-    except (UnknownVersion, UnknownProfile, UnknownRule, DicomFolderError, DicomWebError) as exc:
+    except (UnknownVersion, UnknownProfile, UnknownRule, DicomFolderError, DicomWebError, IgError) as exc:
         raise _usage_error(str(exc)) from None
     except PackError as exc:
         raise _usage_error("a rule pack is broken:\n  " + "\n  ".join(exc.problems)) from None
@@ -349,6 +349,11 @@ def validate(
         list[str] | None, typer.Option("--profile", help="Profile to apply (short name, URL or pack path).")
     ] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.error,
+    ig: Annotated[
+        list[str] | None,
+        typer.Option("--ig", help="An Implementation Guide whose profiles to add: package.tgz, folder, or "
+                     "id#version in the FHIR package cache. Repeatable."),
+    ] = None,
     *,
     reports: Reports,  # the --NAME FILE options of _report_options
     output: Annotated[
@@ -466,6 +471,7 @@ def validate(
         ignores=(ctx.obj or {}).get("ignores", ()),
         exclude=exclude or (),
         root=root,
+        igs=ig or (),
     )
     try:
         found = validator.discover(paths, as_discovered)
@@ -535,7 +541,11 @@ def test_suites(
     raise typer.Exit(_exit_code(run, any(not c.passed for c in run.cases or ()), written))
 
 
-def _rules_by_version(fhir_version: str | None) -> dict[str, tuple[object, list[str]]]:
+_IG_RULES = typer.Option("--ig", help="Also the rules of this IG's profiles (package.tgz, folder or id#version). "
+                         "Repeatable.")
+
+
+def _rules_by_version(fhir_version: str | None, igs: list[str] | None = None) -> dict[str, tuple[object, list[str]]]:
     """Every rule of every FHIR version (or of the one asked for) with the versions that have it:
     rule id -> (its rule-table entry, version names)."""
     from validator.versions import VERSIONS, UnknownVersion, parse_version
@@ -546,7 +556,7 @@ def _rules_by_version(fhir_version: str | None) -> dict[str, tuple[object, list[
         raise _usage_error(str(exc)) from None
     out: dict[str, tuple[object, list[str]]] = {}
     for version in versions:
-        for rid, entry in _validator(version.name, Severity.ERROR).rule_table.items():
+        for rid, entry in _validator(version.name, Severity.ERROR, igs=igs or ()).rule_table.items():
             out.setdefault(rid, (entry, []))[1].append(version.name)
     return dict(sorted(out.items()))
 
@@ -557,9 +567,10 @@ def rules_list(
         str | None, typer.Option("--fhir-version", help="Only the rules of this version (default: every version).")
     ] = None,
     fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.text,
+    ig: Annotated[list[str] | None, _IG_RULES] = None,
 ) -> None:
     """Every rule of every FHIR version: id, versions, element path, severity, kind and description."""
-    rules = _rules_by_version(fhir_version)
+    rules = _rules_by_version(fhir_version, ig)
     if fmt is ListFormat.json:
         typer.echo(
             json.dumps(
@@ -591,9 +602,10 @@ def rules_list(
 def rules_show(
     rule_id: Annotated[str, typer.Argument(help="A rule id of any FHIR version, as in `rules list`.")],
     fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="Look only in this version.")] = None,
+    ig: Annotated[list[str] | None, _IG_RULES] = None,
 ) -> None:
     """Everything about one rule."""
-    rules = _rules_by_version(fhir_version)
+    rules = _rules_by_version(fhir_version, ig)
     found = rules.get(rule_id)
     if found is None:
         close = [r for r in rules if rule_id.lower() in r.lower()][:5]
@@ -609,14 +621,54 @@ def rules_show(
     )
 
 
+_IG_OPTION = typer.Option("--ig", help="Also list the profiles of this IG (package.tgz, folder or id#version). "
+                          "Repeatable.")
+
+
 @profiles_app.command("list")
-def profiles_list(fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None) -> None:
-    """Profiles that --profile accepts (short name, canonical URL) and that meta.profile triggers."""
-    profiles = sorted(_validator(fhir_version, Severity.ERROR).profile_set.profiles.values(), key=lambda p: p.name)
+def profiles_list(fhir_version: Annotated[str | None, typer.Option("--fhir-version")] = None,
+                  ig: Annotated[list[str] | None, _IG_OPTION] = None) -> None:  # fmt: skip
+    """Profiles that --profile accepts (short name, canonical URL) and that meta.profile triggers,
+    with the FHIR version and the IG each comes from (bundled: the packs of profiles/)."""
+    profile_set = _validator(fhir_version, Severity.ERROR, igs=ig or ()).profile_set
+    profiles = sorted(profile_set.profiles.values(), key=lambda p: (p.ig or "", p.resource_type, p.name))
     if not profiles:
         typer.echo("No profile packs are installed; base FHIR rules apply.")
     for p in profiles:
-        typer.echo(f"{p.name}\t{p.resource_type}\t{p.url}\t{p.title}")
+        typer.echo(f"{p.name}\t{p.resource_type}\t{p.fhir_version}\t{p.ig or 'bundled'}\t{p.url}\t{p.title}")
+
+
+@profiles_app.command("import")
+def profiles_import(
+    source: Annotated[list[str], typer.Argument(help="IGs: package.tgz, folder, or id#version in the package cache.")],
+    out: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the YAML packs to.")],
+) -> None:
+    """Write the profile packs an IG's StructureDefinitions (and value sets) make, as YAML, for
+    review and version control; point IMAGING_VALIDATOR_PROFILES at the folder (or give a pack
+    to --profile) to use them without --ig."""
+    from validator.compile.catalog import import_igs_for
+    from validator.compile.ig.importer import write_packs
+    from validator.compile.ig.packages import IgError
+    from validator.compile.packs import PackError
+
+    try:
+        imported = import_igs_for(tuple(str(Path(s).resolve()) if Path(s).exists() else s for s in source))
+        written = write_packs(imported, out)
+    except IgError as exc:
+        raise _usage_error(str(exc)) from None
+    except PackError as exc:
+        raise _usage_error("an imported pack is broken:\n  " + "\n  ".join(exc.problems)) from None
+    except OSError as exc:
+        raise _usage_error(f"cannot write to {out}: {exc}") from None
+    for imp in imported:
+        profiles = [p for p in imp.packs if p.data.get("profile")]
+        not_checked = sum(len(p.data.get("notChecked") or []) for p in profiles)
+        typer.echo(f"{imp.ig.label}: {len(profiles)} profile(s), {len(imp.packs) - len(profiles)} value-set pack(s); "
+                   f"{not_checked} construct(s) marked not checked")  # fmt: skip
+        for note in imp.notes:
+            typer.echo(f"  note: {note}")
+    for path in written:
+        typer.echo(f"  wrote {path}")
 
 
 # -- probe: a FHIR server's ImagingStudy search (validator/probe/) --------------------------------

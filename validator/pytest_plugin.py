@@ -47,6 +47,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PROFILE",
         help="profile to apply: short name, canonical URL or pack file (ini: fhir_profile)",
     )
+    group.addoption(
+        "--fhir-ig",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="Implementation Guide whose profiles to add: package.tgz, folder or id#version (ini: fhir_ig)",
+    )
     group.addoption("--fhir-version", default=None, metavar="VERSION", help="FHIR version: R4, R4B (ini: fhir_version)")
     group.addoption(
         "--fhir-fail-on",
@@ -56,6 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("fhir_payloads", "globs of payload files to collect (relative to rootdir)", type="args", default=[])
     parser.addini("fhir_profile", "profiles to apply to collected payloads", type="args", default=[])
+    parser.addini("fhir_ig", "Implementation Guides whose profiles to add (relative to rootdir)", type="args",
+                  default=[])  # fmt: skip
     parser.addini("fhir_version", "FHIR version of collected payloads", default="")
     parser.addini("fhir_fail_on", "lowest severity that fails a payload test (default error)", default="")
     parser.addini(
@@ -73,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Bad settings are one usage error before anything is collected, not a collection error or a
     # failure per payload: the settings, and the validator they make, are checked here.
     settings = _settings(config)
-    if settings.payloads or settings.profiles or settings.version:
+    if settings.payloads or settings.profiles or settings.version or settings.igs:
         settings.validator()
 
 
@@ -102,6 +111,10 @@ class Settings:
         self.payloads = config.getoption("fhir_payloads") or config.getini("fhir_payloads")
         self.profiles = tuple(config.getoption("fhir_profile") or config.getini("fhir_profile")
                               or shared.get("profile") or ())  # fmt: skip
+        root = Path(config.rootpath)
+        igs = config.getoption("fhir_ig") or config.getini("fhir_ig") or shared.get("ig") or ()
+        # A folder or archive is named relative to the rootdir; id#version is looked up in the package cache.
+        self.igs = tuple(str(root / g) if (root / g).exists() else g for g in igs)
         self.version = config.getoption("fhir_version") or config.getini("fhir_version") or shared.get("fhir_version")
         level = config.getoption("fhir_fail_on") or config.getini("fhir_fail_on") or shared.get("fail_on") or "error"
         if level not in _LEVELS:
@@ -116,14 +129,15 @@ class Settings:
 
     @cache  # noqa: B019 - one Settings per session
     def validator(self):
-        from validator.api import UnknownProfile, UnknownRule, Validator
+        from validator.api import IgError, UnknownProfile, UnknownRule, Validator
         from validator.compile.packs import PackError
         from validator.versions import UnknownVersion
 
         try:
             return Validator(fhir_version=self.version, profiles=self.profiles, fail_on=self.fail_on,
-                             severity=self.severity, ignores=self.ignores, root=self.config.rootpath)  # fmt: skip
-        except (UnknownVersion, UnknownProfile, UnknownRule, PackError) as exc:
+                             severity=self.severity, ignores=self.ignores, root=self.config.rootpath,
+                             igs=self.igs)  # fmt: skip
+        except (UnknownVersion, UnknownProfile, UnknownRule, PackError, IgError) as exc:
             raise pytest.UsageError(f"imaging-validator: {exc}") from None
 
 

@@ -53,6 +53,7 @@ class Case:
     fail_on: Severity
     expect_valid: bool
     expected: tuple[Expected, ...]
+    igs: tuple[str, ...] = ()  # Implementation Guides (resolved paths, or id#version)
 
 
 @cache
@@ -109,24 +110,28 @@ def load_suite(path: Path) -> list[Case]:
                     message=e.get("message"),
                     text=", ".join(f"{k2}={v}" for k2, v in e.items()),
                 ))  # fmt: skip
+        igs = tuple(str(path.parent / g) if (path.parent / g).exists() else g
+                    for g in raw.get("igs", data.get("igs", ())))  # fmt: skip
         _check_options(raw.get("fhirVersion", data.get("fhirVersion")), raw.get("profiles", data.get("profiles", ())),
-                       where)  # fmt: skip
+                       where, igs)  # fmt: skip
         cases.append(Case(
             suite=str(path), title=raw["title"], payloads=tuple(dict.fromkeys(payloads)),
             fhir_version=raw.get("fhirVersion", data.get("fhirVersion")),
             profiles=tuple(raw.get("profiles", data.get("profiles", ()))),
             fail_on=Severity.parse(raw.get("failOn", data.get("failOn", "error"))),
-            expect_valid=raw["expect"] == "valid", expected=tuple(expected),
+            expect_valid=raw["expect"] == "valid", expected=tuple(expected), igs=igs,
         ))  # fmt: skip
     return cases
 
 
-def _check_options(version: str | None, profiles: list[str], where: str) -> None:
-    from validator.api import UnknownProfile, Validator
+def _check_options(version: str | None, profiles: list[str], where: str, igs: tuple[str, ...] = ()) -> None:
+    from validator.api import IgError, UnknownProfile, Validator
     from validator.versions import UnknownVersion
 
     try:
-        Validator(fhir_version=version, profiles=profiles)
+        Validator(fhir_version=version, profiles=profiles, igs=igs)
+    except IgError as exc:
+        raise SuiteError(f"{where}.igs: {exc}") from None
     except UnknownVersion as exc:
         raise SuiteError(f"{where}.fhirVersion: {exc}") from None
     except UnknownProfile as exc:
@@ -157,10 +162,11 @@ def run_case(case: Case, validators: dict | None = None) -> CaseResult:
     from validator.api import Validator
 
     started = time.perf_counter()
-    cache_key = (case.fhir_version, case.profiles)
+    cache_key = (case.fhir_version, case.profiles, case.igs)
     pool = validators if validators is not None else {}
     if cache_key not in pool:
-        pool[cache_key] = Validator(fhir_version=case.fhir_version, profiles=case.profiles, fail_on=case.fail_on)
+        pool[cache_key] = Validator(fhir_version=case.fhir_version, profiles=case.profiles, fail_on=case.fail_on,
+                                    igs=case.igs)  # fmt: skip
     run = pool[cache_key].validate_paths(list(case.payloads))
     problems = tuple(judge(case, list(run.results)))
     return CaseResult(case.suite, case.title, case.fail_on, run.results, problems, time.perf_counter() - started)

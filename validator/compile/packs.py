@@ -183,6 +183,11 @@ def _semantic_problems(data: dict) -> list[tuple[str, str, str]]:
                 check_syntax(inv["expression"])
             except FhirPathError as exc:
                 problems.append((f"{sname} {inv['key']}", "expression", str(exc)))
+    for i, inv in enumerate(data.get("invariants") or []):  # a profile pack's own
+        try:
+            check_syntax(inv["expression"])
+        except FhirPathError as exc:
+            problems.append((inv["key"], f"invariants.{i}.expression", str(exc)))
     for pname, prim in (data.get("primitives") or {}).items():
         if "regex" in prim:
             try:
@@ -331,3 +336,20 @@ def _resolve(path: Path, data: dict, extending: tuple[Path, ...]) -> tuple[dict,
     if problems:
         raise PackError([f"{name}: rule {rule}: field {field}: {message}" for rule, field, message in problems])
     return resolved, [[written, base_digest], *base_bases]
+
+
+def check_pack_data(path: Path, data: dict) -> Pack:
+    """A pack made in memory (an imported IG's), held to the same schema and checks as a file;
+    `path` names where it came from in messages."""
+    name = str(path)
+    errors = sorted(_schema_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    problems = []
+    for err in errors:
+        rule, field = _rule_and_field(data, list(err.absolute_path))
+        problems.append(f"{name}: rule {rule}: field {field}: {err.message}")
+    if not problems:
+        for rule, field, message in _semantic_problems(data):
+            problems.append(f"{name}: rule {rule}: field {field}: {message}")
+    if problems:
+        raise PackError(problems)
+    return Pack(path=path, data=data)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from validator.compile.profiles import Slice, Slicing
+from validator.compile.profiles import Profile, Slice, Slicing
 
 Resolver = Callable[[object], "dict | None"]
 Conforms = Callable[[dict, str], bool]
+ConformsDatatype = Callable[[object, Profile], bool]
 
 
 def matches_pattern(value: object, pattern: object) -> bool:
@@ -72,12 +73,18 @@ def values_at(item: object, path: str, resolve: Resolver) -> list:
     return nodes
 
 
-def slice_matches(slicing: Slicing, sl: Slice, item: object, resolve: Resolver, conforms: Conforms) -> bool:
+def slice_matches(slicing: Slicing, sl: Slice, item: object, resolve: Resolver, conforms: Conforms,
+                  datatype: ConformsDatatype | None = None, item_type: str | None = None) -> bool:  # fmt: skip
     for dtype, path in slicing.discriminators:
         found = values_at(item, path, resolve)
         target = sl.constraint.find(path)
         if dtype in ("value", "pattern"):
             want = target.match_value if target is not None else None
+            if want is None and target is not None and target.binding is not None:
+                # No value at the path, a required binding: membership of its value set decides.
+                if not any(_in_value_set(target, v) for v in found):
+                    return False
+                continue
             exact = dtype == "value" and target is not None and target.fixed is not None
             test = matches_fixed if exact else matches_pattern
             if want is None or not any(test(v, want) for v in found):
@@ -88,15 +95,36 @@ def slice_matches(slicing: Slicing, sl: Slice, item: object, resolve: Resolver, 
                 return False
         elif dtype == "type":
             kinds = {v.get("resourceType") for v in found if isinstance(v, dict)}
+            if "resolve()" not in path and item_type is not None:
+                kinds.add(item_type)  # the type of the element itself ($this of a Reference, Identifier)
             if not kinds & set(sl.types):
                 return False
-        elif dtype == "profile" and not any(
-            isinstance(v, dict) and any(conforms(v, p) for p in sl.profiles) for v in found
-        ):
-            return False
+        elif dtype == "profile":
+            datatypes = sl.constraint.profile_refs or []
+            if "resolve()" not in path and datatypes and datatype is not None:
+                if not any(datatype(v, p) for v in found for p in datatypes):
+                    return False
+            elif not any(isinstance(v, dict) and any(conforms(v, p) for p in sl.profiles) for v in found):
+                return False
     return True
 
 
-def classify(slicing: Slicing, items: list, resolve: Resolver, conforms: Conforms) -> list[list[Slice]]:
+def _in_value_set(target: object, value: object) -> bool:
+    binding = target.binding  # type: ignore[attr-defined]
+    vs = binding.value_set
+    if vs is None:
+        return False
+    if isinstance(value, str):
+        return vs.has_code(value)
+    if isinstance(value, dict):
+        if isinstance(value.get("coding"), list):
+            return any(isinstance(c, dict) and vs.has_coding(c.get("system"), c.get("code")) for c in value["coding"])
+        return vs.has_coding(value.get("system"), value.get("code"))
+    return False
+
+
+def classify(slicing: Slicing, items: list, resolve: Resolver, conforms: Conforms,
+             datatype: ConformsDatatype | None = None, item_type: str | None = None) -> list[list[Slice]]:  # fmt: skip
     """For each item, the slices it matches (normally zero or one)."""
-    return [[sl for sl in slicing.slices if slice_matches(slicing, sl, item, resolve, conforms)] for item in items]
+    return [[sl for sl in slicing.slices if slice_matches(slicing, sl, item, resolve, conforms, datatype, item_type)]
+            for item in items]  # fmt: skip

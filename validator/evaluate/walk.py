@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from validator import rule_ids as R
 from validator.compile.plan import Binding, Invariant, Plan, Rule
 from validator.compile.profiles import Profile
 from validator.evaluate.bindings import binding_problem, report_binding
@@ -18,6 +19,7 @@ from validator.fhirpath import expressions as fhirpath
 from validator.fhirpath.natives import InvariantContext
 from validator.fhirpath.subset import Unsupported, passes
 from validator.model import Severity
+from validator.rule_ids import implements
 
 Pointer = tuple[str | int, ...]
 
@@ -105,6 +107,7 @@ class ResourceWalk:
         # Profile binding rules whose not-bundled note was given (a profile's rules are its own,
         # never the base's: the base rules keep their own notes).
         self._noted: set[str] = set()
+        self.noted: set[str] = set()  # profiles whose not-checked constructs were noted
 
     # -- recording -----------------------------------------------------------------------------
     def add(self, rule_id_or_rule: str | Rule, pointer: Pointer, message: str, duplicate: bool = False) -> None:
@@ -115,9 +118,87 @@ class ResourceWalk:
     def run(self, resource: dict, base: list[RawIssue]) -> list[RawIssue]:
         """The findings of the base rules (`base`: BaseRules.check of this resource) and the profiles."""
         self.issues.extend(base)
-        for profile in self.profiles:
-            ProfileCheck(self, profile, self.must_support).run(resource)
+        applied: set[str] = set()
+        for asked in self.profiles:
+            for profile in asked.chain():  # a profile on a profile: its bases apply too, once
+                if profile.url in applied:
+                    continue
+                applied.add(profile.url)
+                ProfileCheck(self, profile, self.must_support).run(resource)
+                self.profile_invariants(profile, resource)
+        extensions = {url: ext for asked in self.profiles for url, ext in asked.extensions.items()}
+        if extensions:
+            self.extension_contexts(resource, extensions)
         return self.issues
+
+    def extension_contexts(self, resource: dict, extensions: dict[str, Profile]) -> None:
+        """An extension an IG defines, used where its definition does not allow it (its element
+        contexts): wherever it is in the resource, sliced in by a profile or not."""
+        rtype = resource.get("resourceType")
+        stack: list[tuple[object, tuple, str]] = [(resource, (), rtype if isinstance(rtype, str) else "")]
+        while stack:
+            node, ptr, path = stack.pop()
+            if isinstance(node, list):
+                stack.extend((v, (*ptr, i), path) for i, v in enumerate(node))
+                continue
+            if not isinstance(node, dict):
+                continue
+            for key, value in node.items():
+                if key in ("extension", "modifierExtension") and isinstance(value, list):
+                    for i, item in enumerate(value):
+                        url = item.get("url") if isinstance(item, dict) else None
+                        ext = extensions.get(url) if isinstance(url, str) else None  # a malformed url: the type rule's
+                        if ext is not None and ext.context_rule is not None and not self._allowed(ext, path):
+                            self.add(ext.context_rule, (*ptr, key, i),
+                                     f"{ext.title} ({ext.url}) is used on {path}, but may only be used on "
+                                     f"{', '.join(ext.contexts)}")  # fmt: skip
+                    continue  # an extension's own content is not where an IG's resource extension goes
+                if key == "contained" and isinstance(value, list):
+                    for i, res in enumerate(value):
+                        kind = res.get("resourceType") if isinstance(res, dict) else None
+                        stack.append((res, (*ptr, key, i), kind if isinstance(kind, str) else ""))
+                    continue
+                name = key[1:] if key.startswith("_") else key
+                stack.append((value, (*ptr, key), f"{path}.{name}"))
+
+    def _allowed(self, ext: Profile, path: str) -> bool:
+        """Whether an element path is among an extension's contexts. A context that is a type
+        other than a resource (Identifier, Element) is not told here: allowed."""
+        for context in ext.contexts:
+            if path == context or (context.endswith("[x]") and path.startswith(context[:-3])):
+                return True
+            if context in ("Element", "Base") or (context in ("Resource", "DomainResource") and "." not in path):
+                return True
+            if "." not in context and context not in self.plan.resource_types and context != path.split(".")[0]:
+                return True  # a datatype or Element context: its type is not known here
+        return False
+
+    @implements(R.INVARIANT_NOT_EVALUATED)
+    def profile_invariants(self, profile: Profile, resource: dict) -> None:
+        """The invariants a profile adds, on the resource or on each value at their context."""
+        for inv in profile.invariants:
+            parts = inv.context.split(".")[1:]
+            nodes: list[tuple[object, Pointer]] = [(resource, ())]
+            for part in parts:
+                nxt: list[tuple[object, Pointer]] = []
+                for node, ptr in nodes:
+                    value = node.get(part) if isinstance(node, dict) else None
+                    if isinstance(value, list):
+                        nxt.extend((v, (*ptr, part, i)) for i, v in enumerate(value))
+                    elif value is not None:
+                        nxt.append((value, (*ptr, part)))
+                nodes = nxt
+            for node, ptr in nodes:
+                try:
+                    detail = invariant_detail(inv, node, inv.context, resource, self.eval_ctx.root or resource,
+                                              self.eval_ctx)  # fmt: skip
+                except Exception as exc:  # an expression fhirpathpy cannot evaluate on this payload
+                    self.add(R.INVARIANT_NOT_EVALUATED, ptr, f"{inv.key} of {profile.title} could not be evaluated: "
+                             f"{exc}")  # fmt: skip
+                    continue
+                if detail is not None:
+                    message = f"{inv.key}: {inv.human} ({profile.title})" + (f": {detail}" if detail else "")
+                    self.add(inv.rule, ptr, message)
 
     # -- bindings ------------------------------------------------------------------------------
     def check_binding(self, binding: Binding, value: object, tcode: str, p: Pointer, path: str) -> None:

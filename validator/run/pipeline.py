@@ -41,6 +41,7 @@ from validator.rule_ids import implements
 from validator.run.faults import failure_message, unvalidated
 from validator.run.store import ResultStore
 from validator.select.selection import Selection, Selector, mismatch_notes
+from validator.versions import VERSIONS
 
 
 @dataclass(slots=True)
@@ -353,10 +354,15 @@ class Pipeline:
             if prof is None or prof.resource_type != target.get("resourceType"):
                 problems.append(f"it is a {target.get('resourceType')}, not a {url}" if prof else f"{url} is unknown")
                 continue
-            walk = ResourceWalk(self.plan, EvalContext(root=target, bundle=bundle), profiles=[prof],
+            # The target is read as the profile's FHIR version (an R5 IG's endpoint is an R5 Endpoint).
+            selection = initial
+            if prof.fhir_version.split(".")[0] != initial.version.number.split(".")[0]:
+                version = next((v for v in VERSIONS.values() if v.number == prof.fhir_version), initial.version)
+                selection = Selection(version, f"the FHIR version of {prof.title}")
+            walk = ResourceWalk(plan_for(selection.version), EvalContext(root=target, bundle=bundle), profiles=[prof],
                                 must_support=False)  # fmt: skip
             rtype = target.get("resourceType") or "Resource"
-            base_findings = self.base_rules(initial).check(target, bundle)
+            base_findings = self.base_rules(selection).check(target, bundle)
             problems.extend(
                 f"{render_expression(rtype, r.pointer)}: {r.message} [{r.rule.id}]"
                 for r in walk.run(target, base_findings)

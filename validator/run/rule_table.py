@@ -49,7 +49,9 @@ def rule_table(plan: Plan, profile_rules: dict[str, Rule] | None = None) -> dict
     invariants = _invariants(plan)
     table = {rid: RuleEntry(rule, _implementation(rule, invariants.get(rid))) for rid, rule in plan.rules.items()}
     for rid, rule in (profile_rules or {}).items():
-        table[rid] = RuleEntry(rule, f"profile constraint: {rule.kind} of {rule.path} (evaluate/profile_check.py)")
+        where = "FHIRPath of a profile invariant (evaluate/walk.py)" if rule.kind == "invariant" else \
+            f"profile constraint: {rule.kind} of {rule.path} (evaluate/profile_check.py)"
+        table[rid] = RuleEntry(rule, where)
     return table
 
 

@@ -46,8 +46,11 @@ def find_requested(key: str, profile_set: ProfileSet) -> Profile:
         raise UnknownProfile(f"{key}: not a profile pack (it has no 'profile' section)")
     prof = profile_set.find(key)
     if prof is None:
-        names = ", ".join(sorted(profile_set.by_name)) or "none"
+        names = ", ".join(sorted(n for n, p in profile_set.by_name.items() if not p.is_datatype)) or "none"
         raise UnknownProfile(f"unknown profile {key!r} (known: {names}; or give a canonical URL or a pack file)")
+    if prof.is_datatype:
+        raise UnknownProfile(f"{key}: {prof.title} constrains {prof.resource_type}, a datatype: it applies where a "
+                             "resource profile uses it, not to a resource")  # fmt: skip
     return prof
 
 
@@ -55,8 +58,10 @@ class Selector:
     """The selection policy of one Validator: the version asked for (or None) and the profiles."""
 
     def __init__(self, requested_version: FhirVersion | None, default: FhirVersion,
-                 profile_set: Callable[[], ProfileSet], requested: list[Profile]) -> None:  # fmt: skip
+                 profile_set: Callable[[], ProfileSet], requested: list[Profile],
+                 reason: str = "--fhir-version") -> None:  # fmt: skip
         self.requested_version = requested_version
+        self.reason = reason  # why the requested version: --fhir-version, or a --profile of that version
         self.default = default
         self._profile_set = profile_set  # loaded on first need: most runs never read a profile pack
         self.requested = requested
@@ -69,7 +74,7 @@ class Selector:
     def initial(self) -> Selection:
         """The selection before the payload is read: the requested version, or the default."""
         if self.requested_version is not None:
-            return Selection(self.requested_version, "--fhir-version")
+            return Selection(self.requested_version, self.reason)
         return Selection(self.default, "default (R4)")
 
     def version(self, res: dict, rtype: str | None) -> Selection:
