@@ -39,16 +39,17 @@ def validate_dataframe(df, options: SparkOptions | None = None, sources: Sequenc
     """Validate NDJSON lines: `df` has columns `source` (the file's name), `line` (its number in
     the file, from 1) and `value` (the line, binary or string); lines.read_ndjson makes one from
     files. The result has a row per resource: `file_index` (the file's place in `sources`, else
-    among the names sorted) and the columns of rows.RESULT_FIELDS, in run order (file_index, then
-    line). `sources` also names files that hold no line at all (empty), which get the finding
+    among the names sorted) and the columns of rows.RESULT_FIELDS; run order is file_index, then
+    line (nulls first). `sources` also names files that hold no line at all (empty), which get the finding
     `validate` gives them. The intermediate rows are cached
     (DataFrame.persist) until the session ends or the cache is cleared."""
-    return _validate(df, options or SparkOptions(), sources, [])
+    return _validate(df, options or SparkOptions(), sources, [])[0]
 
 
 def _validate(df, options: SparkOptions, sources: Sequence[str] | None, file_results: list[ResourceResult]):
-    """As validate_dataframe; `file_results` are findings about whole files made by the driver
-    (too large, unreadable), placed in run order among the others."""
+    """As validate_dataframe, and the cached first pass (to unpersist once the results are
+    written); `file_results` are findings about whole files made by the driver (too large,
+    unreadable), placed in run order among the others."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -74,7 +75,7 @@ def _validate(df, options: SparkOptions, sources: Sequence[str] | None, file_res
     if extra:
         rows = [(order.get(r.source, -1), *result_row(r, options.fail_on)) for r in extra]
         done = done.unionByName(spark.createDataFrame(rows, f"`file_index` int, {RESULT_SCHEMA}"))
-    return done.orderBy(F.col("file_index").asc(), F.col("line").asc_nulls_first())
+    return done, stage  # not sorted here: a global sort would run pass 2 twice (once to sample it)
 
 
 def _validate_lines(options: SparkOptions, order: dict[str, int]):
