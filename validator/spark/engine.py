@@ -62,12 +62,14 @@ def _validate(df, options: SparkOptions, sources: Sequence[str] | None, file_res
     stage = spark.createDataFrame(lines.rdd.mapPartitions(_validate_lines(options, order)), STAGE_SCHEMA)
     stage = stage.persist(StorageLevel.MEMORY_AND_DISK)
 
+    # One job runs pass 1 (into the cache) and brings back a row per file: whether it gave any
+    # result (an empty file, or one of blank lines, gave none) and whether any check waits.
+    per_file = stage.groupBy("source").agg(F.max(F.col("waiting").isNotNull()).alias("waits")).collect()
+    present = {r[0] for r in per_file}
     columns = ["file_index", *RESULT_COLUMNS]
     done = stage.filter(F.col("waiting").isNull()).select(*columns)
-    if stage.filter(F.col("waiting").isNotNull()).limit(1).count():
+    if any(r[1] for r in per_file):
         done = done.unionByName(_finish_waiting(stage, options).select(*columns))
-    # Files that gave no result: empty, or only blank lines (few: collected as names only).
-    present = {r[0] for r in stage.select("source").distinct().collect()}
     validator = options.validator()
     extra = [*file_results,
              *(drop([validator.pipeline.validate_guarded(no_resource(s)).result], validator.off, (), str)[0]
