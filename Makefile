@@ -41,7 +41,17 @@ $(CHROMIUM):
 		echo "The HTML report test needs Debian's chromium package: sudo apt-get install chromium"; exit 1; \
 	fi
 
-test: $(VENV)/.installed-test $(CHROMIUM)
+# The Spark tests (tests/test_spark.py) run PySpark, which needs a Java 17 runtime.
+JAVA := /usr/bin/java
+
+$(JAVA):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	else \
+		echo "The Spark tests need Java 17: sudo apt-get install openjdk-17-jre-headless"; exit 1; \
+	fi
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(JAVA)
 	$(BIN)/ruff check validator tests fuzz bench
 	$(BIN)/python -m pytest
 

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("evaluate", {"evaluate"}),
     ("run", {"run"}),
     ("report", {"report"}),
-    ("entry points", {"__init__", "api", "cli", "config", "pytest_plugin", "testing", "progress", "suites"}),
+    ("entry points", {"__init__", "api", "cli", "config", "pytest_plugin", "testing", "progress", "suites", "spark"}),
 ]
 STAGE_PACKAGES = ["compile", "load", "select", "evaluate", "run", "report"]
 
