@@ -20,7 +20,7 @@ from validator.model import ResourceResult
 from validator.rule_ids import UNREADABLE
 from validator.spark.aggregate import in_run_order, summarize, write_json_report
 from validator.spark.engine import _validate
-from validator.spark.lines import BOM, InputFile, read_ndjson
+from validator.spark.lines import BOM, InputFile, numbered_lines
 from validator.spark.options import SparkOptions
 
 RESULTS = "results.parquet"  # in the output folder, unless --results names another place
@@ -132,7 +132,7 @@ def run_spark(spark, paths: Sequence[str], output: Path, options: SparkOptions, 
               partitions: int | None = None) -> SparkRun:  # fmt: skip
     """Validate, write the Parquet table, then summary.json and report.json into `output`."""
     sources, files, problems = find_inputs(spark, paths, options)
-    lines = read_ndjson(spark, files)
+    lines = numbered_lines(spark, files)
     if partitions:
         lines = lines.repartition(partitions)  # line numbers travel with the lines
     table, stage = _validate(lines, options, sources, problems)

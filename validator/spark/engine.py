@@ -47,19 +47,24 @@ def validate_dataframe(df, options: SparkOptions | None = None, sources: Sequenc
 
 
 def _validate(df, options: SparkOptions, sources: Sequence[str] | None, file_results: list[ResourceResult]):
-    """As validate_dataframe, and the cached first pass (to unpersist once the results are
+    """As validate_dataframe (`df` may also be an RDD of (source, line, value) tuples, with
+    `sources`), and the cached first pass (to unpersist once the results are
     written); `file_results` are findings about whole files made by the driver (too large,
     unreadable), placed in run order among the others."""
     from pyspark import StorageLevel
+    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    spark = df.sparkSession
+    spark = df.sparkSession if hasattr(df, "rdd") else SparkSession.getActiveSession()
     options.validator()  # a usage error (unknown profile, broken pack) is raised here, not in a task
     if sources is None:
         sources = sorted(r[0] for r in df.select("source").distinct().collect())
     order = {s: n for n, s in enumerate(sources)}
-    lines = df.select("source", "line", F.col("value").cast("binary").alias("value"))
-    stage = spark.createDataFrame(lines.rdd.mapPartitions(_validate_lines(options, order)), STAGE_SCHEMA)
+    rows = _validate_lines(options, order)
+    if hasattr(df, "rdd"):  # a DataFrame; else already an RDD of (source, line, value) tuples
+        df = df.select("source", "line", F.col("value").cast("binary").alias("value")).rdd
+    # Rows are made by rows.result_row to the schema: Spark need not check each one again.
+    stage = spark.createDataFrame(df.mapPartitions(rows), STAGE_SCHEMA, verifySchema=False)
     stage = stage.persist(StorageLevel.MEMORY_AND_DISK)
 
     # One job runs pass 1 (into the cache) and brings back a row per file: whether it gave any
@@ -127,7 +132,7 @@ def _finish_waiting(stage, options: SparkOptions):
     joined = waiting.join(found, ["file_index", "source", "line"], "left").select(
         "file_index", *RESULT_COLUMNS, "waiting", "found")
     finished = joined.rdd.mapPartitions(_finish(options))
-    return stage.sparkSession.createDataFrame(finished, f"`file_index` int, {RESULT_SCHEMA}")
+    return stage.sparkSession.createDataFrame(finished, f"`file_index` int, {RESULT_SCHEMA}", verifySchema=False)
 
 
 def _finish(options: SparkOptions):

@@ -40,10 +40,16 @@ def same_file(uri: str, encoded: bool = False) -> str:
 def read_ndjson(spark, files: Sequence[InputFile]):
     """The numbered lines of the files, as a DataFrame with LINE_SCHEMA. Blank lines are kept (the
     validator skips them) so that numbers stay those of the file."""
+    return spark.createDataFrame(numbered_lines(spark, files), LINE_SCHEMA)
+
+
+def numbered_lines(spark, files: Sequence[InputFile]):
+    """As read_ndjson, as an RDD of (source, line, value) tuples: the command validates it in the
+    same Python worker that numbers it, without a round trip through the JVM in between."""
     from pyspark.sql import functions as F
 
     if not files:
-        return spark.createDataFrame([], LINE_SCHEMA)
+        return spark.sparkContext.emptyRDD()
     # Escaped: Spark reads each path as a glob, and a file name may hold [ ] { } * ?
     raw = (spark.read.option("lineSep", "\n").text([f.uri.translate(_GLOB) for f in files])
            .select(F.col("_metadata.file_path").alias("path"), F.col("_metadata.file_block_start").alias("block"),
@@ -61,7 +67,7 @@ def read_ndjson(spark, files: Sequence[InputFile]):
             line += 1
             yield file.source, line, (BOM + value if line == 1 and file.bom else value)
 
-    return spark.createDataFrame(raw.rdd.mapPartitions(number), LINE_SCHEMA)
+    return raw.rdd.mapPartitions(number)
 
 
 def _first_lines(counts) -> dict[tuple[str, int], int]:
