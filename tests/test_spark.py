@@ -105,3 +105,29 @@ def test_spark_gives_the_same_findings_summary_and_report_as_validate(spark, tmp
             "dicom:wado-study", "engine:target-not-checked", "dicom:uid-syntax", "json:unknown-property"} <= rules
     first_endpoint = [r for r in expected.results if r.source.endswith("a-studies.ndjson") and r.entry == 6]
     assert any(i.rule == "dicom:wado-study" for i in first_endpoint[0].issues)  # the first Endpoint/wado read
+
+
+def test_validate_dataframe_takes_lines_as_strings_and_finds_what_validate_finds(spark, tmp_path) -> None:
+    from validator.spark import SparkOptions, validate_dataframe
+    from validator.spark.rows import row_result
+
+    lines = [json.dumps(_study(n)) for n in (0, 5, 7, 11, 13)] + ["[1, 2]", "", '{"resourceType": "Endpoint"']
+    path = tmp_path / "few.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    expected = Validator(fhir_version="R4").validate_paths([str(path)])
+    df = spark.createDataFrame([(str(path), n, text) for n, text in enumerate(lines, start=1)],
+                               "source string, line bigint, value string")  # fmt: skip
+    results = validate_dataframe(df, SparkOptions(fhir_version="R4")).orderBy("line").drop("file_index")
+    got = [row_result(row) for row in results.collect()]
+    assert [replace(r, duration=0.0) for r in got] == [replace(r, duration=0.0) for r in expected.results]
+    assert {"input:malformed-json", "input:not-a-resource", "r4:ImagingStudy.status:binding"} <= {
+        i.rule for r in got for i in r.issues}
+
+
+def test_the_spark_command_refuses_a_file_that_is_not_ndjson_naming_it(spark, tmp_path) -> None:
+    study = tmp_path / "study.json"
+    study.write_text(json.dumps(_study(1)))
+    done = CliRunner().invoke(app, ["spark", str(study), "--output", str(tmp_path / "out")])
+    assert done.exit_code == 2
+    assert "study.json: not an NDJSON file" in done.output
+    assert not (tmp_path / "out").exists()
