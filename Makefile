@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REPORTS := reports
 
-.PHONY: run test lint fuzz bench clean
+.PHONY: run test lint fuzz bench bench-spark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ NDJSON ?= 100000
 bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/benchmark.py --ndjson $(NDJSON)
+
+# Spark (local[2]) against --jobs 2 on the same NDJSON file (needs Java 17; not part of make test).
+bench-spark: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[spark]'
+	$(BIN)/python bench/spark_vs_jobs.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check validator tests
