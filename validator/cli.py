@@ -621,7 +621,10 @@ def spark(
     options = SparkOptions(fhir_version, threshold, tuple(profile or ()), must_support, dicom,
                            tuple(_parse_severities(severity).items()), limits, debug)  # fmt: skip
     _validator(fhir_version, threshold, profile, severity=dict(options.severity))  # usage errors, before Spark starts
-    session = spark_session(master)
+    try:
+        session = spark_session(master)
+    except Exception as exc:  # no Java, a master that cannot be reached: said, not a traceback
+        raise _usage_error(f"Spark could not start (it needs a Java 17 runtime): {exc}") from None
     try:
         run = run_spark(session, paths, output, options, results, partitions)
     except SparkInputError as exc:

@@ -35,8 +35,7 @@ class SparkOptions:
         is found there before any executor starts."""
         built = _BUILT.get(self)
         if built is None:
-            # root: reports are written by the driver; an executor never looks for a repository
             built = _BUILT[self] = Validator(self.fhir_version, self.fail_on, self.profiles, self.must_support,
-                                             self.dicom, dict(self.severity), limits=self.limits, debug=self.debug,
-                                             root="/")  # fmt: skip
+                                             self.dicom, dict(self.severity), limits=self.limits,
+                                             debug=self.debug)  # fmt: skip
         return built
