@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from validator import Validator
 from validator.cli import app
 from validator.report.json_report import render
+from validator.report.text import summary_line
 
 STUDIES = 3000
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -84,11 +85,9 @@ def test_spark_gives_the_same_findings_summary_and_report_as_validate(spark, tmp
     monkeypatch.chdir(tmp_path)
     expected = Validator(profiles=["imr"]).validate_paths(paths)
     out = tmp_path / "out"
-    runner = CliRunner()
-    done = runner.invoke(app, ["spark", *paths, "--output", str(out), "--profile", "imr"])
-    validated = runner.invoke(app, ["validate", *paths, "-q", "--profile", "imr"])
-    assert done.exit_code == validated.exit_code == 1, done.output
-    assert done.output.splitlines()[-1] == validated.output.splitlines()[-1]
+    done = CliRunner().invoke(app, ["spark", *paths, "--output", str(out), "--profile", "imr"])
+    assert done.exit_code == 1, done.output  # as validate: findings at --fail-on error
+    assert done.output.splitlines()[-1] == summary_line(expected)  # validate's last line
 
     from validator.spark.aggregate import in_run_order
 
