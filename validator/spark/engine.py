@@ -77,7 +77,7 @@ def _validate(df, options: SparkOptions, sources: Sequence[str] | None, file_res
         done = done.unionByName(_finish_waiting(stage, options).select(*columns))
     validator = options.validator()
     extra = [*file_results,
-             *(drop([validator.pipeline.validate_guarded(no_resource(s)).result], validator.off, (), str)[0]
+             *(_waived(validator.pipeline.validate_guarded(no_resource(s)).result, validator)
                for s in sources if s not in present and s not in {r.source for r in file_results})]  # fmt: skip
     if extra:
         rows = [(order.get(r.source, -1), *result_row(r, options.fail_on)) for r in extra]
@@ -102,7 +102,7 @@ def _validate_lines(options: SparkOptions, order: dict[str, int]):
 
 
 def _stage_row(file_index: int, outcome: Outcome, validator) -> tuple:
-    result = drop([outcome.result], validator.off, (), str)[0]  # --severity RULE=off, as Validator.run
+    result = _waived(outcome.result, validator)
     waiting = outcome.waiting
     needed = None
     if waiting is not None:
@@ -112,6 +112,12 @@ def _stage_row(file_index: int, outcome: Outcome, validator) -> tuple:
     remembered = [(key, pickle.dumps(facts)) for key, facts in outcome.remembered] or None
     return (file_index, *result_row(result, validator.fail_on),
             pickle.dumps(waiting) if waiting is not None else None, needed, remembered)  # fmt: skip
+
+
+def _waived(result: ResourceResult, validator) -> ResourceResult:
+    """The result less the findings of rules switched off (--severity RULE=off), as Validator.run
+    leaves them out. Per result, so applying it before and after the end-of-run checks is the same."""
+    return next(iter(drop([result], validator.off, (), str)))
 
 
 def _finish_waiting(stage, options: SparkOptions):
@@ -146,7 +152,7 @@ def _finish(options: SparkOptions):
             remembered = [(key, pickle.loads(facts)) for key, facts in found or ()]
             outcome = Outcome(row_result(result_values), waiting, remembered)
             result = validator.pipeline.finish([outcome])[0]
-            result = drop([result], validator.off, (), str)[0]
+            result = _waived(result, validator)
             yield (file_index, *result_row(result, validator.fail_on))
 
     return run
