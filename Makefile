@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REPORTS := reports
 
-.PHONY: run test lint fuzz bench clean
+.PHONY: run test lint fuzz bench bench-spark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,7 +63,17 @@ MEDPLUM := tests/servers/medplum/node_modules/.package-lock.json
 $(MEDPLUM): tests/servers/medplum/package-lock.json
 	cd tests/servers/medplum && npm ci --no-audit --no-fund --loglevel=error
 
-test: $(VENV)/.installed-test $(CHROMIUM) $(ORTHANC_DICOMWEB) $(MEDPLUM)
+# The Spark tests (tests/test_spark.py) run PySpark, which needs a Java 17 runtime.
+JAVA := /usr/bin/java
+
+$(JAVA):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	else \
+		echo "The Spark tests need Java 17: sudo apt-get install openjdk-17-jre-headless"; exit 1; \
+	fi
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(ORTHANC_DICOMWEB) $(MEDPLUM) $(JAVA)
 	$(BIN)/ruff check validator tests fuzz bench
 	$(BIN)/python -m pytest
 
@@ -78,6 +88,11 @@ NDJSON ?= 100000
 bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/benchmark.py --ndjson $(NDJSON)
+
+# Spark (local[2]) against --jobs 2 on the same NDJSON file (needs Java 17; not part of make test).
+bench-spark: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[spark]'
+	$(BIN)/python bench/spark_vs_jobs.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check validator tests

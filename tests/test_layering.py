@@ -28,7 +28,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("evaluate", {"evaluate"}),
     ("run", {"run"}),
     ("report", {"report"}),
-    ("entry points", {"__init__", "api", "cli", "config", "pytest_plugin", "testing", "progress", "suites", "probe"}),
+    ("entry points", {"__init__", "api", "cli", "config", "pytest_plugin", "testing", "progress", "suites", "probe",
+                      "spark"}),
 ]
 STAGE_PACKAGES = ["compile", "load", "select", "evaluate", "run", "report"]
 

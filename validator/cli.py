@@ -750,6 +750,67 @@ def probe_server(
     raise typer.Exit(_exit_code(run, any(not c.passed for c in run.cases or ()), written))
 
 
+# -- spark: the same engine over NDJSON on Apache Spark (validator/spark/) -------------------------
+@app.command(epilog=_EXIT_HELP)
+def spark(
+    paths: Annotated[list[str], typer.Argument(help="NDJSON files, folders, globs, or URIs Spark reads (hdfs://, "
+                                                    "s3a://, file:).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", help="Folder for summary.json, report.json and (unless "
+                                                          "--results) results.parquet.")],
+    results: Annotated[str | None, typer.Option("--results", help="Where to write the Parquet results instead "
+                                                                  "(any URI Spark writes, e.g. hdfs://...).")] = None,
+    master: Annotated[str | None, typer.Option("--master", help="Spark master for a session made here (default: "
+                                                                "the running session, e.g. under spark-submit, "
+                                                                "else local[*]).")] = None,
+    partitions: Annotated[int | None, typer.Option("--partitions", min=1, help="Spread the lines over N "
+                                                                                "partitions (default: Spark's file "
+                                                                                "splits).")] = None,
+    fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="As for validate.")] = None,
+    profile: Annotated[list[str] | None, typer.Option("--profile", help="As for validate.")] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.error,
+    must_support: Annotated[bool, typer.Option("--must-support/--no-must-support")] = True,
+    dicom: Annotated[bool, typer.Option("--dicom-rules/--no-dicom")] = True,
+    severity: Annotated[list[str] | None, typer.Option("--severity", help="RULE=LEVEL or off, as for validate.")] = (
+        None
+    ),
+    max_bytes: Annotated[int, typer.Option("--max-bytes", min=1)] = DEFAULT_LIMITS.max_bytes,
+    max_depth: Annotated[int, typer.Option("--max-depth", min=2)] = DEFAULT_LIMITS.max_depth,
+    max_string: Annotated[int, typer.Option("--max-string", min=1)] = DEFAULT_LIMITS.max_string,
+    max_issues: Annotated[int, typer.Option("--max-issues", min=1)] = DEFAULT_LIMITS.max_issues,
+    debug: Annotated[bool, typer.Option("--debug")] = False,
+) -> None:
+    """Validate NDJSON files on Apache Spark (the spark extra): the same findings as validate, written as
+    Parquet, with validate's summary and JSON report. Needs: pip install 'imaging-validator[spark]'."""
+    try:
+        from validator.spark.command import NOT_DONE, SparkInputError, run_spark
+        from validator.spark.options import SparkOptions
+        from validator.spark.session import spark_session
+    except ImportError as exc:
+        raise _usage_error(f"the spark command needs PySpark ({exc}): pip install 'imaging-validator[spark]'") from None
+    threshold = None if fail_on is FailOn.never else Severity.parse(fail_on.value)
+    limits = Limits(max_bytes=max_bytes, max_depth=max_depth, max_string=max_string, max_issues=max_issues)
+    options = SparkOptions(fhir_version, threshold, tuple(profile or ()), must_support, dicom,
+                           tuple(_parse_severities(severity).items()), limits, debug)  # fmt: skip
+    _validator(fhir_version, threshold, profile, severity=dict(options.severity))  # usage errors, before Spark starts
+    try:
+        session = spark_session(master)
+    except Exception as exc:  # no Java, a master that cannot be reached: said, not a traceback
+        raise _usage_error(f"Spark could not start (it needs a Java 17 runtime): {exc}") from None
+    try:
+        run = run_spark(session, paths, output, options, results, partitions)
+    except SparkInputError as exc:
+        raise _usage_error(str(exc)) from None
+    s = run.summary
+    counts = ", ".join(f"{n} {name}" for name, n in s["issues"].items())
+    typer.echo(f"Results: {run.results}\nReports: {output / 'summary.json'}, {run.report}")
+    for note in NOT_DONE:
+        typer.echo(f"note: {note}")
+    typer.echo(f"{s['files']} file(s), {s['resources']} resource(s), {s['failedResources']} failed, "
+               f"{s['notValidatedResources']} not validated: {counts}. "
+               f"Result: {s['status'].upper()} (fail on {s['failOn']})")  # fmt: skip
+    raise typer.Exit(EXIT_BROKEN if s["internalErrors"] else EXIT_FAIL if s["status"] == "fail" else EXIT_OK)
+
+
 def main() -> None:
     from validator.compile.packs import PackError
 
