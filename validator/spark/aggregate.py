@@ -1,16 +1,12 @@
-"""The run's summary and JSON report from the results table, without holding the results on the
-driver: the summary is a Spark aggregation (one row comes back), and the JSON report is written as
-the rows stream in, one partition at a time, in run order."""
+"""The run's summary and its results in run order from the results table, without holding the
+results on the driver: the summary is a Spark aggregation (one row comes back), and the results
+stream in one partition at a time, for the reports (command.write_reports)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from validator.model import ResourceResult, Severity
-from validator.report.files import write_atomic
-from validator.report.json_report import result_dict
-from validator.report.json_stream import document_chunks
 from validator.rule_ids import INTERNAL_ERROR
 from validator.spark.rows import RESULT_COLUMNS, row_result
 
@@ -52,11 +48,3 @@ def in_run_order(results) -> Iterable[ResourceResult]:
     ordered = results.orderBy(F.col("file_index").asc(), F.col("line").asc_nulls_first()).select(*RESULT_COLUMNS)
     for row in ordered.toLocalIterator():
         yield row_result(row)
-
-
-def write_json_report(path: Path, summary: dict, results: Iterable[ResourceResult], fail_on: Severity | None) -> None:
-    """The JSON report of `validate --json`, byte for byte (the same streamer), written as the
-    results come and atomically, as validate writes its reports."""
-    shown = {k: v for k, v in summary.items() if k != "internalErrors"}
-    pieces = document_chunks({"summary": shown}, "results", (result_dict(r, fail_on) for r in results))
-    write_atomic(path, (p.encode("utf-8", "backslashreplace") for p in pieces))

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from validator.load.sources import NDJSON_SUFFIXES, LoadProblem, ResourceInput, ndjson_size_problem
 from validator.model import ResourceResult
 from validator.rule_ids import UNREADABLE
-from validator.spark.aggregate import in_run_order, summarize, write_json_report
+from validator.spark.aggregate import in_run_order, summarize
 from validator.spark.engine import _validate
 from validator.spark.lines import BOM, InputFile, numbered_lines
 from validator.spark.options import SparkOptions
 
 RESULTS = "results.parquet"  # in the output folder, unless --results names another place
 # What the Spark path does not do, said in its summary (README: Spark).
-NOT_DONE = ("only NDJSON files are read (validate other files with `imaging-validator validate`)",
-            "of the report formats, only the JSON report is written (report.json)")  # fmt: skip
+NOT_DONE = ("only NDJSON files are read (validate other files with `imaging-validator validate`)",)
 
 
 class SparkInputError(ValueError):
@@ -141,9 +140,26 @@ def run_spark(spark, paths: Sequence[str], output: Path, options: SparkOptions, 
     stage.unpersist()  # the cached first pass is in the table now
     written = spark.read.parquet(where)
     summary = summarize(written, options.fail_on)
-    report = output / "report.json"
-    write_json_report(report, summary, in_run_order(written), options.fail_on)
-    doc = {**summary, "results": where, "notDone": list(NOT_DONE)}
     output.mkdir(parents=True, exist_ok=True)
+    write_reports(output, options.validator(), in_run_order(written))
+    doc = {**summary, "results": where, "notDone": list(NOT_DONE)}
     (output / "summary.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    return SparkRun(summary, where, report)
+    return SparkRun(summary, where, output / "report.json")
+
+
+def write_reports(output: Path, validator, results: Iterable[ResourceResult]) -> None:
+    """Every report `validate --reports-dir` writes, from the results in run order: they are read
+    once from Spark into a result store (on disk past a few thousand), which the reporters read,
+    so the driver never holds the run."""
+    from validator.report import REPORTERS
+    from validator.report.files import write_atomic
+    from validator.run.store import ResultStore
+
+    store = ResultStore(results)
+    try:
+        run = validator.run(store)
+        for reporter in REPORTERS.values():
+            if reporter.file_name is not None:
+                write_atomic(output / reporter.file_name, reporter.file_chunks(run))
+    finally:
+        store.close()
