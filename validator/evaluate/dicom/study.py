@@ -285,20 +285,26 @@ class StudyCheck:
     @implements(R.SERIES_NUMBER_OF_INSTANCES)
     def series_count(self, s: dict, sp: Pointer, listed: int) -> None:
         claimed = _count(s.get("numberOfInstances"))
-        if claimed is not None and listed and claimed != listed:
+        # A count larger than the list is a partial listing, which FHIR R4 and R5 allow ("may be
+        # larger than the number of instance elements this Resource contains"); a smaller one
+        # cannot be true. (R6's ist-6 asks for equality itself.)
+        if claimed is not None and listed and claimed < listed:
             self.report(R.SERIES_NUMBER_OF_INSTANCES, (*sp, "numberOfInstances"),
-                        f"series[{sp[1]}] claims {claimed} instance(s) and lists {listed}")  # fmt: skip
+                        f"series[{sp[1]}] claims {claimed} instance(s) but lists {listed}: a count may exceed "
+                        "the instances listed (a partial listing), never fall short of them")  # fmt: skip
 
     @implements(R.NUMBER_OF_INSTANCES, R.NUMBER_OF_SERIES)
     def study_counts(self, study: dict, listed_series: int, listed_instances: int | None) -> None:
         n = _count(study.get("numberOfSeries"))
-        if n is not None and listed_series and n != listed_series:
-            self.report(R.NUMBER_OF_SERIES, ("numberOfSeries",), f"numberOfSeries is {n} but {listed_series} "
-                        "series are listed")  # fmt: skip
+        if n is not None and listed_series and n < listed_series:  # larger: a partial listing (see series_count)
+            self.report(R.NUMBER_OF_SERIES, ("numberOfSeries",),
+                        f"numberOfSeries is {n} but {listed_series} series are listed: a count may exceed the "
+                        "series listed, never fall short of them")  # fmt: skip
         m = _count(study.get("numberOfInstances"))
-        if m is not None and listed_instances is not None and m != listed_instances:
+        if m is not None and listed_instances is not None and m < listed_instances:
             self.report(R.NUMBER_OF_INSTANCES, ("numberOfInstances",), f"numberOfInstances is {m} but the series list "
-                        f"{listed_instances} instance(s)")  # fmt: skip
+                        f"{listed_instances} instance(s): a count may exceed the instances listed, never fall short "
+                        "of them")  # fmt: skip
 
     # -- endpoints ------------------------------------------------------------------------------
     def endpoints(self, value: object, p: Pointer, study_uid: str | None, series_uid: str | None) -> None:
