@@ -154,3 +154,15 @@ def test_an_accented_name_does_not_make_a_study_walked_but_an_escaped_page_endin
     found = {r.source.rsplit("/", 1)[-1]: [i.rule for i in r.issues] for r in run.results}
     assert "coding:system-is-a-page" in found["escaped.json"]
     assert "coding:system-is-a-page" not in found["accented.json"]
+
+
+def test_a_profiles_required_binding_is_not_hidden_behind_a_dicom_warning_on_the_same_coding(shared) -> None:
+    # JP Core binds series.modality (required) to its DICOM modality value set; the DICOM rule's
+    # warning on a non-DCM system replaces only findings no more severe than itself.
+    study = {"resourceType": "ImagingStudy", "id": "x", "status": "available", "subject": {"reference": "Patient/p"},
+             "series": [{"uid": "1.2.3", "modality": {"system": "http://example.org/x", "code": "CT"}}]}  # fmt: skip
+    url = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_ImagingStudy_Radiology"
+    v = Validator(fhir_version="R4", profiles=[url], igs=[str(shared / "igs" / "jp-core")])
+    found = {(i.rule, i.severity.label) for i in v.validate_resource(study).issues if i.expression.endswith("modality")}
+    assert ("jp-imagingstudy-radiology:ImagingStudy.series.modality:binding", "error") in found
+    assert ("dicom:modality-system", "warning") in found

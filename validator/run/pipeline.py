@@ -238,7 +238,7 @@ class Pipeline:
         endpoints: list[tuple] = []
         if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None or self.dicomweb is not None):
             endpoints = self._dicom(res, EvalContext(root=res, bundle=bundle), raw, plan)
-        raw = _without_replaced(raw)
+        raw = _without_replaced(raw, self.severity)
         if not (pending or endpoints):
             return raw, None
         # Where findings of the waiting checks will be shown, located now while the text is here.
@@ -446,14 +446,26 @@ class Pipeline:
                      place.snippet)  # fmt: skip
 
 
-def _without_replaced(raw: list[RawIssue]) -> list[RawIssue]:
+def _without_replaced(raw: list[RawIssue], levels: dict[str, Severity]) -> list[RawIssue]:
     """The findings less those another finding at the same place replaces (Rule.replaces): a
     DICOM rule's finding on a sopClass or modality coding says what the binding rule would say
-    there, and more."""
-    replaced = {(kind, r.pointer) for r in raw for kind in r.rule.replaces}
-    if not replaced:
+    there, and more (a private SOP Class is an information instead of the extensible binding's
+    warning, by design). An error is never replaced by a lesser finding: a profile's required
+    binding is not hidden behind a DICOM warning on the same coding."""
+    strongest: dict[tuple, Severity] = {}
+    for r in raw:
+        for kind in r.rule.replaces:
+            key = (kind, r.pointer)
+            strongest[key] = max(strongest.get(key, Severity.INFORMATION), levels.get(r.rule.id, r.severity))
+    if not strongest:
         return raw
-    return [r for r in raw if (r.rule.kind, r.pointer) not in replaced]
+
+    def kept(r: RawIssue) -> bool:
+        by = strongest.get((r.rule.kind, r.pointer))
+        level = levels.get(r.rule.id, r.severity)
+        return by is None or (level >= Severity.ERROR and by < level)
+
+    return [r for r in raw if kept(r)]
 
 
 def _by_position(issue: Issue) -> tuple:
