@@ -327,3 +327,12 @@ def test_an_imposed_profile_is_named_as_not_enforced(tmp_path) -> None:
     assert [i.message for i in issues if i.rule == "engine:profile-not-checked"] == [
         "ImagingStudy Context: ImagingStudy: structuredefinition-imposeProfile http://example.org/other-profile is "
         f"not enforced ({P.IRA}; the rest of the profile was applied)"]
+
+
+def test_a_profile_is_selected_by_the_name_its_ig_gives_it_whatever_the_case() -> None:
+    mado = str(require_shared() / "igs" / "ihe-mado")
+    url = "https://profiles.ihe.net/RAD/MADO/StructureDefinition/MadoImagingStudy"
+    for name in ("MadoImagingStudy", "madoimagingstudy", url):
+        assert Validator(profiles=[name], igs=[mado]).profile_set.find(name).url == url
+    with pytest.raises(Exception, match="NoSuchProfile"):
+        Validator(profiles=["NoSuchProfile"], igs=[mado]).validate_resource({"resourceType": "ImagingStudy"})

@@ -575,11 +575,20 @@ class ProfileSet:
     def _find_url(self, url: str) -> Profile | None:
         return self.find(url) if url in self._packs else None
 
+    def _by_tail(self, key: str) -> str:
+        """The one profile whose short name or canonical's last segment is `key`, case aside (an
+        IG names its profile MadoImagingStudy, its short name is madoimagingstudy); '' when none
+        or several are."""
+        folded = key.casefold()
+        found = {u for n, u in self._names.items() if n.casefold() == folded}
+        found |= {u for u in self._packs if u.rsplit("/", 1)[-1].casefold() == folded}
+        return found.pop() if len(found) == 1 else ""
+
     def find(self, key: str) -> Profile | None:
         """A profile by canonical URL (a |version suffix is ignored) or short name, compiled on first use."""
         url = key.split("|", 1)[0]
         if url not in self._packs:
-            url = self._names.get(key, "")
+            url = self._names.get(key, "") or self._by_tail(key)
         if url not in self._packs:
             return None
         if url not in self._compiled:
