@@ -252,6 +252,10 @@ def test_a_mado_series_endpoint_that_is_not_a_wado_endpoint_misses_the_resolved_
         ("error", "madoimagingstudy:ImagingStudy.series.endpoint:wado:card", "ImagingStudy.series[0].endpoint"),
         ("error", "madowadoendpoint:Endpoint.status:pattern", "Endpoint.status"),
     ]
+    # The slice finding says why the reference that resolves is not in the slice.
+    slice_message = next(m for m in messages(igs, "ihe-mado", b, tmp_path) if "slice wado" in m)
+    assert "1 reference(s) resolve, but not to a resource conforming to it: Endpoint/" in slice_message
+    assert "Endpoint.status" in slice_message
 
 
 def test_a_mado_wado_endpoint_without_its_retrieve_location_extension_is_an_error(igs, tmp_path) -> None:

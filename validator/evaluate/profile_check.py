@@ -211,7 +211,8 @@ class ProfileCheck:
                     p,
                     f"{label} requires {'at least ' if sl.max != sl.min else ''}{sl.min} "
                     f"entr{'y' if sl.min == 1 else 'ies'} ({card}), found "
-                    + ("none" if not count else f"{count} at {spots}"),
+                    + ("none" if not count else f"{count} at {spots}")
+                    + self._why_targets_fail(slicing, sl, items, assigned),
                 )
             elif sl.max is not None and count > sl.max:
                 self.walk.add(
@@ -224,6 +225,23 @@ class ProfileCheck:
                 ip = p + (i,) if listy else p
                 self.item(sl.constraint, items[i], ip)
 
+
+    def _why_targets_fail(self, slicing: object, sl: object, items: list, assigned: list) -> str:
+        """For a slice told apart by the profile its references resolve to: why the references that
+        do resolve are not in it (the first problem of the first such target), else ''."""
+        checker = getattr(self.walk, "target_checker", None)  # a recorder of a nested check has none
+        urls = tuple(getattr(sl, "profiles", None) or ())
+        by_profile = any(t == "profile" and "resolve()" in path for t, path in slicing.discriminators)  # type: ignore[attr-defined]
+        if checker is None or not urls or not by_profile:
+            return ""
+        targets = [t for i, item in enumerate(items) if sl not in assigned[i]
+                   and (t := self.walk.resolve_any(item)) is not None]  # fmt: skip
+        for target in targets:
+            problems = checker(target, urls)
+            if problems:
+                return (f"; {len(targets)} reference(s) resolve, but not to a resource conforming to it: "
+                        f"{target.get('resourceType')}/{target.get('id')}: {problems[0]}")
+        return ""
     def _slicing_rule(self, c: Constraint, slicing: Slicing, rule: Rule, assigned: list, listy: bool,
                       p: Pointer) -> None:  # fmt: skip
         """Items in several slices, unmatched items of closed or openAtEnd slicing, order."""
