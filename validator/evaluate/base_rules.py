@@ -62,6 +62,21 @@ class BaseRules:
         finally:  # not kept: a resource held here would outlive its file, into the next one's
             self.root, self.bundle, self._ctx = {}, {}, None
 
+    def check_members(self, resource: dict, bundle: dict[str, dict], members: Sequence[tuple[str, Structure]]
+                      ) -> list[RawIssue]:  # fmt: skip
+        """The findings of the base rules on some object members of a resource only: what the
+        native gate (native_gate.py) leaves to them, e.g. the narrative's XHTML."""
+        self.issues, self.root, self.bundle = [], resource, bundle
+        self._ctx, self._noted, self._too_deep = None, set(), False
+        try:
+            for key, struct in members:
+                value = resource.get(key)
+                if type(value) is dict:
+                    self._generated.object_check(struct)(value, (key,), resource)
+            return self.issues
+        finally:
+            self.root, self.bundle, self._ctx = {}, {}, None
+
     @property
     def keys_seen(self) -> int:
         return self._keys[0]

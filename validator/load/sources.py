@@ -54,6 +54,9 @@ class ResourceInput:
     # The text of a resource parsed without keeping repeated keys (jsontext.parse(plain=True));
     # None when the parse was precise.
     plain_text: str | None = None
+    # The tree is known to hold no repeated key (its parser refuses them), so no object in it is
+    # a DupDict with findings of its own: the native gate may judge it (evaluate/native_gate.py).
+    unique_keys: bool = False
     # FHIR XML is read with one version's element table (which elements repeat, which are
     # primitives): the version it was read with, and how to read it again with another version's.
     xml_version: str | None = None

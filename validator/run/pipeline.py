@@ -20,6 +20,7 @@ from validator import rule_ids as R
 from validator.compile.catalog import plan_for
 from validator.compile.plan import Plan, Rule
 from validator.compile.profiles import ProfileSet
+from validator.evaluate import native_gate
 from validator.evaluate.base_rules import BaseRules
 from validator.evaluate.code_systems import may_hold_pages, web_page_systems
 from validator.evaluate.cross import (
@@ -31,6 +32,7 @@ from validator.evaluate.cross import (
     finish_waiting,
     remember_endpoint,
 )
+from validator.evaluate.native_gate import NativeGate
 from validator.evaluate.walk import RawIssue, ResourceWalk, render_expression
 from validator.fhir.jsontext import PositionIndex, key_tokens
 from validator.fhirpath.expressions import EvalContext, resolve_reference
@@ -101,6 +103,7 @@ class Pipeline:
         self.severity = severity
         self.plan = plan_for(selector.initial().version)
         self._base_rules: dict[str, BaseRules] = {}
+        self._gates: dict[str, NativeGate] = {}
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
         # be recycled by another object while the entry lives. Cleared at the start of each run.
         self._target_cache: dict[tuple[int, tuple[str, ...]], tuple[dict, list[str]]] = {}
@@ -257,6 +260,13 @@ class Pipeline:
         parsed plain (repeated keys not kept) is exact only if the base rules visited as many keys
         as its text holds; else the input is parsed again, precisely, and checked again (in place)."""
         base = self.base_rules(selection)
+        if item.unique_keys and item.plain_text is None and native_gate.enabled():
+            res = item.resource
+            gate = self._gate(selection)
+            # What the schema cannot say (the narrative's XHTML) is asked of the base rules' own
+            # code; anything found there sends the resource through all of them.
+            if isinstance(res, dict) and gate.passes(res) and not base.check_members(res, item.bundle, gate.residual):
+                return gate.notes(res)
         findings = base.check(item.resource, item.bundle)
         if item.plain_text is None:
             return findings
@@ -264,6 +274,13 @@ class Pipeline:
             item.known_exact()
             return findings
         return base.check(item.precise().resource, item.bundle)
+
+    def _gate(self, selection: Selection) -> NativeGate:
+        """The native gate of the selected version (compiled on first use)."""
+        gate = self._gates.get(selection.version.name)
+        if gate is None:
+            gate = self._gates[selection.version.name] = NativeGate(plan_for(selection.version), self.limits.max_depth)
+        return gate
 
     def base_rules(self, selection: Selection) -> BaseRules:
         """The base rules of the selected version, generated once per pipeline (not reentrant)."""

@@ -1,0 +1,627 @@
+"""A native yes/no pass of the base rules: the plan written as a JSON Schema, run by jsonschema-rs.
+
+Most real resources break no base rule; what they get is information notes that a binding's value
+set is not bundled (an accession identifier's `type`, a `procedureCode`), given wherever such an
+element is present. For them the generated Python checks (base_rules.py) cost far more than the
+answer: the gate answers "nothing but those notes" in native code, and the notes are then found
+by following the few paths where they can be (`NoteFinder`), in the order the base rules give them.
+
+The gate is a pre-check, never a judge: it may refuse a resource the base rules would pass (the
+resource then goes through them, as before), but it must never pass one they would report on.
+So it is stricter than the plan wherever the plan is hard to write as a schema:
+- contained resources, `_x` companions and repeated keys are refused (the caller gives the gate
+  only trees parsed without repeated keys);
+- an invariant is written as a schema only where the schema is exact (dom-6, ext-1, ref-1, ...);
+  a structure with any other invariant is refused where it occurs;
+- a primitive's regex is translated to the regex dialect of jsonschema-rs with Python's own
+  classes spelled out (Python's `\\s` is wider than Rust's); dates are also held to a calendar
+  regex that refuses February 29 and the 31st of short months (the base rules decide those);
+- integers must be Python ints (JSON Schema's `integer` takes 1.0): a small custom keyword;
+- a reference with allowed targets must be written Type/id (or an absolute URL ending so) with
+  an allowed Type; anything the base rules resolve (#id, urn:uuid:) is refused;
+- an element whose binding is not bundled is allowed only where its path is known to the note
+  finder (not inside extension values, not below a recursion);
+- the narrative's XHTML is not written as a schema: the caller checks `text` with the base rules'
+  own code (`residual`), and falls back to the full check when that finds anything.
+Differential tests (tests/test_native_gate.py) run both on every fixture, example and thousands
+of mutated payloads and fail on any resource the gate passes with different findings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from validator.compile.plan import Binding, ElementDef, Plan, Rule, Structure
+from validator.compile.terminology import ValueSet
+from validator.evaluate.bindings import binding_problem, report_binding
+from validator.evaluate.walk import RawIssue
+from validator.fhir.primitives import PrimitiveType
+
+try:  # binary wheels on the common platforms; without it the base rules decide alone
+    import jsonschema_rs
+except ImportError:  # pragma: no cover - exercised by tests that hide the module
+    jsonschema_rs = None
+
+# IMAGING_VALIDATOR_NATIVE=0 turns the gate off: every resource goes through the base rules (the
+# differential tests compare both ways; a user can rule the gate out when in doubt).
+_ENABLED = os.environ.get("IMAGING_VALIDATOR_NATIVE", "1") != "0"
+
+
+def enabled() -> bool:
+    return _ENABLED and jsonschema_rs is not None
+
+
+# Extensions nest (a complex extension holds extensions): this many levels are passed natively.
+EXTENSION_LEVELS = 3
+# Invariants written as schemas, exactly: what the schema of an object of their structure gets.
+# dom-2 to dom-5 are about contained resources, which the gate refuses: true here.
+_INVARIANTS: dict[str, dict] = {
+    "dom-2": {},
+    "dom-3": {},
+    "dom-4": {},
+    "dom-5": {},
+    "dom-6": {"required": ["text"], "properties": {"text": {"required": ["div"]}}},
+    "ref-1": {"properties": {"reference": {"not": {"pattern": "^#"}}}},
+    "per-1": {"not": {"required": ["start", "end"]}},
+    "qty-3": {"dependentRequired": {"code": ["system"]}},
+    "att-1": {"dependentRequired": {"data": ["contentType"]}},
+    "cpt-2": {"dependentRequired": {"value": ["system"]}},
+    "exp-1": {"anyOf": [{"required": ["expression"]}, {"required": ["reference"]}]},
+    "ext-1": {},  # written by _extension: exactly one of a value or extensions
+}
+
+# Python's \s for str patterns is str.isspace(); Rust's is Unicode White_Space, which lacks
+# \x1c-\x1f. Character classes are therefore written out as the code points Python's class
+# matches (surrogates left out: a string holding one never reaches the native check).
+_MAX = sys.maxunicode
+_SPACES = [c for c in range(_MAX + 1) if chr(c).isspace()]
+_SIMPLE_ESCAPES = {"r": "\r", "n": "\n", "t": "\t", "f": "\f", "v": "\v"}
+_PLAIN_ESCAPES = set(".-+*?()[]{}|^$\\/=:#&~ ")
+_CLASS_ESCAPES = {"s": "space", "S": "nonspace"}
+
+
+def _ranges(points: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for c in sorted(set(points)):
+        if out and out[-1][1] == c - 1:
+            out[-1] = (out[-1][0], c)
+        else:
+            out.append((c, c))
+    return out
+
+
+def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for lo, hi in sorted(ranges):
+        if lo > start:
+            out.append((start, lo - 1))
+        start = max(start, hi + 1)
+    if start <= _MAX:
+        out.append((start, _MAX))
+    return out
+
+
+def _items(ranges: list[tuple[int, int]]) -> list[str]:
+    parts = []
+    for lo, hi in ranges:
+        for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), hi)):  # surrogates are no scalar values
+            if a <= b:
+                parts.append(f"\\x{{{a:x}}}" + (f"-\\x{{{b:x}}}" if b > a else ""))
+    return parts
+
+
+def _class(ranges: list[tuple[int, int]]) -> str:
+    """A Rust class of exactly these code points, written the shorter way (a negated class is
+    also much faster to match than one listing most of Unicode)."""
+    listed, others = _items(ranges), _items(_complement(ranges))
+    if not listed:
+        return "[^\\x{0}-\\x{10ffff}]"
+    if not others:
+        return "[\\x{0}-\\x{10ffff}]"
+    return "[" + "".join(listed) + "]" if len(listed) <= len(others) else "[^" + "".join(others) + "]"
+
+
+_SPACE_RANGES = _ranges(_SPACES)
+_PY_SPACE = _class(_SPACE_RANGES)
+_PY_NONSPACE = _class(_complement(_SPACE_RANGES))
+
+
+def _escaped(ch: str) -> list[tuple[int, int]] | None:
+    """The code points of an escape inside or outside a class, or None when not known."""
+    if ch == "s":
+        return _SPACE_RANGES
+    if ch == "S":
+        return _complement(_SPACE_RANGES)
+    if ch in _SIMPLE_ESCAPES:
+        c = ord(_SIMPLE_ESCAPES[ch].encode().decode("unicode_escape"))
+        return [(c, c)]
+    if ch in _PLAIN_ESCAPES:
+        return [(ord(ch), ord(ch))]
+    return None  # \d, \w, \b, \u...: Unicode semantics differ or unknown
+
+
+def _read_class(pattern: str, i: int) -> tuple[str, int] | None:
+    """The class starting at pattern[i] == '[' as a Rust class, and the index after it."""
+    i += 1
+    negated = pattern[i : i + 1] == "^"
+    i += negated
+    ranges: list[tuple[int, int]] = []
+    first = True
+    while i < len(pattern) and (pattern[i] != "]" or first):
+        first = False
+        if pattern[i] == "\\":
+            got = _escaped(pattern[i + 1 : i + 2])
+            if got is None:
+                return None
+            i += 2
+            if pattern[i : i + 1] == "-" and pattern[i + 1 : i + 2] not in ("]", ""):
+                return None  # a range from an escape: not needed by the packs, not reasoned about
+            ranges += got
+            continue
+        if pattern[i] == "[":
+            return None  # nested classes and set operations differ between dialects
+        lo = ord(pattern[i])
+        if pattern[i + 1 : i + 2] == "-" and pattern[i + 2 : i + 3] not in ("]", ""):
+            if pattern[i + 2] == "\\":
+                return None
+            ranges.append((lo, ord(pattern[i + 2])))
+            i += 3
+        else:
+            ranges.append((lo, lo))
+            i += 1
+    if i >= len(pattern):
+        return None
+    return _class(_complement(ranges) if negated else ranges), i + 1
+
+
+def translate(pattern: str) -> str | None:
+    """A Python regex as an anchored jsonschema-rs pattern with the same language (fullmatch), or
+    None when it uses something this translation does not know to be the same in both dialects."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            got = _escaped(pattern[i + 1 : i + 2])
+            if got is None:
+                return None
+            out.append(_class(got))
+            i += 2
+            continue
+        if c == "[":
+            read = _read_class(pattern, i)
+            if read is None:
+                return None
+            out.append(read[0])
+            i = read[1]
+            continue
+        if c == "(" and pattern[i + 1 : i + 2] == "?" and pattern[i + 2 : i + 3] != ":":
+            return None  # named groups, lookarounds, flags
+        if c == "." or (c == "$" and i != len(pattern) - 1) or c == "^":
+            return None  # '.' and anchors: not used by the packs' regexes; kept out rather than reasoned about
+        out.append(c)
+        i += 1
+    return f"^(?:{''.join(out)})$"
+
+
+# Day and month together, as the calendar allows them (February 29 refused: the base rules decide).
+_CALENDAR = (
+    r"^[0-9]{4}(-(0[1-9]|1[0-2])|-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|-(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    r"|-02-(0[1-9]|1[0-9]|2[0-8]))?(T.*(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+)
+_REFERENCE = r"(?:(?:https?|ftp)://{s}*?/)?({types})/[A-Za-z0-9\-.]{{1,64}}(?:/_history/[A-Za-z0-9\-.]{{1,64}})?"
+
+
+class _IsInt:
+    """Custom keyword `pyint`: the value is a Python int (not bool, not a Decimal 1.0)."""
+
+    def __init__(self, parent_schema: dict, value: object, schema_path: list) -> None:
+        pass
+
+    def validate(self, instance: object) -> None:
+        if type(instance) is not int:
+            raise ValueError("not an integer")
+
+
+class _IsDecimal:
+    """Custom keyword `pydecimal`: an int or a finite Decimal, as the parser gives JSON numbers."""
+
+    def __init__(self, parent_schema: dict, value: object, schema_path: list) -> None:
+        pass
+
+    def validate(self, instance: object) -> None:
+        if not (type(instance) is int or (type(instance) is Decimal and instance.is_finite())):
+            raise ValueError("not a decimal")
+
+
+@dataclass(frozen=True, slots=True)
+class NotePath:
+    """Where an element with a binding to a value set that is not bundled can be: JSON keys from
+    the root, each with whether its value is an array."""
+
+    binding: Binding
+    tcode: str
+    path: str  # the element's definition path, as the note says it
+    steps: tuple[tuple[str, bool], ...]
+
+
+class _Refused(Exception):
+    """This structure cannot be written as an exact (or stricter) schema here."""
+
+
+class _Builder:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.defs: dict[str, object] = {}
+        self.notes: list[NotePath] = []
+        self.depth = 0  # the deepest pointer a passing resource can have
+
+    # -- structures -------------------------------------------------------------------------------
+    def resource(self, struct: Structure) -> dict:
+        schema = self.structure(struct, (), 0, (), inline=True)
+        schema["properties"]["resourceType"] = {"const": struct.name}
+        schema["required"] = sorted({*schema.get("required", []), "resourceType"})
+        # The narrative is checked by the base rules' own code (residual): any object here.
+        if "text" in schema["properties"]:
+            schema["properties"]["text"] = {"type": "object", "required": ["div"]}
+        return schema
+
+    def structure(self, struct: Structure, steps: tuple, depth: int, stack: tuple, inline: bool) -> dict:
+        """The schema of an object of `struct` at pointer depth `depth`; `steps` is the path of
+        keys from the root while it is known (inline), for the notes found below."""
+        if struct.name in stack and struct.name != "Extension":
+            raise _Refused(f"{struct.name} within itself")
+        self.depth = max(self.depth, depth)
+        stack = (*stack, struct.name)
+        props: dict[str, object] = {}
+        required: list[str] = []
+        fragments: list[dict] = []
+        for inv in struct.invariants:
+            if inv.key not in _INVARIANTS:
+                raise _Refused(f"invariant {inv.key}")
+            fragments.append(_INVARIANTS[inv.key])
+        for key, (el, tcode) in struct.props.items():
+            props[key] = self.property(el, tcode, key, steps, depth, stack, inline)
+        for el in struct.required:
+            names = [k for k, (e, _) in struct.props.items() if e is el]
+            required += names if len(names) == 1 else []
+            if len(names) > 1:
+                fragments.append({"anyOf": [{"required": [n]} for n in names]})
+        for el in struct.elements:  # a choice element holds one value: one of its names at most
+            names = [k for k, (e, _) in struct.props.items() if e is el]
+            if len(names) > 1 and el.max == 1 and struct.name != "Extension":
+                fragments.append({"not": {"anyOf": [{"required": [a, b]} for a in names for b in names if a < b]}})
+        schema: dict = {"type": "object", "minProperties": 1, "properties": props, "additionalProperties": False}
+        if required:
+            schema["required"] = required
+        if struct.kind != "resource":
+            schema["not"] = {"required": ["id"], "maxProperties": 1}  # ele-1: not an id alone
+        if struct.name == "Extension":
+            names = [k for k in struct.props if k.startswith("value")]
+            fragments.append({"oneOf": [{"required": ["extension"]}, *({"required": [n]} for n in names)]})
+        if struct.binding is not None:
+            fragments.append(self.binding(struct.binding, "Quantity", struct.name, steps, inline))
+        if fragments:
+            schema["allOf"] = fragments
+        return schema
+
+    def property(self, el: ElementDef, tcode: str, key: str, steps: tuple, depth: int, stack: tuple,
+                 inline: bool) -> object:  # fmt: skip
+        try:
+            if el.invariants and any(inv.key not in _INVARIANTS for inv in el.invariants):
+                raise _Refused(f"invariant of {el.path}")
+            here = (*steps, (key, el.repeats))
+            item_depth = depth + 1 + (1 if el.repeats else 0)
+            item = self.value(el, tcode, here, item_depth, stack, inline)
+            fragments = [_INVARIANTS[inv.key] for inv in el.invariants]
+            if fragments:
+                item = {"allOf": [item, *fragments]}
+            if not el.repeats:
+                return item
+            array: dict = {"type": "array", "minItems": max(1, el.min), "items": item}
+            if el.max is not None:
+                array["maxItems"] = el.max
+            return array
+        except _Refused:
+            return False  # present: refused; absent: nothing to say
+
+    def value(self, el: ElementDef, tcode: str, here: tuple, depth: int, stack: tuple, inline: bool) -> object:
+        self.depth = max(self.depth, depth)
+        if tcode == "Resource":
+            raise _Refused("a resource inside")
+        if tcode in self.plan.primitives:
+            schema = self.primitive(self.plan.primitives[tcode])
+            if el.binding is not None and self.plan.primitives[tcode].json == "string":
+                schema = {"allOf": [schema, self.binding(el.binding, tcode, el.path, here, inline)]}
+            return schema
+        if tcode == "Extension":
+            return {"$ref": f"#/$defs/{self.extension(0, depth)}"}
+        struct = el.children or self.plan.structures.get(tcode)
+        if struct is None:
+            raise _Refused(f"no structure {tcode}")
+        schema = self.structure(struct, here, depth, stack, inline)
+        fragments = []
+        if el.binding is not None:
+            fragments.append(self.binding(el.binding, tcode, el.path, here, inline))
+        if el.targets is not None and tcode == "Reference":
+            fragments.append(self.targets(el.targets))
+        return {"allOf": [schema, *fragments]} if fragments else schema
+
+    def extension(self, level: int, depth: int) -> str:
+        """The $defs name of an Extension at nesting `level`; its values are types the gate can
+        judge without a path (no note can be inside them)."""
+        name = f"Extension{level}"
+        if level >= EXTENSION_LEVELS:
+            self.defs[name] = False
+            return name
+        if name not in self.defs:
+            self.defs[name] = True  # placeholder while it is built (it refers to the next level)
+            struct = self.plan.structures["Extension"]
+            props: dict[str, object] = {}
+            for key, (el, tcode) in struct.props.items():
+                if key == "extension":
+                    nested = {"$ref": f"#/$defs/{self.extension(level + 1, depth + 2)}"}
+                    props[key] = {"type": "array", "minItems": 1, "items": nested}
+                    continue
+                before = len(self.notes)
+                props[key] = self.property(el, tcode, key, (), depth, ("Extension",), inline=False)
+                if len(self.notes) != before:
+                    raise AssertionError("a note path inside an extension")  # inline=False never records
+            names = [k for k in struct.props if k.startswith("value")]
+            self.defs[name] = {
+                "type": "object", "properties": props, "additionalProperties": False, "required": ["url"],
+                "not": {"required": ["id"], "maxProperties": 1},
+                "oneOf": [{"required": ["extension"]}, *({"required": [n]} for n in names)],
+            }  # fmt: skip
+        self.depth = max(self.depth, depth + 2 * (EXTENSION_LEVELS - level) + 4)
+        return name
+
+    # -- values -----------------------------------------------------------------------------------
+    def primitive(self, pt: PrimitiveType) -> dict:
+        if pt.json == "boolean":
+            return {"type": "boolean"}
+        if pt.json == "integer":
+            schema: dict = {"pyint": True}
+            if pt.min_value is not None:
+                schema["minimum"] = pt.min_value
+            if pt.max_value is not None:
+                schema["maximum"] = pt.max_value
+            return schema
+        if pt.json == "decimal":
+            return {"pydecimal": True}
+        if pt.check not in (None, "date", "dateTime", "instant"):
+            raise _Refused(f"{pt.name} is checked in Python ({pt.check})")
+        schema = {"type": "string", "minLength": 1}
+        if pt.max_length is not None:
+            schema["maxLength"] = pt.max_length
+        patterns = []
+        if pt.regex is not None:
+            translated = translate(pt.regex.pattern)
+            if translated is None:
+                raise _Refused(f"the regex of {pt.name}")
+            patterns.append(translated)
+        if pt.check is not None:
+            patterns.append(_CALENDAR)
+        if len(patterns) == 1:
+            schema["pattern"] = patterns[0]
+        elif patterns:
+            schema["allOf"] = [{"pattern": p} for p in patterns]
+        return schema
+
+    def binding(self, binding: Binding, tcode: str, path: str, here: tuple, inline: bool) -> dict:
+        vs = binding.value_set
+        if vs is None:
+            if not inline:
+                raise _Refused(f"a binding of {path} that is not bundled, where notes are not followed")
+            self.notes.append(NotePath(binding, tcode, path, here))
+            return {}
+        if tcode in self.plan.primitives:
+            return self.codes(vs)
+        ext = binding.extension
+        if tcode == "CodeableConcept":
+            member = {"anyOf": [self.coding_in(vs), *([self.coding_in(ext)] if ext is not None else [])]}
+            options: list[dict] = [{"required": ["coding"], "properties": {"coding": {"contains": member}}}]
+            if binding.strength != "required":
+                options.append({"not": {"required": ["coding"]}})
+            return {"anyOf": options}
+        # A Coding or Quantity: without a code there is nothing to look up.
+        return {"anyOf": [{"not": {"required": ["code"]}}, self.coding_in(vs),
+                          *([self.coding_in(ext)] if ext is not None else [])]}  # fmt: skip
+
+    @staticmethod
+    def codes(vs: ValueSet) -> dict:
+        if vs.grammar is not None:
+            translated = translate(vs.grammar.pattern)
+            if translated is None:
+                raise _Refused(f"the grammar of {vs.url}")
+            return {"pattern": translated}
+        return _one_of_codes(vs.codes)
+
+    def coding_in(self, vs: ValueSet) -> dict:
+        """A Coding whose (system, code) the value set has: per system, that system's codes; codes
+        listed without a system, with any system or none."""
+        if vs.grammar is not None:
+            return {"required": ["code"], "properties": {"code": self.codes(vs)}}
+        by_system: dict[str | None, list[str]] = {}
+        for system, code in vs.codings:
+            by_system.setdefault(system, []).append(code)
+        options = []
+        for system, codes in sorted(by_system.items(), key=lambda kv: kv[0] or ""):
+            props: dict = {"code": _one_of_codes(codes)}
+            if system is None:
+                options.append({"required": ["code"], "properties": props})
+            else:
+                props["system"] = {"const": system}
+                options.append({"required": ["system", "code"], "properties": props})
+        return {"anyOf": options} if options else {"not": {}}
+
+    @staticmethod
+    def targets(targets: frozenset[str]) -> dict:
+        types = "|".join(sorted(re.escape(t) for t in targets))
+        return {
+            "properties": {
+                "reference": {"pattern": f"^{_REFERENCE.format(s=_PY_NONSPACE, types=types)}$"},
+                "type": {"enum": sorted(targets)},
+            }
+        }
+
+
+def _one_of_codes(codes: object) -> dict:
+    """A code from a set: an enum when short; a regex alternation when long, which the regex
+    engine matches in one pass (an enum is compared value by value)."""
+    ordered = sorted(codes)  # type: ignore[call-overload]
+    if len(ordered) <= 8:
+        return {"enum": ordered}
+    return {"type": "string", "pattern": "^(?:" + "|".join(re.escape(c) for c in ordered) + ")$"}
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    validator: object
+    notes: tuple[NotePath, ...]
+    finder: Callable[[dict], list]
+
+
+class NativeGate:
+    """The gate of one plan: `passes(resource)` is True only when the base rules would report
+    nothing on it but the notes `notes(resource)` gives (and what `residual` checks)."""
+
+    def __init__(self, plan: Plan, max_depth: int) -> None:
+        self.plan = plan
+        self._max_depth = max_depth
+        self._compiled: dict[str, _Compiled | None] = {}
+        # Checked by the base rules' own code after the gate passed: the narrative (its XHTML).
+        narrative = plan.structures.get("Narrative")
+        self.residual: tuple[tuple[str, Structure], ...] = (("text", narrative),) if narrative is not None else ()
+
+    @staticmethod
+    def available() -> bool:
+        return jsonschema_rs is not None
+
+    def _for(self, rtype: str) -> _Compiled | None:
+        if rtype in self._compiled:
+            return self._compiled[rtype]
+        compiled = None
+        struct = self.plan.structures.get(rtype)
+        invs = self.plan.element_invariants
+        ele_1_only = len(invs) == 1 and invs[0].key == "ele-1"
+        if jsonschema_rs is not None and struct is not None and struct.kind == "resource" and ele_1_only:
+            builder = _Builder(self.plan)
+            try:
+                schema = builder.resource(struct)
+            except _Refused:
+                schema = None
+            # A passing resource must not be one the base rules find too deep (--max-depth).
+            if schema is not None and builder.depth + 2 < self._max_depth:
+                schema["$defs"] = builder.defs
+                schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+                validator = jsonschema_rs.validator_for(
+                    schema, keywords={"pyint": _IsInt, "pydecimal": _IsDecimal},
+                    pattern_options=jsonschema_rs.RegexOptions(),
+                )  # fmt: skip
+                compiled = _Compiled(validator, tuple(builder.notes), _finder(tuple(builder.notes)))
+        self._compiled[rtype] = compiled
+        return compiled
+
+    def schema_for(self, rtype: str) -> dict | None:
+        """The schema (for tests and for reading)."""
+        struct = self.plan.structures.get(rtype)
+        if struct is None:
+            return None
+        builder = _Builder(self.plan)
+        try:
+            schema = builder.resource(struct)
+        except _Refused:
+            return None
+        schema["$defs"] = builder.defs
+        return schema
+
+    def passes(self, resource: dict) -> bool:
+        rtype = resource.get("resourceType")
+        compiled = self._for(rtype) if isinstance(rtype, str) else None
+        if compiled is None:
+            return False
+        try:
+            return compiled.validator.is_valid(resource)  # type: ignore[attr-defined]
+        except Exception:  # a value it cannot read (a lone surrogate, a foreign type): not passed
+            return False
+
+    def notes(self, resource: dict) -> list[RawIssue]:
+        """The binding notes of a resource that passed, in the order the base rules give them."""
+        compiled = self._compiled.get(resource.get("resourceType"))  # type: ignore[arg-type]
+        if compiled is None or not compiled.notes:
+            return []
+        hits = compiled.finder(resource)
+        if not hits:
+            return []
+        out: list[RawIssue] = []
+        rules = self.plan.rules
+
+        def add(rule: str | Rule, pointer: tuple, message: str) -> None:  # as BaseRules.add
+            found = rule if isinstance(rule, Rule) else rules[rule]
+            out.append(RawIssue(found, pointer, message, found.severity))
+
+        by_rule: dict[str, list[tuple[tuple, object, NotePath]]] = {}
+        for hit in hits:
+            by_rule.setdefault(hit[2].binding.rule.id, []).append(hit)
+        # The base rules note a binding once per resource, where they first meet it, and meet
+        # the places key by key, item by item.
+        found = [min(same, key=lambda h: _order(resource, h[0])) if len(same) > 1 else same[0]
+                 for same in by_rule.values()]  # fmt: skip
+        if len(found) > 1:
+            found.sort(key=lambda h: _order(resource, h[0]))
+        noted: set[str] = set()
+        for pointer, value, note in found:
+            problem = binding_problem(note.binding, value, note.tcode, note.path)
+            if problem is not None:
+                report_binding(problem, note.binding, pointer, add, noted)
+        return out
+
+
+def _order(resource: dict, pointer: tuple) -> tuple:
+    """Where a pointer comes in the order the base rules visit a resource: key by key (in the
+    order of the object's keys), item by item."""
+    node: object = resource
+    out = []
+    for step in pointer:
+        out.append(list(node).index(step) if type(step) is str else step)  # type: ignore[arg-type]
+        node = node[step]  # type: ignore[index]
+    return tuple(out)
+
+
+def _finder(notes: tuple[NotePath, ...]) -> Callable[[dict], list]:
+    """A function, generated once per resource type, that gives (pointer, value, note) for the
+    first place along each note path that holds a value (arrays in item order). Straight-line
+    code: following ~16 paths that mostly end at the root costs a dict lookup each."""
+    ns: dict[str, object] = {}
+    out = []
+    for n, note in enumerate(notes):
+        ns[f"N{n}"] = note
+        body, indent, pointer = [], "    ", []
+        for d, (key, listy) in enumerate(note.steps):
+            node = "r" if d == 0 else f"v{d - 1}"
+            if d:
+                body += [f"{indent}if type({node}) is dict:"]
+                indent += "    "
+            body += [f"{indent}v{d} = {node}.get({key!r})", f"{indent}if v{d} is not None:"]
+            indent += "    "
+            pointer.append(repr(key))
+            if listy:
+                body += [f"{indent}for k{d}, v{d} in enumerate(v{d}):"]
+                indent += "    "
+                pointer.append(f"k{d}")
+        last = len(note.steps) - 1
+        body.append(f"{indent}return (({', '.join(pointer)},), v{last}, N{n})")
+        out += [f"def p{n}(r):", *body, "    return None"]
+    out += ["def find(r):", "    hits = []"]
+    for n, note in enumerate(notes):
+        out += [f"    if {note.steps[0][0]!r} in r:", f"        h = p{n}(r)", "        if h is not None:",
+                "            hits.append(h)"]  # fmt: skip
+    out.append("    return hits")
+    exec(compile("\n".join(out) + "\n", "<note paths>", "exec"), ns)  # source generated here only
+    return ns["find"]  # type: ignore[return-value]
