@@ -234,6 +234,14 @@ class Tally:
             if i.rule == INTERNAL_ERROR:
                 self.internal_errors += sign
 
+    def merge(self, other: Tally) -> None:
+        """Add the counts of another tally (a --jobs worker's, for the results it sent)."""
+        self.sources |= other.sources
+        self.resources += other.resources
+        self.kinds.update(other.kinds)
+        self.issues.update(other.issues)
+        self.internal_errors += other.internal_errors
+
     def remove(self, r: ResourceResult) -> None:
         """Take back a result's counts (its source stays: the replacing result has the same one)."""
         self.add(r, -1)

@@ -38,14 +38,14 @@ from validator.load.sources import (
     no_resource,
 )
 from validator.model import ResourceResult
-from validator.run.pipeline import Collector, Outcome, Pipeline
+from validator.run.pipeline import Batch, Collector, Outcome, Pipeline
 from validator.run.store import ResultStore
 
 CHUNK_LINES = 500  # NDJSON lines per unit: large enough to make sending them cheap
 IN_FLIGHT = 4  # units per worker queued at a time
 
 Unit = tuple[str, int, list[bytes] | None]  # source, first line number, raw lines (None: the whole file)
-Done = list[Outcome]
+Done = list[Outcome] | Batch
 
 _WORKER: Pipeline | None = None
 
@@ -80,7 +80,7 @@ def _init(pipeline: Pipeline) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _work(unit: Unit) -> Done:
+def _work(unit: Unit) -> Batch:
     pipeline = _WORKER
     assert pipeline is not None, "worker not initialised"
     source, first, raw = unit
@@ -89,7 +89,8 @@ def _work(unit: Unit) -> Done:
         items = load_source(source, pipeline.limits, pipeline.plan)
     else:
         items = ndjson_lines(source, enumerate(raw, start=first), pipeline.limits)
-    return list(pipeline.outcomes(source, items, 0))  # guarded, as a serial run (run/faults.py)
+    # Guarded, as a serial run (run/faults.py); pickled here, so the parent does not have to.
+    return Batch.of(pipeline.outcomes(source, items, 0))
 
 
 def _died(pipeline: Pipeline, unit: Unit) -> Done:
@@ -181,10 +182,15 @@ def run_parallel(
         chunked.update(source=None, found=0)
 
     def collect(done: Done) -> None:
-        for outcome in done:
-            outcomes.add(outcome)
-            if progress is not None:
-                progress(len(outcomes))
+        before = len(outcomes)
+        if isinstance(done, Batch):
+            outcomes.add_batch(done)
+        else:
+            for outcome in done:
+                outcomes.add(outcome)
+        if progress is not None:
+            for count in range(before + 1, len(outcomes) + 1):  # once per resource, as a serial run
+                progress(count)
 
     def take(unit: Unit, done: Done) -> None:
         if unit[2] is None or unit[0] != chunked["source"]:

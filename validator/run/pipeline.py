@@ -11,6 +11,7 @@ Serial runs and `--jobs` workers (run/parallel.py) call the same public function
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -38,7 +39,7 @@ from validator.fhir.jsontext import PositionIndex, key_tokens
 from validator.fhirpath.expressions import EvalContext, resolve_reference
 from validator.limits import Limits
 from validator.load.sources import ResourceInput
-from validator.model import Issue, ResourceResult, Severity
+from validator.model import Issue, ResourceResult, Severity, Tally
 from validator.rule_ids import implements
 from validator.run.faults import failure_message, unvalidated
 from validator.run.store import ResultStore
@@ -79,6 +80,41 @@ class Collector:
         for key, facts in outcome.remembered:
             self.index.setdefault(key, facts)
         self.results.append(outcome.result)
+
+    def add_batch(self, batch: Batch) -> None:
+        """The outcomes of a --jobs worker's unit, their results pickled by the worker."""
+        base = len(self.results)
+        for offset, waiting in batch.waiting:
+            waiting.index = base + offset
+            self.waiting.append(waiting)
+        for key, facts in batch.remembered:
+            self.index.setdefault(key, facts)
+        self.results.extend_pickled(batch.results, batch.tally)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+
+@dataclass(slots=True)
+class Batch:
+    """Outcomes as a --jobs worker sends them: each result pickled once, in the worker, with the
+    counts of the summary; the checks that wait for the end of the run as objects."""
+
+    results: list[bytes]
+    tally: Tally
+    waiting: list[tuple[int, Waiting]]  # (place in the batch, the waiting checks)
+    remembered: list[tuple[str, Remembered]]
+
+    @classmethod
+    def of(cls, outcomes: Iterable[Outcome]) -> Batch:
+        batch = cls([], Tally(), [], [])
+        for n, outcome in enumerate(outcomes):
+            batch.results.append(pickle.dumps(outcome.result, pickle.HIGHEST_PROTOCOL))
+            batch.tally.add(outcome.result)
+            if outcome.waiting is not None:
+                batch.waiting.append((n, outcome.waiting))
+            batch.remembered.extend(outcome.remembered)
+        return batch
 
     def __len__(self) -> int:
         return len(self.results)

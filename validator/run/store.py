@@ -47,6 +47,21 @@ class ResultStore(Sequence[ResourceResult]):
         self._spool.write(data)
         self._end += len(data)
 
+    def extend_pickled(self, blobs: Sequence[bytes], tally: Tally) -> None:
+        """Results already pickled (as `append` pickles them) with their counts: a --jobs worker
+        sends its results this way, so the parent writes them to the spool as they are instead
+        of unpickling each to pickle it again (it would spend on that what the workers save)."""
+        self.tally.merge(tally)
+        for data in blobs:
+            if self._spool is None and len(self._memory) < self._in_memory:
+                self._memory.append(pickle.loads(data))
+                continue
+            if self._spool is None:
+                self._spool = tempfile.TemporaryFile(prefix="imaging-validator-results-")  # noqa: SIM115 - as long as the store
+            self._offsets.append(self._end)
+            self._spool.write(data)
+            self._end += len(data)
+
     def replace(self, index: int, result: ResourceResult) -> None:
         """Put `result` in place of the one at `index` (the end-of-run checks add findings)."""
         self.tally.remove(self[index])
