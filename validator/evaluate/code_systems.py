@@ -42,7 +42,13 @@ _ASCII_ESCAPE = re.compile(r"\\u00[0-7]")
 def may_hold_pages(text: str | None) -> bool:
     """Whether a source text may hold a document address (always, when the text is not known or
     escapes ASCII characters, which could spell the address differently)."""
-    return text is None or _ASCII_ESCAPE.search(text) is not None or _DOCUMENT_END.search(text) is not None
+    if text is None or ("\\u00" in text and _ASCII_ESCAPE.search(text) is not None):
+        return True
+    # Substring tests first (C speed, no regex machinery): most texts have none of the endings.
+    lowered = text.lower()
+    if ".htm" not in lowered and ".pdf" not in lowered and ".doc" not in lowered:
+        return False
+    return _DOCUMENT_END.search(text) is not None
 
 
 def page_advice(system: str) -> str | None:

@@ -236,7 +236,7 @@ class Pipeline:
 
     def _not_validated(self, rtype: str | None, selection: Selection) -> str | None:
         """Why a resource of this type was not validated (no rule pack for it), or None."""
-        struct = plan_for(selection.version).structures.get(rtype or "")
+        struct = self.base_rules(selection).plan.structures.get(rtype or "")
         if rtype is None or (struct is not None and struct.kind == "resource"):
             return None
         return f"no rule pack for {rtype} (FHIR {selection.version.name}): it was read, not validated"
@@ -253,7 +253,7 @@ class Pipeline:
 
     def _evaluate(self, item: ResourceInput, res: dict, rtype: str | None, selection: Selection,
                   base_findings: list[RawIssue], index: int) -> tuple[list[RawIssue], Waiting | None]:  # fmt: skip
-        plan = plan_for(selection.version)
+        plan = self.base_rules(selection).plan  # plan_for's, kept: looked up once per version
         if selection.conflicts:
             return [self._raw(*note) for note in mismatch_notes(selection)], None
         if rtype is not None and self.selector.wants_profiles(res):
