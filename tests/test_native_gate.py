@@ -404,3 +404,13 @@ def test_a_translated_regex_accepts_exactly_what_python_accepts(pattern: str) ->
 def test_the_gate_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(native_gate, "_ENABLED", False)
     assert not native_gate.enabled()
+
+
+def test_the_whitespace_table_of_this_python_is_what_its_str_isspace_says() -> None:
+    import unicodedata
+
+    from validator.evaluate.native_gate import _KNOWN_SPACES, _python_spaces, _ranges
+
+    assert _ranges(_python_spaces()) == _ranges([c for c in range(0x110000) if chr(c).isspace()])
+    if unicodedata.unidata_version in _KNOWN_SPACES:
+        assert _KNOWN_SPACES[unicodedata.unidata_version] == _ranges(_python_spaces())

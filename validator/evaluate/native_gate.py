@@ -29,12 +29,16 @@ of mutated payloads and fail on any resource the gate passes with different find
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
+import unicodedata
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
 from validator.compile.plan import Binding, ElementDef, Plan, Rule, Structure
 from validator.compile.terminology import ValueSet
@@ -42,10 +46,9 @@ from validator.evaluate.bindings import binding_problem, report_binding
 from validator.evaluate.walk import RawIssue
 from validator.fhir.primitives import PrimitiveType
 
-try:  # binary wheels on the common platforms; without it the base rules decide alone
-    import jsonschema_rs
-except ImportError:  # pragma: no cover - exercised by tests that hide the module
-    jsonschema_rs = None
+# jsonschema-rs has binary wheels for the common platforms; without it the base rules decide
+# alone. Imported when the first gate is built, not at start-up.
+_AVAILABLE = importlib.util.find_spec("jsonschema_rs") is not None
 
 # IMAGING_VALIDATOR_NATIVE=0 turns the gate off: every resource goes through the base rules (the
 # differential tests compare both ways; a user can rule the gate out when in doubt).
@@ -53,7 +56,7 @@ _ENABLED = os.environ.get("IMAGING_VALIDATOR_NATIVE", "1") != "0"
 
 
 def enabled() -> bool:
-    return _ENABLED and jsonschema_rs is not None
+    return _ENABLED and _AVAILABLE
 
 
 # Extensions nest (a complex extension holds extensions): this many levels are passed natively.
@@ -79,10 +82,19 @@ _INVARIANTS: dict[str, dict] = {
 # \x1c-\x1f. Character classes are therefore written out as the code points Python's class
 # matches (surrogates left out: a string holding one never reaches the native check).
 _MAX = sys.maxunicode
-_SPACES = [c for c in range(_MAX + 1) if chr(c).isspace()]
+
+
+@cache
+def _python_spaces() -> list[int]:
+    """The code points Python's \\s matches, read off every code point at C speed (a loop over
+    1.1 million characters in Python would cost a fifth of a second at each start)."""
+    every = array("I", range(_MAX + 1)).tobytes().decode("utf-32-le" if sys.byteorder == "little" else "utf-32-be",
+                                                        "surrogatepass")  # fmt: skip
+    return [ord(c) for c in re.findall(r"\s", every)]
+
+
 _SIMPLE_ESCAPES = {"r": "\r", "n": "\n", "t": "\t", "f": "\f", "v": "\v"}
 _PLAIN_ESCAPES = set(".-+*?()[]{}|^$\\/=:#&~ ")
-_CLASS_ESCAPES = {"s": "space", "S": "nonspace"}
 
 
 def _ranges(points: list[int]) -> list[tuple[int, int]]:
@@ -126,17 +138,29 @@ def _class(ranges: list[tuple[int, int]]) -> str:
     return "[" + "".join(listed) + "]" if len(listed) <= len(others) else "[^" + "".join(others) + "]"
 
 
-_SPACE_RANGES = _ranges(_SPACES)
-_PY_SPACE = _class(_SPACE_RANGES)
-_PY_NONSPACE = _class(_complement(_SPACE_RANGES))
+# Python's whitespace by the version of the Unicode database it was built with: read off every
+# code point once (tests/test_native_gate.py checks the entry of the running Python); another
+# version's set is read off at first use.
+_KNOWN_SPACES = {
+    "14.0.0": [(9, 13), (28, 32), (133, 133), (160, 160), (5760, 5760), (8192, 8202), (8232, 8233), (8239, 8239),
+               (8287, 8287), (12288, 12288)],
+}  # fmt: skip
+
+
+@cache
+def _space_ranges() -> list[tuple[int, int]]:
+    known = _KNOWN_SPACES.get(unicodedata.unidata_version)
+    return list(known) if known is not None else _ranges(_python_spaces())
+
+
 
 
 def _escaped(ch: str) -> list[tuple[int, int]] | None:
     """The code points of an escape inside or outside a class, or None when not known."""
     if ch == "s":
-        return _SPACE_RANGES
+        return _space_ranges()
     if ch == "S":
-        return _complement(_SPACE_RANGES)
+        return _complement(_space_ranges())
     if ch in _SIMPLE_ESCAPES:
         c = ord(_SIMPLE_ESCAPES[ch].encode().decode("unicode_escape"))
         return [(c, c)]
@@ -179,6 +203,7 @@ def _read_class(pattern: str, i: int) -> tuple[str, int] | None:
     return _class(_complement(ranges) if negated else ranges), i + 1
 
 
+@cache
 def translate(pattern: str) -> str | None:
     """A Python regex as an anchored jsonschema-rs pattern with the same language (fullmatch), or
     None when it uses something this translation does not know to be the same in both dialects."""
@@ -465,7 +490,7 @@ class _Builder:
         types = "|".join(sorted(re.escape(t) for t in targets))
         return {
             "properties": {
-                "reference": {"pattern": f"^{_REFERENCE.format(s=_PY_NONSPACE, types=types)}$"},
+                "reference": {"pattern": f"^{_REFERENCE.format(s=_class(_complement(_space_ranges())), types=types)}$"},
                 "type": {"enum": sorted(targets)},
             }
         }
@@ -501,7 +526,7 @@ class NativeGate:
 
     @staticmethod
     def available() -> bool:
-        return jsonschema_rs is not None
+        return _AVAILABLE
 
     def _for(self, rtype: str) -> _Compiled | None:
         if rtype in self._compiled:
@@ -510,7 +535,9 @@ class NativeGate:
         struct = self.plan.structures.get(rtype)
         invs = self.plan.element_invariants
         ele_1_only = len(invs) == 1 and invs[0].key == "ele-1"
-        if jsonschema_rs is not None and struct is not None and struct.kind == "resource" and ele_1_only:
+        if _AVAILABLE and struct is not None and struct.kind == "resource" and ele_1_only:
+            import jsonschema_rs
+
             builder = _Builder(self.plan)
             try:
                 schema = builder.resource(struct)
