@@ -414,3 +414,50 @@ def test_the_whitespace_table_of_this_python_is_what_its_str_isspace_says() -> N
     assert _ranges(_python_spaces()) == _ranges([c for c in range(0x110000) if chr(c).isspace()])
     if unicodedata.unidata_version in _KNOWN_SPACES:
         assert _KNOWN_SPACES[unicodedata.unidata_version] == _ranges(_python_spaces())
+
+
+def _whole_run_inputs(tmp_path: Path) -> list[str]:
+    """Every example and official example file, and an NDJSON of mutated studies."""
+    rng = random.Random(99)
+    lines = []
+    for _ in range(600):
+        doc = _study(rng)
+        if rng.random() < 0.7:
+            _mutate(doc, rng)
+        lines.append(json.dumps(doc, default=str))
+    mutated = tmp_path / "mutated.ndjson"
+    mutated.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(_study(rng), indent=2, ensure_ascii=False), encoding="utf-8")
+    files = [
+        *(ROOT / "examples").rglob("*.json"),
+        *(ROOT / "examples").rglob("*.ndjson"),
+        *SHARED.joinpath("examples").rglob("*.json"),
+    ]
+    return [str(p) for p in sorted(files)] + [str(mutated), str(pretty)]
+
+
+@pytest.mark.parametrize("version", [None, "R4"])
+def test_whole_runs_give_the_same_results_with_and_without_the_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     version: str | None) -> None:  # fmt: skip
+    from dataclasses import replace
+
+    from validator import Validator
+    from validator.run import pipeline
+
+    paths = _whole_run_inputs(tmp_path)
+    monkeypatch.setattr(pipeline, "GATE_AFTER", 0)
+    passed = []
+    real_passes = NativeGate.passes
+
+    def counted(self: NativeGate, resource: dict) -> bool:
+        result = real_passes(self, resource)
+        passed.append(result)
+        return result
+
+    monkeypatch.setattr(NativeGate, "passes", counted)
+    on = Validator(fhir_version=version).validate_paths(paths)
+    monkeypatch.setattr(native_gate, "_ENABLED", False)
+    off = Validator(fhir_version=version).validate_paths(paths)
+    assert [replace(r, duration=0.0) for r in on.results] == [replace(r, duration=0.0) for r in off.results]
+    assert sum(passed) > 150  # the gate did pass many of them (and the others were refused)
