@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from itertools import islice
 from pathlib import Path
 
@@ -252,7 +253,7 @@ def _read_bytes(source: str, limits: Limits) -> tuple[bytes | None, LoadProblem 
 @implements(R.STRING_TOO_LONG)
 def _long_string(text: str, limits: Limits) -> LoadProblem | None:
     """A JSON string longer than the limit (looked for only in texts that could hold one)."""
-    if len(text) <= limits.max_string:
+    if len(text) <= limits.max_string or not _may_hold_long_string(text, limits.max_string):
         return None
     for m in STRING.finditer(text):
         if m.end() - m.start() - 2 > limits.max_string:
@@ -262,6 +263,23 @@ def _long_string(text: str, limits: Limits) -> LoadProblem | None:
     return None
 
 
+def _may_hold_long_string(text: str, limit: int) -> bool:
+    """Whether a JSON string of the text may be longer than `limit`; never wrong when it says no,
+    and one pass in C where the scan of every string above takes 40 ns per string (2.5 s for a 62 MB
+    study). Inside a string (as STRING matches it, in any text) a quote comes only after a
+    backslash, so with those quotes blanked out a string's content lies within one stretch without
+    quotes: the text's head, or the characters after a quote. Such a stretch longer than the limit
+    is looked for; an escaped backslash before a closing quote only makes a stretch longer."""
+    blanked = text.replace('\\"', "\\x")
+    first = blanked.find('"')
+    if (first if first >= 0 else len(blanked)) > limit:
+        return True
+    return _stretch_after_quote(limit).search(blanked) is not None
+
+
+@lru_cache(maxsize=4)
+def _stretch_after_quote(limit: int) -> re.Pattern[str]:
+    return re.compile(f'"[^"]{{{limit + 1}}}')
 
 
 def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None) -> Iterator[ResourceInput]:
