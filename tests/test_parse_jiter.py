@@ -372,3 +372,20 @@ def test_the_collector_is_paused_while_a_large_text_is_parsed_and_its_state_rest
     monkeypatch.setattr(jsontext, "_PAUSE_GC_FROM", 0)
     assert _same(parse(STUDY), json.loads(STUDY)) and parse_exact(STUDY.encode()) == BASES["study"]
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("name", ["bundle", "duplicate-top-level", "integer-written-as-decimal"])
+def test_the_bytes_read_for_jiter_are_let_go_before_a_resource_is_validated(name, tmp_path) -> None:
+    path = tmp_path / "s.json"
+    path.write_bytes(EDGE_TEXTS[name])
+    reading = sources._load_source(str(path), Limits(), None)
+    next(reading)
+    assert "text" in reading.gi_frame.f_locals and "data" not in reading.gi_frame.f_locals
+
+
+def test_the_bytes_are_let_go_before_a_long_string_is_reported(tmp_path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(_study_with('"description": "' + "x" * 200 + '"'))
+    reading = sources._load_source(str(path), Limits(max_string=100), None)
+    assert next(reading).problem.rule == "input:string-too-long"  # type: ignore[union-attr]
+    assert "data" not in reading.gi_frame.f_locals

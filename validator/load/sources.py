@@ -313,15 +313,19 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
     if text is None:
         yield _only(source, problem, warnings=warnings)  # type: ignore[arg-type]
         return
+    # The bytes are only for jiter: let go before anything is yielded (a frame of this generator
+    # lives while its resources are validated).
     if source.lower().endswith(".xml") or (source == "-" and text.lstrip().startswith("<")):
+        del data
         yield from _xml(source, text, warnings, limits, plan)
         return
     long_string = _long_string(text, limits)
     if long_string is not None:
+        del data
         yield _only(source, long_string, warnings=warnings)
         return
     doc = parse_exact(data) if len(data) <= _JITER_MAX_BYTES else REFUSED
-    del data  # not kept while the resources are validated
+    del data
     if doc is not REFUSED:  # exact as it stands: a Bundle is split, a resource needs no second parse
         yield from _split(source, doc, PositionIndex(text), warnings)
         return
