@@ -1,21 +1,30 @@
 """Resources parsed without keeping repeated keys (the fast parse) are trusted only when the fast
 path passed them and counted as many keys as the text holds; anything else is parsed again,
-precisely. A repeated key is therefore never lost, however the JSON is written."""
+precisely. A repeated key is therefore never lost, however the JSON is written. jiter, when it
+reads an input, refuses repeated keys itself: the tests that validate files run with it and with
+the json path alone (which parses plain and counts keys)."""
 
 from __future__ import annotations
 
 import copy
 import json
 
+import pytest
 from fixture_cases import BASES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from validator import Validator
+from validator.fhir import jsontext
 from validator.fhir.jsontext import key_tokens
 
 VALIDATOR = Validator(fhir_version="R4")
 STUDY = BASES["study"]
+
+
+@pytest.fixture(params=["jiter", "json path alone"])
+def reader(request, monkeypatch) -> None:
+    monkeypatch.setattr(jsontext, "JITER", request.param == "jiter")
 
 
 def _duplicated(text: str) -> str:
@@ -27,6 +36,7 @@ def _rules(path) -> list[str]:
     return [i.rule for r in VALIDATOR.validate_paths([str(path)]).results for i in r.issues]
 
 
+@pytest.mark.usefixtures("reader")
 def test_a_repeated_key_in_an_otherwise_valid_file_is_reported(tmp_path) -> None:
     for n, (separators, indent) in enumerate([((",", ": "), None), ((",", ":"), None), ((",", " : "), 2)]):
         text = json.dumps(STUDY, separators=separators, indent=indent)
@@ -37,12 +47,14 @@ def test_a_repeated_key_in_an_otherwise_valid_file_is_reported(tmp_path) -> None
         assert _rules(path) == ["json:duplicate-key"], text
 
 
+@pytest.mark.usefixtures("reader")
 def test_a_repeated_key_in_an_ndjson_line_is_reported(tmp_path) -> None:
     path = tmp_path / "s.ndjson"
     path.write_text(json.dumps(STUDY) + "\n" + _duplicated(json.dumps(STUDY)) + "\n")
     assert _rules(path) == ["json:duplicate-key"]
 
 
+@pytest.mark.usefixtures("reader")
 def test_a_string_that_looks_like_a_key_costs_time_but_no_finding(tmp_path) -> None:
     study = copy.deepcopy(STUDY)
     study["description"] = 'he said "status": no'
@@ -51,6 +63,7 @@ def test_a_string_that_looks_like_a_key_costs_time_but_no_finding(tmp_path) -> N
     assert _rules(path) == []
 
 
+@pytest.mark.usefixtures("reader")
 def test_a_decimal_keeps_its_exact_value(tmp_path) -> None:
     text = json.dumps(STUDY)[:-1] + ', "extension": [{"url": "http://e.org/x", "valueDecimal": 0.10}]}'
     path = tmp_path / "d.json"

@@ -8,23 +8,31 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from itertools import islice
 from pathlib import Path
 
 from validator import rule_ids as R
 from validator.compile.plan import Plan
-from validator.fhir.jsontext import JsonSyntaxError, PositionIndex, parse
+from validator.fhir.jsontext import REFUSED, JsonSyntaxError, PositionIndex, parse, parse_exact
 from validator.fhir.positions import STRING
 from validator.limits import DEFAULT, Limits
 from validator.rule_ids import implements
 
 PAYLOAD_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+_BOM = b"\xef\xbb\xbf"
+# The largest single document given to jiter. jiter reads bytes and the positions need the text, so
+# both are held while the tree is built: one more copy of the input at the peak (6.2x its size
+# instead of 5.2x for a 62 MB study, past the bound the README gives). Larger documents take the
+# json path, which reads the text alone; at that size the parse is object creation, which both
+# parsers take about as long for.
+_JITER_MAX_BYTES = 8 << 20
 
 
 class InputError(Exception):
@@ -52,7 +60,7 @@ class ResourceInput:
     warnings: list[LoadProblem] = field(default_factory=list)
     problem: LoadProblem | None = None  # fatal: nothing else is known about this input
     # The text of a resource parsed without keeping repeated keys (jsontext.parse(plain=True));
-    # None when the parse was precise.
+    # None when the tree is exact: parsed precisely, or by jiter (which refuses repeated keys).
     plain_text: str | None = None
     # The tree is known to hold no repeated key (its parser refuses them), so no object in it is
     # a DupDict with findings of its own: the native gate may judge it (evaluate/native_gate.py).
@@ -192,8 +200,31 @@ def _read_at_most(handle, limit: int) -> bytes:
     return b"".join(pieces)
 
 
+@implements(R.UNREADABLE)
+def _read(source: str, limits: Limits) -> tuple[str | None, bytes, LoadProblem | None, list[LoadProblem]]:
+    """The text of an input, and its bytes (what jiter reads; the BOM is left out of both), or
+    the finding that says why it cannot be read (text None, no bytes)."""
+    data, problem, warnings = _read_bytes(source, limits)
+    if data is None:
+        return None, b"", problem, warnings
+    try:
+        return data.decode("utf-8"), data, None, warnings
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return (
+            None,
+            b"",
+            LoadProblem(
+                R.UNREADABLE,
+                f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be decoded",
+                line,
+            ),
+            warnings,
+        )
+
+
 @implements(R.BYTE_ORDER_MARK, R.UNREADABLE)
-def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, list[LoadProblem]]:
+def _read_bytes(source: str, limits: Limits) -> tuple[bytes | None, LoadProblem | None, list[LoadProblem]]:
     try:
         if source == "-":
             data = _read_at_most(sys.stdin.buffer, limits.max_bytes + 1)
@@ -216,28 +247,16 @@ def _read(source: str, limits: Limits) -> tuple[str | None, LoadProblem | None, 
     if len(data) > limits.max_bytes:
         return None, _too_large(source, limits), []
     warnings = []
-    if data.startswith(b"\xef\xbb\xbf"):
+    if data.startswith(_BOM):
         warnings.append(LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1))
         data = data[3:]
-    try:
-        return data.decode("utf-8"), None, warnings
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return (
-            None,
-            LoadProblem(
-                R.UNREADABLE,
-                f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be decoded",
-                line,
-            ),
-            warnings,
-        )
+    return data, None, warnings
 
 
 @implements(R.STRING_TOO_LONG)
 def _long_string(text: str, limits: Limits) -> LoadProblem | None:
     """A JSON string longer than the limit (looked for only in texts that could hold one)."""
-    if len(text) <= limits.max_string:
+    if len(text) <= limits.max_string or not _may_hold_long_string(text, limits.max_string):
         return None
     for m in STRING.finditer(text):
         if m.end() - m.start() - 2 > limits.max_string:
@@ -247,6 +266,23 @@ def _long_string(text: str, limits: Limits) -> LoadProblem | None:
     return None
 
 
+def _may_hold_long_string(text: str, limit: int) -> bool:
+    """Whether a JSON string of the text may be longer than `limit`; never wrong when it says no,
+    and one pass in C where the scan of every string above takes 40 ns per string (2.5 s for a 62 MB
+    study). Inside a string (as STRING matches it, in any text) a quote comes only after a
+    backslash, so with those quotes blanked out a string's content lies within one stretch without
+    quotes: the text's head, or the characters after a quote. Such a stretch longer than the limit
+    is looked for; an escaped backslash before a closing quote only makes a stretch longer."""
+    blanked = text.replace('\\"', "\\x")
+    first = blanked.find('"')
+    if (first if first >= 0 else len(blanked)) > limit:
+        return True
+    return _stretch_after_quote(limit).search(blanked) is not None
+
+
+@lru_cache(maxsize=4)
+def _stretch_after_quote(limit: int) -> re.Pattern[str]:
+    return re.compile(f'"[^"]{{{limit + 1}}}')
 
 
 def load_source(source: str, limits: Limits = DEFAULT, plan: Plan | None = None) -> Iterator[ResourceInput]:
@@ -276,17 +312,27 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
     if is_ndjson_file(source):
         yield from _ndjson_file(source, limits)
         return
-    text, problem, warnings = _read(source, limits)
+    text, data, problem, warnings = _read(source, limits)
     if text is None:
         yield _only(source, problem, warnings=warnings)  # type: ignore[arg-type]
         return
+    # The bytes are only for jiter: let go before anything is yielded (a frame of this generator
+    # lives while its resources are validated).
     if source.lower().endswith(".xml") or (source == "-" and text.lstrip().startswith("<")):
+        del data
         yield from _xml(source, text, warnings, limits, plan)
         return
     long_string = _long_string(text, limits)
     if long_string is not None:
+        del data
         yield _only(source, long_string, warnings=warnings)
         return
+    doc = parse_exact(data) if len(data) <= _JITER_MAX_BYTES else REFUSED
+    del data
+    if doc is not REFUSED:  # exact as it stands: a Bundle is split, a resource needs no second parse
+        yield from _split(source, doc, PositionIndex(text), warnings)
+        return
+    # What jiter refused is read as without it: the json path reports, and keeps repeated keys.
     plain = _plain_candidate(text)
     try:
         doc = parse(text, plain=plain)
@@ -386,66 +432,73 @@ def _ndjson_file(source: str, limits: Limits) -> Iterator[ResourceInput]:
 
 def ndjson_lines(source: str, raw_lines: Iterable[tuple[int, bytes]], limits: Limits) -> Iterator[ResourceInput]:
     """The resources (and findings) of numbered raw NDJSON lines: the whole file, or a chunk of it
-    (validated by a worker process with --jobs)."""
+    (validated by a worker process with --jobs). One loop, no generator per stage: this runs once
+    per line of files of millions of lines."""
+    # A BOM's warning goes with the first line read as JSON (not with an unreadable first line).
     warnings: list[LoadProblem] = []
-    bad: list[ResourceInput] = []
+    for lineno, raw in raw_lines:
+        if lineno == 1 and raw.startswith(_BOM):
+            warnings.append(LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1))
+            raw = raw[3:]
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            problem = LoadProblem(R.UNREADABLE, f"line {lineno} is not UTF-8 text (byte {exc.start})", lineno)
+            yield _only(source, problem, entry=lineno)
+            continue
+        too_long = _long_string(line, limits)
+        if too_long is not None:
+            too_long.line = lineno
+            yield _only(source, too_long, entry=lineno)
+            continue
+        item = _ndjson_line(source, lineno, line, raw, warnings)
+        if item is not None:
+            yield item
+            if item.warnings:  # taken (a line that is not an object leaves them to the next)
+                warnings = []
 
-    def lines() -> Iterator[tuple[int, str]]:
-        for lineno, raw in raw_lines:
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                warnings.append(LoadProblem(R.BYTE_ORDER_MARK, "the file starts with a UTF-8 byte order mark", 1, 1))
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                problem = LoadProblem(R.UNREADABLE, f"line {lineno} is not UTF-8 text (byte {exc.start})", lineno)
-                bad.append(_only(source, problem, entry=lineno))
-                yield lineno, ""
-                continue
-            too_long = _long_string(line, limits)
-            if too_long is not None:
-                too_long.line = lineno
-                bad.append(_only(source, too_long, entry=lineno))
-                yield lineno, ""
-                continue
-            yield lineno, line
 
-    for item in _ndjson(source, lines(), warnings):
-        while bad:
-            yield bad.pop(0)
-        yield item
-    yield from bad
+def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
+    """The resources of NDJSON text already decoded (stdin, told apart from one resource by its
+    parse): lines are not checked again for long strings, the whole text was."""
+    for lineno, line in lines:
+        item = _ndjson_line(source, lineno, line, None, warnings)
+        if item is not None:
+            yield item
+            if item.warnings:  # as in ndjson_lines
+                warnings = []
 
 
 @implements(R.NOT_A_RESOURCE)
-def _ndjson(source: str, lines: Iterable[tuple[int, str]], warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
-    for lineno, line in lines:
-        if not line.strip():
-            continue
-        plain = _plain_candidate(line)
-        try:
-            doc = parse(line, plain=plain)
-        except JsonSyntaxError as exc:
-            yield _only(source, _syntax_problem(exc, f"line {lineno}: ", lineno), entry=lineno, warnings=warnings)
-            warnings = []
-            continue
+def _ndjson_line(source: str, lineno: int, line: str, raw: bytes | None,
+                 warnings: list[LoadProblem]) -> ResourceInput | None:  # fmt: skip
+    """The resource (or finding) of one NDJSON line, None for a blank one. `raw` is the line's
+    bytes when at hand (jiter reads bytes; else the text is encoded); the line's warnings are
+    copied into the item that takes them."""
+    if not line.strip():
+        return None
+    doc = parse_exact(line.encode("utf-8") if raw is None else raw)
+    if doc is not REFUSED:
         if not isinstance(doc, dict):
-            yield ResourceInput(
-                source,
-                lineno,
-                doc,
-                (),
-                None,
-                problem=LoadProblem(
-                    R.NOT_A_RESOURCE, f"line {lineno} is not a JSON object, so not a resource", lineno, 1
-                ),
-            )
-            continue
-        item = ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
-                             warnings=list(warnings), plain_text=line if plain else None)  # fmt: skip
-        del doc  # see _load_source
-        yield item
-        warnings = []
+            return _not_an_object(source, lineno, doc)
+        return ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
+                             warnings=list(warnings))  # fmt: skip
+    plain = _plain_candidate(line)
+    try:
+        doc = parse(line, plain=plain)
+    except JsonSyntaxError as exc:
+        return _only(source, _syntax_problem(exc, f"line {lineno}: ", lineno), entry=lineno, warnings=warnings)
+    if not isinstance(doc, dict):
+        return _not_an_object(source, lineno, doc)
+    item = ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
+                         warnings=list(warnings), plain_text=line if plain else None)  # fmt: skip
+    return item
+
+
+def _not_an_object(source: str, lineno: int, doc: object) -> ResourceInput:
+    # Its warnings (a BOM) stay for the next line read as a resource.
+    problem = LoadProblem(R.NOT_A_RESOURCE, f"line {lineno} is not a JSON object, so not a resource", lineno, 1)
+    return ResourceInput(source, lineno, doc, (), None, problem=problem)
 
 
 @implements(R.NOT_A_RESOURCE)
