@@ -389,3 +389,18 @@ def test_the_bytes_are_let_go_before_a_long_string_is_reported(tmp_path) -> None
     reading = sources._load_source(str(path), Limits(max_string=100), None)
     assert next(reading).problem.rule == "input:string-too-long"  # type: ignore[union-attr]
     assert "data" not in reading.gi_frame.f_locals
+
+
+def test_a_number_with_an_exponent_too_large_for_a_decimal_is_a_syntax_finding_and_the_ndjson_goes_on(
+    tmp_path: Path,
+) -> None:
+    from validator import Validator
+
+    path = tmp_path / "huge.ndjson"
+    good = '{"resourceType": "ImagingStudy", "status": "available", "subject": {"reference": "Patient/p"}}'
+    path.write_text(f'{{"resourceType": "ImagingStudy", "x": 1e-9999999999999999999}}\n{good}\n')
+    results = Validator(fhir_version="R4").validate_paths([str(path)]).results
+    assert len(results) == 2
+    assert [i.rule for i in results[0].issues] == ["input:malformed-json"]
+    assert "exponent" in results[0].issues[0].message
+    assert not any(i.rule == "engine:internal-error" for r in results for i in r.issues)

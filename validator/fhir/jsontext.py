@@ -116,6 +116,8 @@ def parse(text: str, plain: bool = False) -> object:
         raise JsonSyntaxError("the JSON nests too deep to parse", None, None, too_deep=True) from None
     except ValueError as exc:
         raise JsonSyntaxError(_readable(exc), None, None) from None
+    except ArithmeticError:  # decimal.InvalidOperation: an exponent beyond what Decimal can hold
+        raise JsonSyntaxError("a number's exponent is too large to read", None, None) from None
 
 
 # A parse makes one object per JSON value and no reference cycle, so the cyclic garbage collector,

@@ -330,7 +330,7 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
     doc = parse_exact(data) if len(data) <= _JITER_MAX_BYTES else REFUSED
     del data
     if doc is not REFUSED:  # exact as it stands: a Bundle is split, a resource needs no second parse
-        yield from _split(source, doc, PositionIndex(text), warnings)
+        yield from _split(source, doc, PositionIndex(text), warnings, unique_keys=True)
         return
     # What jiter refused is read as without it: the json path reports, and keeps repeated keys.
     plain = _plain_candidate(text)
@@ -482,7 +482,7 @@ def _ndjson_line(source: str, lineno: int, line: str, raw: bytes | None,
         if not isinstance(doc, dict):
             return _not_an_object(source, lineno, doc)
         return ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
-                             warnings=list(warnings))  # fmt: skip
+                             warnings=list(warnings), unique_keys=True)  # fmt: skip
     plain = _plain_candidate(line)
     try:
         doc = parse(line, plain=plain)
@@ -502,7 +502,10 @@ def _not_an_object(source: str, lineno: int, doc: object) -> ResourceInput:
 
 
 @implements(R.NOT_A_RESOURCE)
-def _split(source: str, doc: object, positions: PositionIndex, warnings: list[LoadProblem]) -> Iterator[ResourceInput]:
+def _split(source: str, doc: object, positions: PositionIndex, warnings: list[LoadProblem],
+           unique_keys: bool = False) -> Iterator[ResourceInput]:  # fmt: skip
+    """The resources of a document (itself, or a Bundle's entries); `unique_keys`: its parser
+    refused repeated keys (see ResourceInput.unique_keys)."""
     if not isinstance(doc, dict):
         yield ResourceInput(
             source,
@@ -515,7 +518,7 @@ def _split(source: str, doc: object, positions: PositionIndex, warnings: list[Lo
         )
         return
     if doc.get("resourceType") != "Bundle":
-        yield ResourceInput(source, None, doc, (), positions, warnings=warnings)
+        yield ResourceInput(source, None, doc, (), positions, warnings=warnings, unique_keys=unique_keys)
         return
     entries = doc.get("entry") or []
     if not isinstance(entries, list):
@@ -550,5 +553,6 @@ def _split(source: str, doc: object, positions: PositionIndex, warnings: list[Lo
                 ),
             )
         else:
-            yield ResourceInput(source, i, res, ptr, positions, bundle=index, warnings=warnings)
+            yield ResourceInput(source, i, res, ptr, positions, bundle=index, warnings=warnings,
+                                unique_keys=unique_keys)
         warnings = []
