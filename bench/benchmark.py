@@ -431,7 +431,8 @@ class Target:
     def shown(self, value: float | None) -> str:
         if value is None:
             return "n/a"
-        return f"{value:,.0f} MB" if self.unit == "MB" else f"{value:.2f}{self.unit}" if self.unit == "x" \
+        # Three decimals: a ratio of 1.797 must not read as the 1.80 it misses.
+        return f"{value:,.0f} MB" if self.unit == "MB" else f"{value:.3f}{self.unit}" if self.unit == "x" \
             else f"{value:.3f} s"
 
 
