@@ -20,6 +20,8 @@ tools rotating), so a slow spell of a shared machine falls on all of them:
 5. The targets of the speed issue, each MET or NOT MET (or NOT MEASURED when a peer is missing).
 
 The exit status is 0 whatever the targets say: this is a measurement. Not part of the unit tests.
+--memory adds the memory section (a 30 MB string, a 133 MB study; --memory-ndjson-gb: a GB stream),
+--only-memory runs it alone.
 """
 
 from __future__ import annotations
@@ -485,13 +487,15 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--memory", action="store_true", help="also the memory section (30 MB string, 133 MB study)")
     parser.add_argument("--memory-ndjson-gb", type=float, default=0.0, help="with --memory: an NDJSON of this many GB")
+    parser.add_argument("--only-memory", action="store_true", help="the memory section alone")
     args = parser.parse_args()
     started = time.perf_counter()
     rng = random.Random(args.seed)
     folder = Path(tempfile.mkdtemp(prefix="imaging-validator-bench-"))
     try:
-        run(args, rng, folder)
-        if args.memory:
+        if not args.only_memory:
+            run(args, rng, folder)
+        if args.memory or args.only_memory:
             memory(rng, folder, int(args.memory_ndjson_gb * 1e9), args.jobs)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
