@@ -24,9 +24,12 @@ PERFORMER_FUNCTION = {
 }
 
 
-def realistic(rng: random.Random, base: Callable[[random.Random, int, int], dict]) -> dict:
-    """A 2 x 5 study with the optional elements real senders fill in."""
-    doc = base(rng, 2, 5)
+Base = Callable[[random.Random, int, int], dict]  # (rng, series, instances per series) -> a clean study
+
+
+def realistic(rng: random.Random, base: Base, series: int = 2, instances: int = 5) -> dict:
+    """A study (2 x 5 unless told) with the optional elements real senders fill in."""
+    doc = base(rng, series, instances)
     code, display = rng.choice(PROCEDURES)
     doc["identifier"].append({"use": "usual", "type": ACSN, "system": "http://hospital.example.org/accession",
                               "value": f"A{rng.randint(10**6, 10**7)}"})  # fmt: skip
@@ -63,17 +66,35 @@ def _unknown_property(doc: dict) -> None:
 
 
 def _wrong_count(doc: dict) -> None:
-    doc["numberOfInstances"] += 1
+    # Fewer than the instances listed: more would be legal, since a study may list only some.
+    doc["numberOfInstances"] -= 1
 
 
 DEFECTS = [_bad_status, _bad_uid, _bad_date, _no_subject, _unknown_property, _wrong_count]
 
 
+def with_findings(rng: random.Random, base: Base, series: int, instances: int) -> dict:
+    """A realistic study that also carries an error: its notes (the unbundled bindings) and a
+    broken series UID, so findings are placed whatever its size."""
+    doc = realistic(rng, base, series, instances)
+    _bad_uid(doc)
+    return doc
+
+
+def write_ndjson(path: Path, count: int, rng: random.Random, base: Base) -> Path:
+    """`count` realistic small studies, one a line, written as they are made (100,000 of them
+    are ~300 MB: never all in memory at once)."""
+    with path.open("w") as handle:
+        for _ in range(count):
+            handle.write(json.dumps(realistic(rng, base)) + "\n")
+    return path
+
+
 def write_corpora(
-    rng: random.Random, folder: Path, base: Callable[[random.Random, int, int], dict]
+    rng: random.Random, folder: Path, base: Base, size: int = CORPUS_SIZE
 ) -> dict[str, tuple[Path, bool]]:
     """The corpora as NDJSON files: label -> (path, whether the run passes)."""
-    studies = [realistic(rng, base) for _ in range(CORPUS_SIZE)]
+    studies = [realistic(rng, base) for _ in range(size)]
     realistic_path = folder / "realistic.ndjson"
     realistic_path.write_text("".join(json.dumps(s) + "\n" for s in studies))
     defect_path = folder / "defects.ndjson"
@@ -83,6 +104,6 @@ def write_corpora(
                 DEFECTS[(n // 10) % len(DEFECTS)](doc)
             handle.write(json.dumps(doc) + "\n")
     return {
-        f"realistic small studies ({CORPUS_SIZE:,})": (realistic_path, True),
-        f"10% defective ({CORPUS_SIZE:,})": (defect_path, False),
+        f"realistic small studies ({size:,})": (realistic_path, True),
+        f"10% defective ({size:,})": (defect_path, False),
     }
