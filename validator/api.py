@@ -208,9 +208,9 @@ class Validator:
         self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
         self.pipeline.start()
         if jobs > 1 and "-" not in sources:
-            from validator.run.parallel import parallel_available, run_parallel
+            from validator.run.parallel import parallel_available, run_parallel, worth_parallel
 
-            if parallel_available():
+            if parallel_available() and worth_parallel(sources):
                 return run_parallel(self.pipeline, sources, jobs, progress, prefix)
         outcomes = Collector(prefix)
         for source in sources:

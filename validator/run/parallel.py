@@ -146,6 +146,24 @@ class _Workers:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+# An NDJSON file smaller than this is one unit or two: validated in this process, it is done
+# before a pool of workers would have started.
+_SMALL_NDJSON = 256 << 10
+
+
+def worth_parallel(sources: list[str]) -> bool:
+    """Whether the sources are more than one unit of work: one JSON file (or a small NDJSON one)
+    is validated faster in this process than by starting workers for it."""
+    if len(sources) > 1:
+        return True
+    if not sources or not is_ndjson_file(sources[0]):
+        return False
+    try:
+        return os.path.getsize(sources[0]) > _SMALL_NDJSON
+    except OSError:
+        return False
+
+
 def _units(sources: list[str], limits: Limits) -> Iterator[Unit]:
     for source in sources:
         if not is_ndjson_file(source) or ndjson_size_problem(source, limits) is not None:
