@@ -592,3 +592,27 @@ def test_uids_read_all_at_once_are_told_valid_when_plain() -> None:
     assert not all_valid(["1.2.3", "1.02"])
     assert not all_valid(["1.2.3", "1" * 65])
     assert not all_valid(["1.2\n3"])
+
+
+@pytest.mark.parametrize(
+    ("numbers", "repeated"),
+    [
+        ([None, 2, 2], [2]),
+        ([None, 1, None, 2], []),
+        ([1, 1.0, 2], []),  # a float is no Instance Number (the base rules' finding)
+        ([1, True, 2], []),
+        ([3, None, 3, 3], [2, 3]),
+        (["1", "1", 1], []),
+        ([[1], 1, 2], []),
+    ],
+)
+def test_instance_numbers_absent_or_of_other_types_beside_repeated_ones_are_read_as_one_by_one(
+    numbers: list, repeated: list[int]
+) -> None:
+    study = bench_study(random.Random(6), 2, len(numbers))
+    for inst, number in zip(study["series"][1]["instance"], numbers, strict=True):
+        inst["number"] = number
+    findings = assert_same(study)
+    assert [p for rule, p, _ in findings if rule == R.INSTANCE_NUMBER_UNIQUE] == [
+        ("series", 1, "instance", j, "number") for j in repeated
+    ]

@@ -70,8 +70,6 @@ def _dicom_code(value: object) -> str | None:
 _Walked = tuple[dict[str, tuple], int, bool]
 _STR_ONLY = frozenset({str})
 _DICT_ONLY = frozenset({dict})
-_NONE_ONLY = frozenset({type(None)})
-_INT_OR_NONE = frozenset({int, type(None)})
 # The sopClass forms found clean (a string, or a Coding's (system, code)) per series modality, per
 # table of SOP Class modalities (a plan's): what a form is found to be depends on that table
 # only, so the studies of a run share what was found.
@@ -220,15 +218,13 @@ class StudyCheck:
         flat = lists[0][1] if len(lists) == 1 else list(chain.from_iterable(instances for _, instances, _ in lists))
         try:
             uids = list(map(dict.get, flat, repeat("uid")))  # a TypeError: an instance that is not an object
+            every_uid = [uid for uid, _ in series_uids] + uids
+            distinct = set(every_uid)  # a TypeError: a uid that is a list or an object
+            if every_uid and (  # all_valid: a TypeError for a uid that is not a string
+                len(distinct) != len(every_uid) or not distinct.isdisjoint(where) or not all_valid(every_uid)
+            ):
+                return None
         except TypeError:
-            return None
-        if uids and set(map(type, uids)) != _STR_ONLY:
-            return None
-        every_uid = [uid for uid, _ in series_uids] + uids
-        distinct = set(every_uid)
-        if every_uid and (
-            len(distinct) != len(every_uid) or not distinct.isdisjoint(where) or not all_valid(every_uid)
-        ):
             return None
         if uids and not self._plain_instance_fields(lists, flat):
             return None
@@ -257,21 +253,25 @@ class StudyCheck:
                 if not self._plain_sop_classes(classes[at : at + len(instances)], modality):
                     return False
                 at += len(instances)
+        # Numbers all different (as Python compares them: 1, 1.0 and True are one) are unique
+        # Instance Numbers; absent ones (None) are not numbers. Anything else is read one by one.
         numbers = list(map(dict.get, flat, repeat("number")))
-        kinds = set(map(type, numbers))
-        if kinds == _NONE_ONLY:
-            return True
-        if not kinds <= _INT_OR_NONE:
-            return False
         at = 0
         for _, instances, _ in lists:
             n = len(instances)
             given = numbers[at : at + n] if len(lists) > 1 else numbers
-            if None in kinds:
-                given = [number for number in given if number is not None]
-            if len(set(given)) != len(given):
-                return False
             at += n
+            try:
+                distinct = set(given)
+                if len(distinct) == n:
+                    continue
+                if None not in distinct:
+                    return False
+                given = [number for number in given if number is not None]
+                if len(distinct) - 1 != len(given):
+                    return False
+            except TypeError:  # a number that is a list or an object
+                return False
         return True
 
     def _record_plain(self, i: int, uids: list[str]) -> None:
