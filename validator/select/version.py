@@ -116,7 +116,7 @@ def has_markers(rtype: str | None) -> bool:
     return isinstance(rtype, str) and _has_markers(rtype)
 
 
-@cache
+@lru_cache(maxsize=64)  # bounded: the types come from the payloads
 def _has_markers(rtype: str) -> bool:
     return any(m.element.split(".", 1)[0] == rtype for m in markers())
 
@@ -376,7 +376,7 @@ def choose(resource: dict, requested: str | None) -> Choice:
     if requested is not None:
         family = frozenset({requested, "R4", "R4B"} if requested in ("R4", "R4B") else {requested})
     found: list[tuple[Marker, tuple]] = []
-    if isinstance(rtype, str):
+    if isinstance(rtype, str) and has_markers(rtype):  # a scanner is made only for types with markers
         # Which markers hold is cheap to find; where they hold is needed only to report a
         # conflict, and then _found walks the resource again for the places.
         hits = _scanner(rtype, family)(resource)

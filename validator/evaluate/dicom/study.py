@@ -49,6 +49,30 @@ def _items(value: object) -> list[tuple[int, dict]]:
     return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def _plain_study_uids(identifiers: object) -> list[tuple[str, int]] | None:
+    """The Study Instance UIDs (without urn:oid:) of the identifiers, with their indexes, when each
+    is written urn:oid:<UID> (study_uid() may find them invalid or repeated); else None."""
+    if identifiers is None:
+        return []
+    if type(identifiers) is not list:
+        return None
+    uids = []
+    for k, ident in enumerate(identifiers):
+        if type(ident) is not dict:
+            return None
+        if ident.get("system") != "urn:dicom:uid":
+            continue
+        value = ident.get("value")
+        if type(value) is not str:
+            if isinstance(value, str):
+                return None
+            continue  # not a string: no Study UID (the base rules' finding)
+        if not value.startswith("urn:oid:"):
+            return None
+        uids.append((value[len("urn:oid:") :], k))
+    return uids
+
+
 def _dicom_code(value: object) -> str | None:
     """The code of a modality written plainly, one DICOM coding (an R4 Coding, an R5+
     CodeableConcept), for which StudyCheck.modality() has nothing to report; else None (then
@@ -126,11 +150,18 @@ class StudyCheck:
         whole for the plain case, where they have nothing to report (_plain_series); only
         otherwise one by one, by the methods that explain. The findings are those of these
         methods alone: a plain read reports nothing and, when it fails, has changed nothing."""
-        study_uid = self.study_uid(study)
         series = _items(study.get("series"))
-        walked = self._plain_series(series, study_uid)
+        study_uids = _plain_study_uids(study.get("identifier"))
+        walked = None
+        if study_uids is not None:  # the Study UIDs are checked with the others
+            study_uid = study_uids[0][0] if study_uids else None
+            walked = self._plain_series(series, study_uid, study_uids)
         if walked is None:
-            walked = self._each_series(series, study_uid)
+            study_uid = self.study_uid(study)
+            if study_uids is None:  # only the Study UID identifiers were not plain
+                walked = self._plain_series(series, study_uid, [])
+            if walked is None:
+                walked = self._each_series(series, study_uid)
         series_modalities, listed_instances, every_series_lists = walked
         if not self._plain_modalities(study.get("modality"), series_modalities):
             self.study_modalities(study, series_modalities)
@@ -168,11 +199,13 @@ class StudyCheck:
             return False
         return listed <= series.keys()
 
-    def _plain_series(self, series: list[tuple[int, dict]], study_uid: str | None) -> _Walked | None:
+    def _plain_series(self, series: list[tuple[int, dict]], study_uid: str | None,
+                      study_uids: list[tuple[str, int]]) -> _Walked | None:  # fmt: skip
         """What _each_series() returns, when no series or instance has anything to report (UIDs
         valid and met once, modalities a plain DICOM code, numbers unique, counts not short, SOP
-        Classes of clean forms); else None, having changed nothing. The instances of all series
-        are read together, a field at a time in C: no Python step per instance."""
+        Classes of clean forms), nor study_uid() about `study_uids` (UID, identifier index), not
+        checked yet; else None, having changed nothing. The instances of all series are read
+        together, a field at a time in C: no Python step per instance."""
         where = self.where
         cid_33 = cid_codes(33)
         series_modalities: dict[str, tuple] = {}
@@ -218,7 +251,7 @@ class StudyCheck:
         flat = lists[0][1] if len(lists) == 1 else list(chain.from_iterable(instances for _, instances, _ in lists))
         try:
             uids = list(map(dict.get, flat, repeat("uid")))  # a TypeError: an instance that is not an object
-            every_uid = [uid for uid, _ in series_uids] + uids
+            every_uid = [uid for uid, _ in study_uids] + [uid for uid, _ in series_uids] + uids
             distinct = set(every_uid)  # a TypeError: a uid that is a list or an object
             if every_uid and (  # all_valid: a TypeError for a uid that is not a string
                 len(distinct) != len(every_uid) or not distinct.isdisjoint(where) or not all_valid(every_uid)
@@ -229,6 +262,8 @@ class StudyCheck:
         if uids and not self._plain_instance_fields(lists, flat):
             return None
         # Nothing to report: record what uid() records of each UID, and check the endpoints.
+        for uid, k in study_uids:
+            where[uid] = ("study", ("identifier", k), "value")
         for uid, i in series_uids:
             where[uid] = ("series", ("series", i), "uid")
         at = 0
