@@ -127,6 +127,10 @@ class Sub(dict):
     """A dict that is not the JSON parser's (a caller's): read one by one, not in bulk."""
 
 
+class SubList(list):
+    """A list that is not the JSON parser's."""
+
+
 def _values(leaf: st.SearchStrategy) -> st.SearchStrategy:
     def extend(children: st.SearchStrategy) -> st.SearchStrategy:
         objects = st.dictionaries(st.sampled_from(STEPS + KEYS), children, max_size=5)
@@ -211,6 +215,7 @@ def _any_values() -> st.SearchStrategy:
             objects.map(Sub),
             st.lists(children, max_size=3),
             st.lists(st.one_of(objects, children), min_size=9, max_size=11),  # long lists, of anything
+            st.lists(children, max_size=10).map(SubList),
         )
 
     return st.recursive(st.one_of(SCALARS, st.just({"system": "s"}), st.just({"reference": "r"})), extend,

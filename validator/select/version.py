@@ -197,7 +197,7 @@ def _shapes_in(values: list, leaves: list[tuple[int, Marker]], hits: set[int]) -
     """Add to `hits` each leaf marker that holds in one of `values` or, for a list, one of its
     items (as _found reads a leaf)."""
     types = set(map(type, values))
-    if list in types:
+    if list in types or not types <= _JSON_TYPES:  # (a list of another type too)
         items: list = []
         for value in values:
             if isinstance(value, list):
