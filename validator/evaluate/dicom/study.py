@@ -183,20 +183,21 @@ class StudyCheck:
             return True
         if type(value) is not list:
             return False
-        codes = []
+        acquisition_only = self.acquisition_only
+        acquisition = cid_codes(29)
+        listed = set()
         for item in value:
             code = _dicom_code(item)
             if not code:
                 return False
-            codes.append(code)
-        acquisition = cid_codes(29)
-        if self.acquisition_only and any(code not in acquisition and code in cid_codes(33) for code in codes):
-            return False
-        if not codes or not series or self.modalities_checked:
+            if acquisition_only and code not in acquisition and code in cid_codes(33):
+                return False  # not an acquisition modality (R4)
+            listed.add(code)
+        if not listed or not series or self.modalities_checked:
             return True
-        listed = set(codes)
-        if any(code not in listed and (not self.acquisition_only or code in acquisition) for code in series):
-            return False
+        for code in series:
+            if code not in listed and (not acquisition_only or code in acquisition):
+                return False  # a series modality the list lacks
         return listed <= series.keys()
 
     def _plain_series(self, series: list[tuple[int, dict]], study_uid: str | None,
