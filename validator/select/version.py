@@ -8,8 +8,10 @@ as one mismatch, with a migration hint per element.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
+from itertools import chain, count, repeat
 from pathlib import Path
 
 from validator.compile.packs import load_pack
@@ -110,6 +112,12 @@ class Choice:
 
 def has_markers(rtype: str | None) -> bool:
     """Whether the version of a resource of this type can be read from its shape."""
+    # Asked once per resource: the answer per type is kept (a malformed, unhashable type has none).
+    return isinstance(rtype, str) and _has_markers(rtype)
+
+
+@lru_cache(maxsize=64)  # bounded: the types come from the payloads
+def _has_markers(rtype: str) -> bool:
     return any(m.element.split(".", 1)[0] == rtype for m in markers())
 
 
@@ -121,20 +129,27 @@ class _Branch:
 
     leaves: list[tuple[int, Marker]] = field(default_factory=list)  # markers whose path ends here
     children: dict[str, _Branch] = field(default_factory=dict)
+    below: frozenset[int] = frozenset()  # the markers of this branch and of every branch under it
 
 
 @cache
 def _tree(rtype: str, family: frozenset[str] | None) -> _Branch:
     """The markers of `rtype` worth looking for: all of them to detect the version, or only those
     that do not allow the requested version's `family` (the others cannot conflict with it)."""
+    return _build_tree(markers(), rtype, family)
+
+
+def _build_tree(ms: tuple[Marker, ...], rtype: str, family: frozenset[str] | None) -> _Branch:
     root = _Branch()
-    for n, m in enumerate(markers()):
+    for n, m in enumerate(ms):
         head, _, rest = m.element.partition(".")
         if head != rtype or (family is not None and m.versions & family):
             continue
         branch = root
+        root.below |= {n}
         for step in rest.split("."):
             branch = branch.children.setdefault(step, _Branch())
+            branch.below |= {n}
         branch.leaves.append((n, m))
     return root
 
@@ -170,22 +185,214 @@ def _found(resource: dict, tree: _Branch) -> list[tuple[Marker, tuple]]:
     return [hits[n] for n in sorted(hits)]
 
 
+# The types JSON parsing makes: for these, a marker's shape is read from the set of the types of
+# many values at once. Others (a dict subclass from a caller) are read one by one with _has_shape.
+_JSON_TYPES = frozenset({dict, list, str, int, float, bool, type(None)})
+_DICT_ONLY = frozenset({dict})
+_LIST_ONLY = frozenset({list})
+_NONE_ONLY = frozenset({type(None)})
+
+
+def _shapes_in(values: list, leaves: list[tuple[int, Marker]], hits: set[int]) -> None:
+    """Add to `hits` each leaf marker that holds in one of `values` or, for a list, one of its
+    items (as _found reads a leaf)."""
+    types = set(map(type, values))
+    if list in types or not types <= _JSON_TYPES:  # (a list of another type too)
+        items: list = []
+        for value in values:
+            if isinstance(value, list):
+                items.extend(value)
+            else:
+                items.append(value)
+        values, types = items, set(map(type, items))
+    if not types <= _JSON_TYPES:
+        for n, m in leaves:
+            if n not in hits and any(_has_shape(value, m.shape) for value in values):
+                hits.add(n)
+        return
+    for n, m in leaves:
+        if n in hits:
+            continue
+        shape = m.shape
+        if shape == "present":
+            held = not types <= _NONE_ONLY
+        elif shape == "string":
+            held = str in types
+        elif shape.startswith("value:"):
+            held = shape[6:] in values
+        else:
+            held = dict in types and any(_has_shape(value, shape) for value in values if type(value) is dict)
+        if held:
+            hits.add(n)
+
+
+def _objects(values: list) -> list:
+    """The objects among `values`, lists flattened at any depth (where _found descends); the items
+    of lists of lists only (the instance lists of the series) are joined in C, unchecked:
+    _scan_objects reads them one by one if one is not an object."""
+    types = set(map(type, values))
+    if types == _DICT_ONLY:
+        return values
+    if types == _LIST_ONLY:
+        return list(chain.from_iterable(values))
+    return _flatten(values)
+
+
+def _flatten(values: list) -> list:
+    nodes: list = []
+    pending = [values]
+    while pending:
+        for value in pending.pop():
+            if isinstance(value, dict):
+                nodes.append(value)
+            elif isinstance(value, list):
+                pending.append(value)
+    return nodes
+
+
+def _scan(values: list, branch: _Branch, hits: set[int]) -> None:
+    """Add to `hits` the markers of `branch` that hold in one of `values` (what the parents' step
+    gave; None where a parent lacks it): the markers _found() finds, without their places. It reads
+    one step of the paths at a time over all the values (a thousand instances in a few C-level
+    passes, no call per instance), and no deeper than markers not found yet."""
+    if branch.leaves:
+        _shapes_in(values, branch.leaves, hits)
+    if branch.children:
+        _scan_objects(_objects(values), branch, hits)
+
+
+def _scan_objects(nodes: list, branch: _Branch, hits: set[int]) -> None:
+    """_scan() for the children of `branch` in each of `nodes` (objects)."""
+    for step, child in branch.children.items():
+        if child.below <= hits:
+            continue  # every marker under this step is found already
+        try:
+            values = list(map(dict.get, nodes, repeat(step)))
+        except TypeError:  # an item that is not an object (skipped) or a nested list (read through)
+            nodes = _flatten(nodes)
+            values = list(map(dict.get, nodes, repeat(step)))
+        _scan(values, child, hits)
+
+
+# Objects read one by one by the generated scanner below; more (a series' instances) are read a
+# step at a time by _scan_objects.
+_FEW = 8
+# _has_shape as an expression of the generated scanner ({x}: the value).
+_SHAPE_TESTS = {
+    "present": "{x} is not None",
+    "string": "isinstance({x}, str)",
+    "coding": 'isinstance({x}, dict) and ("system" in {x} or "code" in {x}) and "coding" not in {x} '
+              'and "concept" not in {x}',
+    "codeableConcept": 'isinstance({x}, dict) and ("coding" in {x} or "text" in {x}) and "concept" not in {x} '
+                       'and "reference" not in {x}',
+    "codeableReference": 'isinstance({x}, dict) and ("concept" in {x} or "reference" in {x})',
+}  # fmt: skip
+
+
+def _shape_test(shape: str, x: str) -> str:
+    if shape.startswith("value:"):
+        return f"{x} == {shape[6:]!r}"
+    return _SHAPE_TESTS.get(shape, "False").format(x=x)
+
+
+@cache
+def _scanner(rtype: str, family: frozenset[str] | None) -> Callable[[dict], set[int]]:
+    """The markers of _tree(rtype, family) that hold in a resource (as _found finds them), by a
+    function generated for the tree: a small payload costs a few dictionary reads per step of the
+    markers' paths instead of the calls of a general walk, and a long list of objects is read
+    by _scan_objects."""
+    return _generate(_tree(rtype, family), rtype)
+
+
+def _generate(tree: _Branch, name: str) -> Callable[[dict], set[int]]:
+    """The scanner of a tree of markers (_scanner)."""
+    ns: dict[str, object] = {"_objects": _objects, "_scan_objects": _scan_objects}
+    lines = ["def scan(resource):", "    hits = set()"]
+    names = count()
+
+    def emit(branch: _Branch, var: str, depth: int) -> None:
+        """Code reading `var`, the value (not None) a step gave, for the markers of `branch`."""
+        pad = "    " * depth
+        k = next(names)
+        ns[f"B{k}"] = branch
+        if branch.leaves:  # a leaf marker holds in the value or in one of its items (a list's)
+            lines.append(f"{pad}if isinstance({var}, list):")
+            lines.append(f"{pad}    for x{k} in {var}:")
+            for n, m in branch.leaves:
+                lines.append(f"{pad}        if {n} not in hits and {_shape_test(m.shape, f'x{k}')}:")
+                lines.append(f"{pad}            hits.add({n})")
+            lines.append(f"{pad}else:")
+            for n, m in branch.leaves:
+                lines.append(f"{pad}    if {n} not in hits and {_shape_test(m.shape, var)}:")
+                lines.append(f"{pad}        hits.add({n})")
+        if not branch.children:
+            return
+        # The objects under the children's steps: the value, a list's items, a nested list's (rare).
+        lines.append(f"{pad}if isinstance({var}, list) and len({var}) > {_FEW}:")
+        lines.append(f"{pad}    _scan_objects(_objects({var}), B{k}, hits)")
+        lines.append(f"{pad}else:")
+        lines.append(f"{pad}    for o{k} in ({var} if isinstance({var}, list) else ({var},)):")
+        lines.append(f"{pad}        if not isinstance(o{k}, dict):")
+        lines.append(f"{pad}            if isinstance(o{k}, list):")
+        lines.append(f"{pad}                _scan_objects(_objects(o{k}), B{k}, hits)")
+        lines.append(f"{pad}            continue")
+        for step, child in branch.children.items():
+            c = next(names)
+            inner = pad + "        "
+            if child.children:  # no deeper than markers not found yet
+                ns[f"below{c}"] = child.below
+                lines.append(f"{inner}if not below{c} <= hits:")
+                inner += "    "
+            lines.append(f"{inner}v{c} = o{k}.get({step!r})")
+            lines.append(f"{inner}if v{c} is not None:")
+            emit(child, f"v{c}", len(inner) // 4 + 1)
+
+    emit(tree, "resource", 1)
+    lines.append("    return hits")
+    exec(compile("\n".join(lines), f"<version markers: {name}>", "exec"), ns)  # source generated here only
+    return ns["scan"]  # type: ignore[return-value]
+
+
+def _one_version(held: list[Marker]) -> tuple[str, str] | None:
+    """The version and its reason when one version allows every marker that holds, else None."""
+    candidates = [v for v in ("R4", "R5", "R6") if all(v in m.versions for m in held)]
+    if not candidates:
+        return None
+    version = candidates[0]
+    telling = [m.describe() for m in held if len(m.versions - {"R4B", "R6-ballot3"}) < 3]
+    return version, f"shape: {', '.join(telling[:3])} ({version})"
+
+
+@lru_cache(maxsize=256)
+def _decided(held: frozenset[int]) -> tuple[str, str] | None:
+    """_one_version of the markers numbered `held`: payloads of one producer hold the same markers."""
+    ms = markers()
+    return _one_version([ms[n] for n in sorted(held)])
+
+
 def choose(resource: dict, requested: str | None) -> Choice:
     rtype = resource.get("resourceType")
     family = None
     if requested is not None:
         family = frozenset({requested, "R4", "R4B"} if requested in ("R4", "R4B") else {requested})
-    found = _found(resource, _tree(rtype, family)) if isinstance(rtype, str) else []
+    found: list[tuple[Marker, tuple]] = []
+    if isinstance(rtype, str) and has_markers(rtype):  # a scanner is made only for types with markers
+        # Which markers hold is cheap to find; where they hold is needed only to report a
+        # conflict, and then _found walks the resource again for the places.
+        hits = _scanner(rtype, family)(resource)
+        if hits:
+            decided = _decided(frozenset(hits)) if family is None else None
+            if decided is not None:
+                return Choice(decided[0], decided[1], [])
+            found = _found(resource, _tree(rtype, family))
     if family is not None:
         return Choice(requested, "--fhir-version", found)  # only markers that conflict were looked for
     if not found:
         return Choice("R4", "R4; no version marker decides (nothing in the payload is specific to one version), "
                       "so it was read as the default R4", [])  # fmt: skip
-    candidates = [v for v in ("R4", "R5", "R6") if all(v in m.versions for m, _ in found)]
-    if candidates:
-        version = candidates[0]
-        telling = [m.describe() for m, _ in found if len(m.versions - {"R4B", "R6-ballot3"}) < 3]
-        return Choice(version, f"shape: {', '.join(telling[:3])} ({version})", [])
+    decided = _one_version([m for m, _ in found])
+    if decided is not None:
+        return Choice(decided[0], decided[1], [])
     # Markers of several versions: report against the version most markers allow.
     votes = {v: sum(v in m.versions for m, _ in found) for v in ("R4", "R5", "R6")}
     version = max(votes, key=lambda v: (votes[v], v == "R4"))

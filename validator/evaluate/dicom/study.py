@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from itertools import chain, repeat
+from operator import itemgetter
 
 from validator import rule_ids as R
 from validator.dicom.registry import DCM, cid_codes, sop_classes
-from validator.dicom.uids import uid_problem
+from validator.dicom.uids import MAX_LENGTH, VALID_UID, all_valid, uid_problem
 from validator.evaluate.code_systems import page_advice
 from validator.rule_ids import implements
 
@@ -47,20 +49,94 @@ def _items(value: object) -> list[tuple[int, dict]]:
     return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def _plain_study_uids(identifiers: object) -> list[tuple[str, int]] | None:
+    """The Study Instance UIDs (without urn:oid:) of the identifiers, with their indexes, when each
+    is written urn:oid:<UID> (study_uid() may find them invalid or repeated); else None."""
+    if identifiers is None:
+        return []
+    if type(identifiers) is not list:
+        return None
+    uids = []
+    for k, ident in enumerate(identifiers):
+        if type(ident) is not dict:
+            return None
+        if ident.get("system") != "urn:dicom:uid":
+            continue
+        value = ident.get("value")
+        if type(value) is not str:
+            if isinstance(value, str):
+                return None
+            continue  # not a string: no Study UID (the base rules' finding)
+        if not value.startswith("urn:oid:"):
+            return None
+        uids.append((value[len("urn:oid:") :], k))
+    return uids
+
+
+def _dicom_code(value: object) -> str | None:
+    """The code of a modality written plainly, one DICOM coding (an R4 Coding, an R5+
+    CodeableConcept), for which StudyCheck.modality() has nothing to report; else None (then
+    modality() reads it)."""
+    if type(value) is not dict:
+        return None
+    coding = value.get("coding")
+    if coding is None:
+        code = value.get("code")
+        return code if type(code) is str and value.get("system") == DCM else None
+    if type(coding) is list and len(coding) == 1 and type(coding[0]) is dict:
+        code = coding[0].get("code")
+        return code if type(code) is str and coding[0].get("system") == DCM else None
+    return None
+
+
+# What the series give the study-level checks: modality -> first place, instances listed, and
+# whether every series lists some.
+_Walked = tuple[dict[str, tuple], int, bool]
+_STR_ONLY = frozenset({str})
+_DICT_ONLY = frozenset({dict})
+# The sopClass forms found clean (a string, or a Coding's (system, code)) per series modality, per
+# table of SOP Class modalities (a plan's): what a form is found to be depends on that table
+# only, so the studies of a run share what was found.
+_CLEAN: dict[int, tuple[dict, dict[str | None, set]]] = {}
+_SYSTEM_CODE = itemgetter("system", "code")
+
+
+def _any_finding(check: Callable[..., None], value: object, modality: str | None) -> bool:
+    """Whether StudyCheck._sop_class finds something in a sopClass, tried without reporting it
+    (where it belongs, at its instance, sop_class() reports it)."""
+    found: list[tuple] = []
+    check(value, ("series", 0, "instance", 0, "sopClass"), modality, lambda *finding: found.append(finding))
+    return bool(found)
+
+
+def _clean_sop_classes(table: dict[str, frozenset[str]]) -> dict[str | None, set]:
+    kept = _CLEAN.get(id(table))
+    if kept is None or kept[0] is not table:
+        if len(_CLEAN) >= 16:  # tables made by tests, one per check: forget them
+            _CLEAN.clear()
+        kept = _CLEAN[id(table)] = (table, {})
+    return kept[1]
+
+
 class StudyCheck:
     def __init__(self, report: Report, resolve: Resolve, fhir_version: str,
                  sop_class_modalities: dict[str, frozenset[str]],
                  modalities_checked: bool = False) -> None:  # fmt: skip
         self._report = report
         self.reported = 0  # findings so far
-        self._clean_sop_classes: set[tuple] = set()  # (modality, sopClass) pairs that passed (sop_class)
+        # modality -> sopClass forms that passed (sop_class), shared by the checks of one table.
+        self._clean_sop_classes = _clean_sop_classes(sop_class_modalities)
         self.resolve = resolve
         # R4 means the study-level modality list for acquisition modalities only (CID 29).
         self.acquisition_only = fhir_version.startswith("4.")
         # An invariant of the FHIR version (R6 ist-7) checks the modality list: not said twice.
         self.modalities_checked = modalities_checked
         self.sop_class_modalities = sop_class_modalities
-        self.where: dict[str, tuple[str, Pointer]] = {}  # UID -> level and place first seen (uniqueness)
+        # UID -> level, place and step where first seen (uniqueness); for the instances of a series
+        # read plainly, only the series' index (see _seen).
+        self.where: dict[str, tuple[str, Pointer, str] | int] = {}
+        self._plain_uids: list[tuple[int, list[str]]] = []  # (series index, its instances' UIDs) read plainly
+        self._positions: dict[int, dict[str, int]] = {}  # index in _plain_uids -> UID -> instance index
         self.unresolved: list[tuple[str, Pointer, str | None, str | None]] = []  # endpoints not in the payload
 
     def report(self, rule: str, p: Pointer, message: str) -> None:
@@ -70,30 +146,282 @@ class StudyCheck:
     # -- entry ----------------------------------------------------------------------------------
     @implements(R.SERIES_NUMBER_UNIQUE)
     def run(self, study: dict) -> None:
-        study_uid = self.study_uid(study)
+        """Every check of the study, in the order of its findings. The series are first read as a
+        whole for the plain case, where they have nothing to report (_plain_series); only
+        otherwise one by one, by the methods that explain. The findings are those of these
+        methods alone: a plain read reports nothing and, when it fails, has changed nothing."""
+        series = _items(study.get("series"))
+        study_uids = _plain_study_uids(study.get("identifier"))
+        walked = None
+        if study_uids is not None:  # the Study UIDs are checked with the others
+            study_uid = study_uids[0][0] if study_uids else None
+            walked = self._plain_series(series, study_uid, study_uids)
+        if walked is None:
+            study_uid = self.study_uid(study)
+            if study_uids is None:  # only the Study UID identifiers were not plain
+                walked = self._plain_series(series, study_uid, [])
+            if walked is None:
+                walked = self._each_series(series, study_uid)
+        series_modalities, listed_instances, every_series_lists = walked
+        if not self._plain_modalities(study.get("modality"), series_modalities):
+            self.study_modalities(study, series_modalities)
+        listed = listed_instances if every_series_lists and series else None
+        n, m = study.get("numberOfSeries"), study.get("numberOfInstances")
+        # A count may exceed what is listed: only one that might fall short is read (study_counts).
+        if (n is not None and not (type(n) is int and n >= len(series))) or (
+            m is not None and listed is not None and not (type(m) is int and m >= listed)
+        ):
+            self.study_counts(study, len(series), listed)
+        endpoint = study.get("endpoint")
+        if endpoint is not None:
+            self.endpoints(endpoint, ("endpoint",), study_uid, None)
+
+    def _plain_modalities(self, value: object, series: dict[str, tuple]) -> bool:
+        """Whether study_modalities() has nothing to report: study modalities written plainly
+        (_dicom_code), acquisition modalities where R4 asks for them, the same as the series'."""
+        if value is None:
+            return True
+        if type(value) is not list:
+            return False
+        acquisition_only = self.acquisition_only
+        acquisition = cid_codes(29)
+        listed = set()
+        for item in value:
+            code = _dicom_code(item)
+            if not code:
+                return False
+            if acquisition_only and code not in acquisition and code in cid_codes(33):
+                return False  # not an acquisition modality (R4)
+            listed.add(code)
+        if not listed or not series or self.modalities_checked:
+            return True
+        for code in series:
+            if code not in listed and (not acquisition_only or code in acquisition):
+                return False  # a series modality the list lacks
+        return listed <= series.keys()
+
+    def _plain_series(self, series: list[tuple[int, dict]], study_uid: str | None,
+                      study_uids: list[tuple[str, int]]) -> _Walked | None:  # fmt: skip
+        """What _each_series() returns, when no series or instance has anything to report (UIDs
+        valid and met once, modalities a plain DICOM code, numbers unique, counts not short, SOP
+        Classes of clean forms), nor study_uid() about `study_uids` (UID, identifier index), not
+        checked yet; else None, having changed nothing. The instances of all series are read
+        together, a field at a time in C: no Python step per instance."""
+        where = self.where
+        cid_33 = cid_codes(33)
+        series_modalities: dict[str, tuple] = {}
+        series_uids: list[tuple[str, int]] = []
+        lists: list[tuple[int, list, str | None]] = []  # (series index, instances, modality for SOP Classes)
+        numbers: set[int] = set()
+        endpoints: list[tuple[object, int, str | None]] = []
+        listed_instances = 0
+        every_series_lists = True
+        for i, s in series:
+            uid = s.get("uid")
+            if not isinstance(uid, str):
+                uid = None  # not a UID to check (the base rules' finding)
+            else:
+                series_uids.append((uid, i))
+            value = s.get("modality")
+            modality = None
+            if value is not None:
+                modality = _dicom_code(value)
+                if modality is None:
+                    return None  # modality() may have something to say
+            if modality:
+                series_modalities.setdefault(modality, ("series", i, "modality"))
+            number = s.get("number")
+            if type(number) is int:
+                if number in numbers:
+                    return None
+                numbers.add(number)
+            elif isinstance(number, int) and not isinstance(number, bool):
+                return None  # an int of another type: left to number()
+            instances = s.get("instance")
+            listed = len(instances) if isinstance(instances, list) else 0
+            if listed:
+                lists.append((i, instances, modality if modality in cid_33 else None))
+            listed_instances += listed
+            every_series_lists = every_series_lists and bool(listed)
+            claimed = s.get("numberOfInstances")
+            if claimed is not None and listed and not (type(claimed) is int and claimed >= listed):
+                return None
+            endpoint = s.get("endpoint")
+            if endpoint is not None:
+                endpoints.append((endpoint, i, uid))
+        flat = lists[0][1] if len(lists) == 1 else list(chain.from_iterable(instances for _, instances, _ in lists))
+        try:
+            uids = list(map(dict.get, flat, repeat("uid")))  # a TypeError: an instance that is not an object
+            every_uid = [uid for uid, _ in study_uids] + [uid for uid, _ in series_uids] + uids
+            distinct = set(every_uid)  # a TypeError: a uid that is a list or an object
+            if every_uid and (  # all_valid: a TypeError for a uid that is not a string
+                len(distinct) != len(every_uid) or not distinct.isdisjoint(where) or not all_valid(every_uid)
+            ):
+                return None
+        except TypeError:
+            return None
+        if uids and not self._plain_instance_fields(lists, flat):
+            return None
+        # Nothing to report: record what uid() records of each UID, and check the endpoints.
+        for uid, k in study_uids:
+            where[uid] = ("study", ("identifier", k), "value")
+        for uid, i in series_uids:
+            where[uid] = ("series", ("series", i), "uid")
+        at = 0
+        for i, instances, _ in lists:
+            self._record_plain(i, uids[at : at + len(instances)])
+            at += len(instances)
+        for endpoint, i, uid in endpoints:
+            self.endpoints(endpoint, ("series", i, "endpoint"), study_uid, uid)
+        return series_modalities, listed_instances, every_series_lists
+
+    def _plain_instance_fields(self, lists: list[tuple[int, list, str | None]], flat: list) -> bool:
+        """Whether the sopClass and number of every instance (of `flat`, the instances of `lists`
+        in order) have nothing to report: SOP Classes of clean forms, numbers unique per series."""
+        classes = list(map(dict.get, flat, repeat("sopClass")))
+        modalities = {modality for _, _, modality in lists}
+        if len(modalities) == 1:  # the series of a study mostly share theirs: one pass
+            if not self._plain_sop_classes(classes, modalities.pop()):
+                return False
+        else:
+            at = 0
+            for _, instances, modality in lists:
+                if not self._plain_sop_classes(classes[at : at + len(instances)], modality):
+                    return False
+                at += len(instances)
+        # Numbers all different (as Python compares them: 1, 1.0 and True are one) are unique
+        # Instance Numbers; absent ones (None) are not numbers. Anything else is read one by one.
+        numbers = list(map(dict.get, flat, repeat("number")))
+        at = 0
+        for _, instances, _ in lists:
+            n = len(instances)
+            given = numbers[at : at + n] if len(lists) > 1 else numbers
+            at += n
+            try:
+                distinct = set(given)
+                if len(distinct) == n:
+                    continue
+                if None not in distinct:
+                    return False
+                given = [number for number in given if number is not None]
+                if len(distinct) - 1 != len(given):
+                    return False
+            except TypeError:  # a number that is a list or an object
+                return False
+        return True
+
+    def _record_plain(self, i: int, uids: list[str]) -> None:
+        """Record the UIDs of the instances of series i, read plainly, as seen: by a number that
+        _seen() turns into their places if a later duplicate needs one (no tuple per instance)."""
+        token = len(self._plain_uids)
+        self._plain_uids.append((i, uids))
+        self.where.update(zip(uids, repeat(token)))
+
+    def _each_series(self, series: list[tuple[int, dict]], study_uid: str | None) -> _Walked:
+        """The series one by one, each check by its method, in the order of their findings: the
+        series modalities (code -> first place), how many instances are listed, and whether every
+        series lists some. A step whose value is plain is still tested inline first."""
         series_modalities: dict[str, tuple] = {}
         listed_instances = 0
         every_series_lists = True
         series_numbers: dict[object, int] = {}
-        series = _items(study.get("series"))
+        where = self.where
+        valid_uid = VALID_UID.fullmatch
+        cid_33 = cid_codes(33)
         for i, s in series:
             sp: Pointer = ("series", i)
-            series_uid = s.get("uid") if isinstance(s.get("uid"), str) else None
-            if series_uid is not None:
+            series_uid = s.get("uid")
+            if not isinstance(series_uid, str):
+                series_uid = None
+            elif len(series_uid) <= MAX_LENGTH and valid_uid(series_uid) and series_uid not in where:
+                where[series_uid] = ("series", sp, "uid")  # what uid() does with a new, valid UID
+            else:
                 self.uid(series_uid, sp, "uid", "series")
-            modality = self.modality(s.get("modality"), (*sp, "modality"), f"series[{i}].modality")
+            value = s.get("modality")
+            modality = _dicom_code(value)
+            if modality is None:
+                modality = self.modality(value, (*sp, "modality"), f"series[{i}].modality")
             if modality:
                 series_modalities.setdefault(modality, (*sp, "modality"))
-            self.number(series_numbers, s.get("number"), sp, R.SERIES_NUMBER_UNIQUE, "Series Number")
+            number = s.get("number")
+            if type(number) is int and number not in series_numbers:
+                series_numbers[number] = 1
+            else:
+                self.number(series_numbers, number, sp, R.SERIES_NUMBER_UNIQUE, "Series Number")
             # A code outside CID 33 says nothing about which SOP Classes belong in the series.
-            listed = self.instances(s.get("instance"), i, modality if modality in cid_codes(33) else None)
+            instances = s.get("instance")
+            listed = 0
+            if isinstance(instances, list):
+                of_class = modality if modality in cid_33 else None
+                plain = self._plain_instances(instances, i, of_class)
+                listed = plain if plain is not None else self.instances(instances, i, of_class)
             listed_instances += listed
             every_series_lists = every_series_lists and bool(listed)
-            self.series_count(s, sp, listed)
-            self.endpoints(s.get("endpoint"), (*sp, "endpoint"), study_uid, series_uid)
-        self.study_modalities(study, series_modalities)
-        self.study_counts(study, len(series), listed_instances if every_series_lists and series else None)
-        self.endpoints(study.get("endpoint"), ("endpoint",), study_uid, None)
+            claimed = s.get("numberOfInstances")
+            if claimed is not None and listed and not (type(claimed) is int and claimed >= listed):
+                self.series_count(s, sp, listed)
+            endpoint = s.get("endpoint")
+            if endpoint is not None:
+                self.endpoints(endpoint, (*sp, "endpoint"), study_uid, series_uid)
+        return series_modalities, listed_instances, every_series_lists
+
+    def _plain_instances(self, value: list, i: int, modality: str | None) -> int | None:
+        """The instances of series i when none has anything to report, read a field at a time over
+        the whole list in C (a series lists thousands); returns how many are listed, or None (and
+        changes nothing) when one may have a finding: instances() then reads them one by one.
+
+        Plain: every item an object, every uid a valid UID met nowhere else in the study, every
+        sopClass a form already found clean for this modality, every number an integer unique in
+        the series."""
+        n = len(value)
+        if not n:
+            return 0
+        try:
+            uids = list(map(dict.get, value, repeat("uid")))
+        except TypeError:  # an item that is not an object
+            return None
+        if set(map(type, uids)) != _STR_ONLY:
+            return None
+        distinct = set(uids)
+        if len(distinct) != n or not distinct.isdisjoint(self.where) or not all_valid(uids):
+            return None
+        if not self._plain_instance_fields([(i, value, modality)], value):
+            return None
+        self._record_plain(i, uids)
+        return n
+
+    def _plain_sop_classes(self, values: list, modality: str | None) -> bool:
+        """Whether no sopClass of `values` (one per instance) has anything to report, as sop_class()
+        decides it: each distinct form is tried once, and a form found clean is kept."""
+        clean = self._clean_sop_classes.setdefault(modality, set())
+        try:
+            forms = set(map(_SYSTEM_CODE, values))  # Codings with a system, the common case
+        except (KeyError, TypeError):
+            kinds = set(map(type, values))
+            try:
+                if kinds == _STR_ONLY:
+                    forms = set(values)
+                elif kinds == _DICT_ONLY:
+                    forms = set(zip(map(dict.get, values, repeat("system")), map(dict.get, values, repeat("code")),
+                                    strict=True))  # fmt: skip
+                else:
+                    return False  # absent or malformed somewhere: read one by one
+            except TypeError:  # a system or code that is not a string (nor hashable)
+                return False
+        if forms <= clean:
+            return True
+        for form in forms - clean:
+            if type(form) is str:
+                value: object = form
+            else:
+                system, code = form
+                if type(code) is not str or not (system is None or type(system) is str):
+                    return False  # not a form sop_class() keeps: it reads these one by one
+                value = {"system": system, "code": code}
+            if _any_finding(self._sop_class, value, modality):
+                return False
+            clean.add(form)
+        return True
 
     @implements(R.INSTANCE_NUMBER_UNIQUE)
     def instances(self, value: object, i: int, modality: str | None) -> int:
@@ -149,7 +477,7 @@ class StudyCheck:
         if seen is None:
             self.where[uid] = (level, at, step)
             return
-        seen_level, seen_at, seen_step = seen
+        seen_level, seen_at, seen_step = self._seen(uid, seen)
         p = (*at, step)
         label, seen_label = _what(p, level).split(" (")[0], _what((*seen_at, seen_step), seen_level).split(" (")[0]
         if seen_level == level == "series":
@@ -162,28 +490,43 @@ class StudyCheck:
             self.report(R.UID_LEVEL_REUSE, p, f"{label} {uid} is also used as {seen_label}: a UID identifies one "
                         "object (PS3.5 9.1)")  # fmt: skip
 
+    def _seen(self, uid: str, seen: tuple[str, Pointer, str] | int) -> tuple[str, Pointer, str]:
+        """Where a UID was first seen: as recorded, or an instance of a series read plainly (the
+        number _record_plain gave it)."""
+        if not isinstance(seen, int):
+            return seen
+        i, uids = self._plain_uids[seen]
+        positions = self._positions.get(seen)
+        if positions is None:  # built once per series, on its first duplicate
+            positions = self._positions[seen] = {u: j for j, u in enumerate(uids)}
+        return "instance", ("series", i, "instance", positions[uid]), "uid"
+
     # -- SOP Classes ----------------------------------------------------------------------------
     def sop_class(self, value: object, at: Pointer, modality: str | None) -> None:
         """The sopClass of the instance at `at`. A study lists thousands of instances of a few SOP
-        Classes: a (modality, SOP Class) made of plain strings that passed once passes again."""
-        signature: tuple | None = None
+        Classes: a form made of plain strings (a string, a Coding's system and code) that passed
+        once in a series of this modality passes again."""
+        form: object = None
         if type(value) is str:
-            signature = (modality, value)
+            form = value
         elif type(value) is dict:
             system, code = value.get("system"), value.get("code")
             if type(code) is str and (system is None or type(system) is str):
-                signature = (modality, system, code)
-        if signature is not None and signature in self._clean_sop_classes:
+                form = (system, code)
+        clean = self._clean_sop_classes.setdefault(modality, set())
+        if form is not None and form in clean:
             return
         before = self.reported
         self._sop_class(value, (*at, "sopClass"), modality)
-        if self.reported == before and signature is not None:
-            self._clean_sop_classes.add(signature)
+        if self.reported == before and form is not None:
+            clean.add(form)
 
     @implements(R.SOP_CLASS_CODING, R.SOP_CLASS_KNOWN, R.SOP_CLASS_MODALITY, R.SOP_CLASS_PRIVATE, R.SOP_CLASS_RETIRED)
-    def _sop_class(self, value: object, p: Pointer, modality: str | None) -> None:
+    def _sop_class(self, value: object, p: Pointer, modality: str | None, report: Report | None = None) -> None:
         """The SOP Class UID in whichever form it is written (sop_class_uid), then the registry and
-        the series modality: the same checks for every form."""
+        the series modality: the same checks for every form. `report`: where the findings go, when
+        not to the run's report (a trial, _any_finding)."""
+        report = report or self.report
         if isinstance(value, str):  # R6: an oid; one that lacks urn:oid: is the oid format rule's finding
             uid = value.removeprefix("urn:oid:")
         elif isinstance(value, dict):
@@ -192,28 +535,29 @@ class StudyCheck:
                 return  # absent or malformed: the base rules' finding
             uid, problem = sop_class_uid(system, code)
             if problem is not None:
-                self.report(R.SOP_CLASS_CODING, p, f"{_path(p)} {problem}")
+                report(R.SOP_CLASS_CODING, p, f"{_path(p)} {problem}")
             if uid is None:
                 return
         else:
             return
-        if uid_problem(uid) is not None:
-            self.uid(uid, p[:-1], p[-1], "sop-class")
+        problem = uid_problem(uid)
+        if problem is not None:  # as uid() reports a SOP Class UID (which need not be unique)
+            report(R.UID_SYNTAX, p, f"{_what(p, 'sop-class')} {uid!r} is not a valid DICOM UID (PS3.5 9.1): {problem}")
             return
         known = sop_classes().get(uid)
         if known is None:
             if uid.startswith(DICOM_ROOT):
-                self.report(R.SOP_CLASS_KNOWN, p, f"SOP Class UID {uid} is under the DICOM root but is not a SOP Class "
+                report(R.SOP_CLASS_KNOWN, p, f"SOP Class UID {uid} is under the DICOM root but is not a SOP Class "
                             "of the DICOM UID registry (PS3.6 Annex A)")  # fmt: skip
             else:
-                self.report(R.SOP_CLASS_PRIVATE, p, f"SOP Class UID {uid} is private (outside the DICOM root "
+                report(R.SOP_CLASS_PRIVATE, p, f"SOP Class UID {uid} is private (outside the DICOM root "
                             "1.2.840.10008): it cannot be checked against the DICOM registry")  # fmt: skip
             return
         if known.retired:
-            self.report(R.SOP_CLASS_RETIRED, p, f"{known.name} ({uid}) is retired from the DICOM standard (PS3.6)")
+            report(R.SOP_CLASS_RETIRED, p, f"{known.name} ({uid}) is retired from the DICOM standard (PS3.6)")
         allowed = self.sop_class_modalities.get(known.keyword)
         if modality and allowed and modality not in allowed:
-            self.report(R.SOP_CLASS_MODALITY, p, f"{known.name} ({uid}) in a {modality} series: this SOP Class "
+            report(R.SOP_CLASS_MODALITY, p, f"{known.name} ({uid}) in a {modality} series: this SOP Class "
                         f"belongs to {', '.join(sorted(allowed))} (PS3.3)")  # fmt: skip
 
     # -- modalities -----------------------------------------------------------------------------
@@ -251,7 +595,9 @@ class StudyCheck:
         series modalities that are acquisition modalities (CID 29); R5 and later as all of them."""
         listed: dict[str, tuple] = {}
         for k, value in _items(study.get("modality")):
-            code = self.modality(value, ("modality", k), f"modality[{k}]")
+            code = _dicom_code(value)
+            if code is None:
+                code = self.modality(value, ("modality", k), f"modality[{k}]")
             if code is None:
                 continue
             listed.setdefault(code, ("modality", k))
