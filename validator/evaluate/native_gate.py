@@ -242,6 +242,15 @@ _CALENDAR = (
 _REFERENCE = r"(?:(?:https?|ftp)://{s}*?/)?({types})/[A-Za-z0-9\-.]{{1,64}}(?:/_history/[A-Za-z0-9\-.]{{1,64}})?"
 
 
+# A narrative div of plain text. Its characters are XML character data that needs no escape:
+# no markup or entity ('<', '&'), no ']' (']]>' may not appear), none of the code points XML 1.0
+# refuses; and one letter or digit, so it has content (txt-2) by any reading of whitespace.
+_PLAIN_CHAR = "[^<&\\]\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
+_PLAIN_DIV = re.compile(
+    f'<div xmlns="http://www.w3.org/1999/xhtml">{_PLAIN_CHAR}*[A-Za-z0-9]{_PLAIN_CHAR}*</div>'
+)
+
+
 class _IsInt:
     """Custom keyword `pyint`: the value is a Python int (not bool, not a Decimal 1.0)."""
 
@@ -520,9 +529,15 @@ class NativeGate:
         self.plan = plan
         self._max_depth = max_depth
         self._compiled: dict[str, _Compiled | None] = {}
-        # Checked by the base rules' own code after the gate passed: the narrative (its XHTML).
+        # Checked by the base rules' own code after the gate passed: the narrative (its XHTML),
+        # unless it is the plain kind `residual_needed` can tell is right at once.
         narrative = plan.structures.get("Narrative")
         self.residual: tuple[tuple[str, Structure], ...] = (("text", narrative),) if narrative is not None else ()
+        status = narrative.props.get("status") if narrative is not None else None
+        binding = status[0].binding if status is not None else None
+        self._statuses = (
+            binding.value_set.codes if binding is not None and binding.value_set is not None else frozenset()
+        )
 
     @staticmethod
     def available() -> bool:
@@ -567,6 +582,18 @@ class NativeGate:
             return None
         schema["$defs"] = builder.defs
         return schema
+
+    def residual_needed(self, resource: dict) -> bool:
+        """Whether the narrative of a resource the gate passed must go through the base rules:
+        not when it is a status from the value set and a div of plain text (no markup, no
+        entity, no character XML refuses, some letter or digit), which is well-formed XHTML with
+        content (txt-1, txt-2) and nothing else to check."""
+        text = resource.get("text")
+        if type(text) is not dict or len(text) != 2:
+            return True
+        div, status = text.get("div"), text.get("status")
+        plain = type(div) is str and type(status) is str and status in self._statuses
+        return not (plain and _PLAIN_DIV.fullmatch(div) is not None)
 
     def passes(self, resource: dict) -> bool:
         rtype = resource.get("resourceType")

@@ -307,8 +307,10 @@ class Pipeline:
             gate = self._gate(selection)
             # What the schema cannot say (the narrative's XHTML) is asked of the base rules' own
             # code; anything found there sends the resource through all of them.
-            if isinstance(res, dict) and gate.passes(res) and not base.check_members(res, item.bundle, gate.residual):
-                return gate.notes(res)
+            if isinstance(res, dict) and gate.passes(res):
+                residual = gate.residual_needed(res) and base.check_members(res, item.bundle, gate.residual)
+                if not residual:
+                    return gate.notes(res)
         findings = base.check(item.resource, item.bundle)
         if item.plain_text is None:
             return findings
