@@ -11,12 +11,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The editable install leaves the sources uncompiled, and with PYTHONDONTWRITEBYTECODE set (as on
+# some CI machines) every start compiled them again (+0.15 s): they are compiled once here.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/python -m compileall -q validator >/dev/null
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q validator >/dev/null
 	touch $@ $(VENV)/.installed
 
 # Validate the bundled example payloads and write every report format of validator/report/ to
