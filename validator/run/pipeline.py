@@ -266,7 +266,9 @@ class Pipeline:
         raw = [self._raw(*note) for note in selection.notes]
         bundle = item.bundle
         pending = []
-        if base_findings or selection.profiles:
+        if not selection.profiles:
+            raw.extend(base_findings)  # what a walk without profiles would return
+        else:
             walk = ResourceWalk(
                 plan,
                 EvalContext(root=res, bundle=bundle),
