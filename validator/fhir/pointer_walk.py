@@ -72,8 +72,9 @@ _SIDE_DECODED = 1 << 16
 
 
 @lru_cache(maxsize=4096)
-def _literal(key: str) -> bool:
-    return _LITERAL_KEY.fullmatch(key) is not None
+def _quoted(key: str) -> str | None:
+    """How `key` is written plainly, if it can be looked for literally."""
+    return f'"{key}"' if _LITERAL_KEY.fullmatch(key) else None
 
 
 class NotJson(ValueError):
@@ -106,8 +107,9 @@ class PointerWalk:
             found = self.matches(pointer, 2)
             if len(found) == 2:
                 return found[1]
-        root = self._skip_ws(0)
-        if root >= len(self._text):
+        text = self._text
+        root = 0 if text[:1] not in _WS_CHARS else self._skip_ws(0)  # ('' is not in it)
+        if root >= len(text):
             return None
         try:
             return self._deepest(root, root, pointer, 0)[1]
@@ -341,8 +343,9 @@ class PointerWalk:
         if key in self._last_plain:
             return self._last_plain[key]
         found: int | None = None
-        if _literal(key):
-            text, quoted = self._text, f'"{key}"'
+        quoted = _quoted(key)
+        if quoted is not None:
+            text = self._text
             end = len(text)
             for _ in range(_MAX_PROBES):
                 at = text.rfind(quoted, 0, end)
