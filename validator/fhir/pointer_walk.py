@@ -3,25 +3,30 @@
 A resource with one or two findings (an information note is enough) does not need a position
 for every value: walking from the root along the pointer, reading the keys of the objects on the
 way and skipping every other value, finds it. Keys are read and values skipped by the C scanner of
-the `json` module (`scanstring`, `scan_once`): it builds each value it skips and throws it away,
-which is still several times cheaper than matching the value with regular expressions in Python's
-engine. Two literal searches (`str.find`, C speed) spare most of the skipping:
+the `json` module (`scan_once`, `scanstring`, one simple regular expression per key): it builds
+each value it skips and throws it away, still several times cheaper than matching the value with
+nested regular expressions in Python's engine. Searches for a key's text (`str.rfind`, faster
+still) spare most of the reading:
 
-* A key written plainly (`"procedureCode"` followed by a colon) can be searched for in the text.
-  Its last such occurrence bounds the members with that name: once a scan of an object passes it,
-  no later member can have the name, so the rest of the object is not read; when it does not
-  occur at all, no object has such a member.
-* A member of the root found that way, nearer the end of the text than its start, is confirmed
-  a member of the root by reading from it to the end (its value and the members after it, then
-  the root's closing brace) instead of reading everything before it.
+* A key written plainly (`"procedureCode"` followed by a colon) can be looked for in the text.
+  Its last such occurrence bounds the members of that name: once a scan of an object passes it,
+  no later member can have the name; when it occurs nowhere, no object has such a member.
+* At the root, that last occurrence is tried first: it is the root's member when the root's
+  members on its shorter side, before or after it, decode as an object of their own (the
+  brackets between balance), and the other side is not read. On an NDJSON study that skips the
+  series, the bulk of the text, for a key before them (identifier) and for one after them
+  (procedureCode).
+* Below the root, a small object is decoded whole: it has the member or not, and its key is found
+  by str.find when written once in it, with no escape in it.
 
-Both hold only when no key that means the same is written with an escape (`"proc\\u0065dureCode"`),
-which is checked once per text; when unsure, the walk reads the members one by one.
+These hold only when no key that means the same is written with an escape (`"proc\\u0065dureCode"`):
+the keys written with one are listed once per text, from the first backslash after the place
+that matters; when unsure, the members are read one by one.
 
-The answers are those of the full index (positions.PositionIndex), which a differential test
-checks: an object member is at its key, an array item and the root at their first character, a
+The answers are those of the full index (positions.PositionIndex), which differential tests
+check: an object member is at its key, an array item and the root at their first character, a
 repeated key is searched in every occurrence, the last first, and a missing pointer is placed at
-its nearest existing ancestor.
+its nearest existing ancestor (in the same walk).
 
 The text must be a JSON document that parsed (with `json`); anything else raises NotJson and the
 caller falls back to the full index.
@@ -419,16 +424,6 @@ class PointerWalk:
             if text[pos] in _WS_CHARS:
                 pos = self._skip_ws(pos)
         return pos
-
-    def _end_of(self, value: int) -> int:
-        """The offset just after the value starting at `value`."""
-        self.steps += 1
-        try:
-            return _SCAN(self._text, value)[1]  # type: ignore[no-any-return]
-        except StopIteration:
-            raise NotJson(f"no value at {value}") from None
-        except (ValueError, RecursionError) as exc:  # a decode error, or a number too long to read
-            raise NotJson(f"no value at {value}: {exc}") from None
 
     def _string(self, quote: int) -> tuple[str, int]:
         """The decoded string opening at `quote`, and the offset after its closing quote."""

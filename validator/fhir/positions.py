@@ -32,7 +32,7 @@ _SCALAR, _OBJECT, _ARRAY = 0, 1, 2
 _NAME_TABLE_FROM = 16
 _BLOCK = 1 << 12  # characters per line-count checkpoint: what placing one finding may scan
 # Lookups answered by walking along the pointer before the full index is built. A walk passes
-# over at most the whole text once per pointer step, at bracket granularity, so a few of them cost
+# over at most the whole text once per pointer step, at the C speed of json's scanner, so a few cost
 # less than the full scan (which matches every token); many of them would cost more.
 TARGETED_LOOKUPS = 8
 
@@ -243,6 +243,8 @@ class PositionIndex:
 
     def _line_start(self, line: int) -> int:
         """Offset of the first character of a 1-based line of the text (which must exist)."""
+        if line == 1:
+            return 0  # the only line of an NDJSON line's text
         counts, last = self._checkpoints()
         block = bisect_right(counts, line - 1) - 1
         pos = last[block] + 1
