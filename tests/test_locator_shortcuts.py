@@ -160,3 +160,15 @@ def test_a_realistic_line_is_placed_reading_a_few_values_only() -> None:
         # The members before identifier and after procedureCode are decoded at once, and the
         # series between them are not read: a member-by-member walk reads a dozen values.
         assert index.walk.steps <= most, (ptr, index.walk.steps)
+
+
+def test_a_one_line_text_is_placed_on_its_line_offset_at_the_key_s_column() -> None:
+    line = '{"a": 1, "b": {"c": [10, 20]}}'
+    for index in (PositionIndex(line, 41), PositionIndex(line, 41, targeted_lookups=0)):
+        assert index.locate(("b", "c", 1)) == (42, 26)
+        assert index.locate(("b",)) == (42, 10)
+        assert index.lines(42, 26) == ((42, line),)
+    text = line.replace(", ", ",\n")  # the same on three lines
+    assert PositionIndex(text, 41).locate(("b", "c", 1)) == (44, 1)
+    assert PositionIndex(text, 41).locate(("b", "c")) == (43, 7)
+    assert PositionIndex(text, 41).lines(44, 1) == ((42, '{"a": 1,'), (43, '"b": {"c": [10,'), (44, "20]}}"))

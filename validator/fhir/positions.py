@@ -244,7 +244,7 @@ class PositionIndex:
     def _line_start(self, line: int) -> int:
         """Offset of the first character of a 1-based line of the text (which must exist)."""
         if line == 1:
-            return 0  # the only line of an NDJSON line's text
+            return 0  # the text's start (an NDJSON line's only line): nothing to count
         counts, last = self._checkpoints()
         block = bisect_right(counts, line - 1) - 1
         pos = last[block] + 1
