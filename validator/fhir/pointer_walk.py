@@ -239,21 +239,21 @@ class PointerWalk:
             return None
         return [name for name, _ in pairs[1:]]
 
-    def _members_before(self, root: int, at: int) -> list[str] | None:
-        """The names of the root's members before the key at `at` when it is one of them, else
+    def _members_before(self, root: int, at: int) -> dict[str, object] | None:
+        """The root's members before the key at `at`, decoded, when it is one of them, else
         None: the text between the root's brace and the key, less its last comma, decodes as an
         object when its brackets balance, so that the key is at the root's level."""
         head = self._text[root + 1 : at].rstrip(" \t\r\n")
         if not head:
-            return []
+            return {}
         if head[-1] != ",":
             return None  # the first key of an object inside
         self.steps += 1
         try:
-            pairs, end = _SCAN_PAIRS("{" + head[:-1] + "}", 0)
+            decoded, end = _SCAN("{" + head[:-1] + "}", 0)
         except ValueError:
             return None  # brackets left open: the key is deeper
-        return [name for name, _ in pairs] if end == len(head) + 1 else None
+        return decoded if end == len(head) + 1 else None  # a dict: its names are what is asked
 
     # -- objects ------------------------------------------------------------------------------------
     def _named(self, obj: int, key: str, bound: int | None) -> list[tuple[int, int]]:
@@ -377,7 +377,9 @@ class PointerWalk:
             return False
         if first < self._escaped_from:
             self._list_escaped(first)
-        return self._escaped_unsure or any(name == key and at >= pos for at, name in self._escaped)
+        if self._escaped_unsure:
+            return True
+        return bool(self._escaped) and any(name == key and at >= pos for at, name in self._escaped)
 
     def _list_escaped(self, start: int) -> None:
         """Lists the keys written with an escape from `start` (a backslash) to _escaped_from."""
