@@ -2,53 +2,84 @@
 
 A resource with one or two findings (an information note is enough) does not need a position
 for every value: walking from the root along the pointer, reading the keys of the objects on the
-way and skipping every other value, costs a few regular-expression matches per sibling passed and
-one per bracket inside a skipped container (a run of strings, numbers, commas and colons between
-two brackets is one match). Nothing is built or kept. The answers are those of the full index
-(positions.PositionIndex), which a differential test checks: an object member is at its key, an
-array item and the root at their first character, and a repeated key is searched in every
-occurrence, in document order.
+way and skipping every other value, finds it. Keys are read and values skipped by the C scanner of
+the `json` module (`scan_once`, `scanstring`, one simple regular expression per key): it builds
+each value it skips and throws it away, still several times cheaper than matching the value with
+nested regular expressions in Python's engine. Searches for a key's text (`str.rfind`, faster
+still) spare most of the reading:
 
-The text must be a JSON document that parsed; anything else raises NotJson and the caller falls
-back to the full index.
+* A key written plainly (`"procedureCode"` followed by a colon) can be looked for in the text.
+  Its last such occurrence bounds the members of that name: once a scan of an object passes it,
+  no later member can have the name; when it occurs nowhere, no object has such a member.
+* At the root, that last occurrence is tried first: it is the root's member when the root's
+  members on its shorter side, before or after it, decode as an object of their own (the
+  brackets between balance), and the other side is not read. On an NDJSON study that skips the
+  series, the bulk of the text, for a key before them (identifier) and for one after them
+  (procedureCode).
+* Below the root, a small object is decoded whole: it has the member or not, and its key is found
+  by str.find when written once in it, with no escape in it.
+
+These hold only when no key that means the same is written with an escape (`"proc\\u0065dureCode"`):
+the keys written with one are listed once per text, from the first backslash after the place
+that matters; when unsure, the members are read one by one.
+
+The answers are those of the full index (positions.PositionIndex), which differential tests
+check: an object member is at its key, an array item and the root at their first character, a
+repeated key is searched in every occurrence, the last first, and a missing pointer is placed at
+its nearest existing ancestor (in the same walk).
+
+The text must be a JSON document that parsed (with `json`); anything else raises NotJson and the
+caller falls back to the full index.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
+from json.decoder import scanstring
 
 Pointer = tuple[str | int, ...]
 
 _WS = re.compile(r"[ \t\r\n]*+")
-_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
-_SCALAR = re.compile(r'[^ \t\r\n{}\[\],:"]++')
-_STRING_BODY = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
-# Everything up to the next bracket that is not inside a string: strings are matched whole, so a
-# bracket in a string is passed over.
-_TO_BRACKET = re.compile(rf'(?:[^"\[\]{{}}]++|{_STRING_BODY})*+', re.S)
+_WS_CHARS = frozenset(" \t\r\n")
+_COLON = re.compile(r"[ \t\r\n]*+:")
+# From an object's opening brace, or from the end of a member's value: the next key up to its
+# value, when the key has no escape (then it is read piece by piece), or the object's end. One
+# match per member.
+_FIRST_KEY = re.compile(r'[ \t\r\n]*+(?:"([^"\\]*+)"[ \t\r\n]*+:[ \t\r\n]*+|(\}))')
+_NEXT_KEY = re.compile(r'[ \t\r\n]*+(?:,[ \t\r\n]*+"([^"\\]*+)"[ \t\r\n]*+:[ \t\r\n]*+|(\}))')
+# The scanner the text was parsed with, with plain dicts: skipping a value builds it, and a dict
+# is the cheapest thing to build.
+_SCAN = json.JSONDecoder().scan_once
+# The same, giving an object as its (name, value) pairs: repeated names are seen.
+_SCAN_PAIRS = json.JSONDecoder(object_pairs_hook=list).scan_once
+# The end of every key written with an escape: its last escape, the rest of it (no backslash and
+# so no quote), the closing quote and the colon. It can also match elsewhere (a string value
+# ending in an escaped backslash, followed by a key starting with a colon), which only costs a
+# look at that string.
+_ESCAPED_KEY = re.compile(r'\\.[^"\\]*+"[ \t\r\n]*+:', re.S)
+# A key that is looked for literally: no quote, backslash or control character in it (so its
+# text is `"key"`), and a first character that cannot follow a closing quote in JSON (so a
+# quote before it that is not escaped opens the string).
+_LITERAL_KEY = re.compile(r'[^"\\\x00-\x1f \t\r\n,:\]}][^"\\\x00-\x1f]*')
+# Occurrences of a key's text that are not a key (a string value equal to it) passed over before
+# giving up the literal search for that key; and strings holding an escaped key listed before
+# giving up literal searches altogether.
+_MAX_PROBES = 32
+_MAX_ESCAPED_KEYS = 64
+# From this many characters of text, the members of an object below the root are bounded by the
+# last occurrence of the key too: a member after the one wanted can be large (a series with its
+# instances after the modality wanted), and the search costs little next to the text.
+_LARGE = 1 << 16
+# At most this many characters before or after a key are decoded to tell whether it is the root's.
+_SIDE_DECODED = 1 << 16
 
 
-def _nested(levels: int) -> str:
-    """A container holding containers up to `levels` deep, as one pattern. The text is JSON that
-    parsed, so brackets pair up and one class serves both kinds. Possessive throughout: a deeper
-    container makes the match fail at once, without backtracking."""
-    inner = ""
-    for _ in range(levels):
-        inner = rf'[\[{{](?:[^"\[\]{{}}]++|{_STRING_BODY}{"|" + inner if inner else ""})*+[\]}}]'
-    return inner
-
-
-# Skipping a sibling (a series with its instances) in one match rather than a match per bracket.
-_CONTAINER = re.compile(_nested(8), re.S)
-_VALUE = rf'(?:{_STRING_BODY}|[^ \t\r\n{{}}\[\],:"]++|{_nested(8)})'
-# One object member or one array item, with the whitespace around it and the separator after it,
-# in one match (a match per member rather than six); a value nested deeper than the pattern does
-# not match, and the member is read piece by piece instead.
-_MEMBER = re.compile(
-    rf'[ \t\r\n]*+(?P<key>{_STRING_BODY})[ \t\r\n]*+:[ \t\r\n]*+(?P<value>{_VALUE})[ \t\r\n]*+(?P<sep>[,}}])', re.S
-)
-_ITEM = re.compile(rf'[ \t\r\n]*+{_VALUE}[ \t\r\n]*+(?P<sep>[,\]])', re.S)
+@lru_cache(maxsize=4096)
+def _quoted(key: str) -> str | None:
+    """How `key` is written plainly, if it can be looked for literally."""
+    return f'"{key}"' if _LITERAL_KEY.fullmatch(key) else None
 
 
 class NotJson(ValueError):
@@ -56,132 +87,359 @@ class NotJson(ValueError):
 
 
 class PointerWalk:
-    """Finds pointers in one JSON text; `steps` counts the matches made (tests count work)."""
+    """Finds pointers in one JSON text; `steps` counts the values and keys read (tests count
+    work with it)."""
 
     def __init__(self, text: str) -> None:
         self._text = text
         self.steps = 0
+        # Per key name: the offset of its last plain occurrence as a key, -1 when none, None when
+        # it cannot be searched for literally.
+        self._last_plain: dict[str, int | None] = {}
+        # The keys written with an escape from _escaped_from on, as (offset, decoded name), listed
+        # as far back as a search needed; _escaped_unsure when there were too many to list.
+        self._escaped: list[tuple[int, str]] = []
+        self._escaped_from = len(text)
+        self._escaped_probes = 0
+        self._escaped_unsure = False
 
-    def matches(self, pointer: Pointer, wanted: int, last: bool = False) -> list[int]:
-        """Offsets where `pointer` is written, in document order (with last, from the last
-        occurrence of a repeated key back), until `wanted` are found (a repeated key can make
-        several)."""
+    # -- the searches -------------------------------------------------------------------------------
+    def find(self, pointer: Pointer, duplicate: bool = False) -> int | None:
+        """Offset where `pointer` is written (its last occurrence, for a repeated key), or that of
+        its nearest existing ancestor; with duplicate, that of the second occurrence of a repeated
+        last key when there is one. None for an empty text."""
+        if duplicate and pointer and isinstance(pointer[-1], str):
+            found = self.matches(pointer, 2)
+            if len(found) == 2:
+                return found[1]
+        text = self._text
+        root = 0 if text[:1] not in _WS_CHARS else self._skip_ws(0)  # ('' is not in it)
+        if root >= len(text):
+            return None
+        try:
+            return self._deepest(root, root, pointer, 0)[1]
+        except (IndexError, StopIteration, ValueError, RecursionError) as exc:
+            raise NotJson(str(exc)) from None
+
+    def matches(self, pointer: Pointer, wanted: int) -> list[int]:
+        """Offsets where `pointer` is written, in document order, until `wanted` are found (a
+        repeated key can make several)."""
         root = self._skip_ws(0)
         if root >= len(self._text):
             return []
         out: list[int] = []
-        self._walk(root, root, pointer, 0, out, wanted, last)
+        try:
+            self._in_order(root, root, pointer, 0, out, wanted)
+        except (IndexError, StopIteration, ValueError, RecursionError) as exc:
+            raise NotJson(str(exc)) from None
         return out
 
-    def _walk(self, value: int, place: int, pointer: Pointer, depth: int, out: list[int], wanted: int,
-              last: bool) -> None:  # fmt: skip
+    def _in_order(self, value: int, place: int, pointer: Pointer, depth: int, out: list[int], wanted: int) -> None:
         if depth == len(pointer):
             out.append(place)
             return
         step, opener = pointer[depth], self._text[value]
         if opener == "{" and isinstance(step, str):
-            members = self._members(value, step)
-            for key_at, value_at in reversed(members) if last else members:
-                self._walk(value_at, key_at, pointer, depth + 1, out, wanted, last)
+            for key_at, value_at in self._named(value, step, self._bound(step, value)):
+                self._in_order(value_at, key_at, pointer, depth + 1, out, wanted)
                 if len(out) >= wanted:
                     return
         elif opener == "[" and isinstance(step, int) and step >= 0:
             item = self._item(value, step)
             if item is not None:
-                self._walk(item, item, pointer, depth + 1, out, wanted, last)
+                self._in_order(item, item, pointer, depth + 1, out, wanted)
 
-    def _members(self, obj: int, key: str) -> list[tuple[int, int]]:
-        """(key offset, value offset) of each member named `key` of the object at `obj`."""
-        text, found = self._text, []
-        quoted = f'"{key}"'
-        pos = self._skip_ws(obj + 1)
-        if self._char(pos) == "}":
+    def _deepest(self, value: int, place: int, pointer: Pointer, depth: int) -> tuple[int, int]:
+        """(depth, offset) of the deepest prefix of `pointer` found below `value` (at `place`),
+        at its last occurrence: the whole pointer when it exists. Repeated keys are tried from
+        the last: the first whole match is the last one; otherwise every branch is read, and of
+        the deepest prefixes the one written last wins (what trying shorter and shorter
+        prefixes, each at its last occurrence, finds)."""
+        text, length = self._text, len(pointer)
+        best = (depth, place)
+        while depth < length:
+            step, opener = pointer[depth], text[value]
+            if opener == "[" and isinstance(step, int) and step >= 0:
+                item = self._item(value, step)
+                if item is None:
+                    return best
+                value = place = item
+            elif opener == "{" and isinstance(step, str):
+                if depth == 0:
+                    members, best = self._root_members(value, step, pointer, best)
+                    if best[0] == length:
+                        return best
+                elif len(text) >= _LARGE:
+                    members = self._named(value, step, self._bound(step, value))
+                else:
+                    # Below the root of a small text, an object is decoded whole, which costs less
+                    # than reading it member by member or searching the text for the key.
+                    members = self._named_small(value, step)
+                if members is None:
+                    members = self._named(value, step, None)
+                if len(members) != 1 or depth == 0:
+                    for key_at, value_at in reversed(members):
+                        found = self._deepest(value_at, key_at, pointer, depth + 1)
+                        if found[0] == length:
+                            return found
+                        best = max(best, found)
+                    return best
+                place, value = members[0]
+            else:
+                return best
+            depth += 1
+            best = (depth, place)
+        return best
+
+    def _root_members(self, root: int, key: str, pointer: Pointer, best: tuple[int, int]
+                      ) -> tuple[list[tuple[int, int]] | None, tuple[int, int]]:  # fmt: skip
+        """The root's members named `key` left to try (None: all, read one by one), and the best
+        place found so far (the whole pointer when the last member named `key` has it).
+
+        The last place `key` is written plainly as a key is tried first: whether it is the root's
+        member is told by decoding the root's members on its shorter side, before or after it
+        (_members_before, _members_after); the other side is not read."""
+        text = self._text
+        last = self._last_plain_key(key)
+        if last is None:
+            return None, best
+        if last < root:  # written nowhere plainly as a key
+            return (None if self._escaped_after(key, root) else []), best
+        earlier: bool | None  # whether a member before it has the name (None: not known yet)
+        if len(text) - last <= last - root:
+            after = self._members_after(last) if len(text) - last <= _SIDE_DECODED else None
+            if after is None:  # not the root's (or too far to decode): the root's are before it
+                return self._named(root, key, self._bound(key, root)), best
+            if key in after:  # written with an escape after it
+                return None, best
+            earlier = None
+        else:
+            before = None
+            if last - root <= _SIDE_DECODED and not self._escaped_after(key, last):
+                before = self._members_before(root, last)
+            if before is None:
+                return self._named(root, key, self._bound(key, root)), best
+            earlier = key in before
+        value = _FIRST_KEY.match(text, last).end()  # type: ignore[union-attr]  # a plain key
+        best = max(best, self._deepest(value, last, pointer, 1))
+        if best[0] == len(pointer):
+            return [], best
+        if earlier is None:
+            earlier = not self._only_member(key, root, last)
+        return ([m for m in self._named(root, key, last) if m[0] < last] if earlier else []), best
+
+    def _members_after(self, at: int) -> list[str] | None:
+        """The names of the members after the key at `at` (itself left out) when its object is
+        the root, else None: they are decoded as an object of their own, which ends where their
+        object does, with the text when that is the root."""
+        text = self._text
+        self.steps += 1
+        pairs, end = _SCAN_PAIRS("{" + text[at:], 0)
+        if self._skip_ws(at + end - 1) != len(text):
+            return None
+        return [name for name, _ in pairs[1:]]
+
+    def _members_before(self, root: int, at: int) -> dict[str, object] | None:
+        """The root's members before the key at `at`, decoded, when it is one of them, else
+        None: the text between the root's brace and the key, less its last comma, decodes as an
+        object when its brackets balance, so that the key is at the root's level."""
+        head = self._text[root + 1 : at].rstrip(" \t\r\n")
+        if not head:
+            return {}
+        if head[-1] != ",":
+            return None  # the first key of an object inside
+        self.steps += 1
+        try:
+            decoded, end = _SCAN("{" + head[:-1] + "}", 0)
+        except ValueError:
+            return None  # brackets left open: the key is deeper
+        return decoded if end == len(head) + 1 else None  # a dict: its names are what is asked
+
+    # -- objects ------------------------------------------------------------------------------------
+    def _named(self, obj: int, key: str, bound: int | None) -> list[tuple[int, int]]:
+        """(key offset, value offset) of each member named `key` of the object at `obj`, in order.
+        No member whose key is after `bound` has that name (see _bound)."""
+        text, found, scan, read = self._text, [], _SCAN, 0
+        if bound is not None and bound < obj:
             return found
-        while True:
-            whole = _MEMBER.match(text, pos)
-            if whole is not None:
-                self.steps += 1
-                raw = whole.group("key")
-                if raw == quoted or ("\\" in raw and json.loads(raw) == key):
-                    found.append((whole.start("key"), whole.start("value")))
-                if whole.group("sep") == "}":
+        pos, member = obj + 1, _FIRST_KEY
+        try:
+            while True:
+                m = member.match(text, pos)
+                if m is None:  # a key with an escape (or no JSON)
+                    got = self._member(pos, member is _FIRST_KEY)
+                    if got is None:
+                        return found
+                    key_at, name, value = got
+                elif m.lastindex == 2:
                     return found
-                pos = self._skip_ws(whole.end())
-                continue
-            m = _STRING.match(text, pos)
-            if m is None:
-                raise NotJson(f"no key at {pos}")
-            self.steps += 1
-            raw = m.group()
-            value = self._skip_ws(m.end())
-            if self._char(value) != ":":
-                raise NotJson(f"no colon at {value}")
-            value = self._skip_ws(value + 1)
-            if raw == quoted or ("\\" in raw and json.loads(raw) == key):
-                found.append((pos, value))
-            pos = self._skip_ws(self._end_of(value))
-            sep = self._char(pos)
-            if sep == "}":
-                return found
-            if sep != ",":
+                else:
+                    name, value = m.group(1), m.end()
+                    key_at = m.start(1) - 1
+                if name == key:
+                    found.append((key_at, value))
+                if bound is not None and key_at >= bound:
+                    return found  # its value is not read
+                pos, member = scan(text, value)[1], _NEXT_KEY
+                read += 1
+        finally:
+            self.steps += read
+
+    def _named_small(self, obj: int, key: str) -> list[tuple[int, int]] | None:
+        """_named, from the object decoded whole: it has a member `key` or not, and when it has,
+        that member is where `"key"` is written if it is written once in the object and nothing
+        in the object is escaped. None when unsure."""
+        text = self._text
+        self.steps += 1
+        decoded, end = _SCAN(text, obj)
+        if key not in decoded:
+            return []
+        quoted = f'"{key}"'
+        at = text.find(quoted, obj, end)
+        if at < 0 or text.find(quoted, at + 1, end) >= 0 or text.find("\\", obj, end) >= 0:
+            return None
+        colon = at + len(quoted)
+        if text[colon] in _WS_CHARS:
+            colon = self._skip_ws(colon)
+        if text[colon] != ":":
+            return None
+        value = colon + 1
+        if text[value] in _WS_CHARS:
+            value = self._skip_ws(value)
+        return [(at, value)]
+
+    def _member(self, pos: int, first: bool) -> tuple[int, str, int] | None:
+        """(key offset, decoded key, value offset) of the member after `pos` (an object's opening
+        brace or a member's value), None at the object's end; read piece by piece."""
+        text = self._text
+        pos = self._skip_ws(pos)
+        if text[pos] == "}":
+            return None
+        if not first:
+            if text[pos] != ",":
                 raise NotJson(f"no comma at {pos}")
             pos = self._skip_ws(pos + 1)
+        if text[pos] != '"':
+            raise NotJson(f"no key at {pos}")
+        name, end = self._string(pos)
+        colon = self._skip_ws(end)
+        if text[colon] != ":":
+            raise NotJson(f"no colon at {colon}")
+        return pos, name, self._skip_ws(colon + 1)
 
+    def _only_member(self, key: str, obj: int, last: int) -> bool:
+        """Whether `key` is written as a key nowhere between `obj` and `last` (plainly or with an
+        escape that could make it `key`)."""
+        return self._text.rfind(f'"{key}"', obj, last) < 0 and not self._escaped_after(key, obj)
+
+    # -- keys written plainly -----------------------------------------------------------------------
+    def _bound(self, key: str, obj: int) -> int | None:
+        """An offset after which no member of the object at `obj` is named `key` (before `obj`: no
+        member is), or None: the last place `key` is written plainly as a key, if no key after
+        there (or after `obj`) is written with an escape that could make it `key`."""
+        last = self._last_plain_key(key)
+        if last is None or self._escaped_after(key, max(last, obj)):
+            return None
+        return last
+
+    def _last_plain_key(self, key: str) -> int | None:
+        """Offset of the last occurrence of `key` written plainly as a key (a string followed by a
+        colon), -1 when there is none, None when it cannot be looked for literally."""
+        if key in self._last_plain:
+            return self._last_plain[key]
+        found: int | None = None
+        quoted = _quoted(key)
+        if quoted is not None:
+            text = self._text
+            end = len(text)
+            for _ in range(_MAX_PROBES):
+                at = text.rfind(quoted, 0, end)
+                if at < 0:
+                    found = -1
+                    break
+                # A quote after an odd number of backslashes is inside a string; one after an even
+                # number opens a string (the key's first character cannot follow a closing quote),
+                # which the key's text closes (it holds no quote or backslash).
+                after = at + len(quoted)
+                if (text[at - 1] != "\\" or self._backslashes_before(at) % 2 == 0) and (
+                    text[after : after + 1] == ":" or _COLON.match(text, after)
+                ):
+                    found = at
+                    break
+                end = after - 1
+        self._last_plain[key] = found
+        return found
+
+    def _escaped_after(self, key: str, pos: int) -> bool:
+        """Whether a key written with an escape at or after `pos` could be `key` (True when unsure)."""
+        first = self._text.find("\\", pos)
+        if first < 0:
+            return False
+        if first < self._escaped_from:
+            self._list_escaped(first)
+        if self._escaped_unsure:
+            return True
+        return bool(self._escaped) and any(name == key and at >= pos for at, name in self._escaped)
+
+    def _list_escaped(self, start: int) -> None:
+        """Lists the keys written with an escape from `start` (a backslash) to _escaped_from."""
+        text, pos, stop = self._text, start, self._escaped_from
+        while not self._escaped_unsure:
+            m = _ESCAPED_KEY.search(text, pos)
+            if m is None or m.start() >= stop:
+                break
+            self._escaped_probes += 1
+            self._escaped_unsure = self._escaped_probes > _MAX_ESCAPED_KEYS
+            # The backslash is in a string; the last quote before it that is not escaped opens it.
+            at = m.start()
+            while True:
+                at = text.rfind('"', 0, at)
+                if at < 0:
+                    raise NotJson(f"a backslash outside a string at {m.start()}")
+                if self._backslashes_before(at) % 2 == 0:
+                    break
+            name, end = self._string(at)
+            if _COLON.match(text, end):
+                self._escaped.append((at, name))
+            pos = max(end, m.start() + 1)
+        self._escaped_from = start
+
+    # -- values -------------------------------------------------------------------------------------
     def _item(self, array: int, index: int) -> int | None:
         """Offset of item `index` of the array at `array`, None when it has fewer items."""
-        pos = self._skip_ws(array + 1)
-        if self._char(pos) == "]":
+        text, scan = self._text, _SCAN
+        pos = array + 1
+        if text[pos] in _WS_CHARS:
+            pos = self._skip_ws(pos)
+        if text[pos] == "]":
             return None
+        self.steps += index
         for _ in range(index):
-            whole = _ITEM.match(self._text, pos)
-            if whole is not None:
-                self.steps += 1
-                if whole.group("sep") == "]":
+            pos = scan(text, pos)[1]
+            if text[pos] in _WS_CHARS:
+                pos = self._skip_ws(pos)
+            if text[pos] != ",":
+                if text[pos] == "]":
                     return None
-                pos = self._skip_ws(whole.end())
-                continue
-            pos = self._skip_ws(self._end_of(pos))
-            sep = self._char(pos)
-            if sep == "]":
-                return None
-            if sep != ",":
                 raise NotJson(f"no comma at {pos}")
-            pos = self._skip_ws(pos + 1)
+            pos += 1
+            if text[pos] in _WS_CHARS:
+                pos = self._skip_ws(pos)
         return pos
 
-    def _end_of(self, value: int) -> int:
-        """The offset just after the value starting at `value`."""
-        text = self._text
-        first = self._char(value)
+    def _string(self, quote: int) -> tuple[str, int]:
+        """The decoded string opening at `quote`, and the offset after its closing quote."""
         self.steps += 1
-        if first == '"':
-            m = _STRING.match(text, value)
-            if m is None:
-                raise NotJson(f"unterminated string at {value}")
-            return m.end()
-        if first not in "{[":
-            m = _SCALAR.match(text, value)
-            if m is None:
-                raise NotJson(f"no value at {value}")
-            return m.end()
-        m = _CONTAINER.match(text, value)
-        if m is not None:
-            return m.end()
-        # Nested deeper than the pattern: count brackets; what lies between two is one match.
-        depth, pos = 0, value
-        while True:
-            bracket = self._char(pos)
-            depth += 1 if bracket in "{[" else -1
-            pos += 1
-            if depth == 0:
-                return pos
-            pos = _TO_BRACKET.match(text, pos).end()  # type: ignore[union-attr]  # matches empty too
-            self.steps += 1
+        try:
+            return scanstring(self._text, quote + 1)  # type: ignore[no-any-return]
+        except ValueError as exc:
+            raise NotJson(f"no string at {quote}: {exc}") from None
+
+    def _backslashes_before(self, pos: int) -> int:
+        text, n = self._text, 0
+        while pos > n and text[pos - n - 1] == "\\":
+            n += 1
+        return n
 
     def _skip_ws(self, pos: int) -> int:
         return _WS.match(self._text, pos).end()  # type: ignore[union-attr]  # matches empty too
-
-    def _char(self, pos: int) -> str:
-        if pos >= len(self._text):
-            raise NotJson("the text ends early")
-        return self._text[pos]

@@ -32,7 +32,7 @@ _SCALAR, _OBJECT, _ARRAY = 0, 1, 2
 _NAME_TABLE_FROM = 16
 _BLOCK = 1 << 12  # characters per line-count checkpoint: what placing one finding may scan
 # Lookups answered by walking along the pointer before the full index is built. A walk passes
-# over at most the whole text once per pointer step, at bracket granularity, so a few of them cost
+# over at most the whole text once per pointer step, at the C speed of json's scanner, so a few cost
 # less than the full scan (which matches every token); many of them would cost more.
 TARGETED_LOOKUPS = 8
 
@@ -47,6 +47,13 @@ class PositionIndex:
     `targeted_lookups` is how many lookups walk along their pointer before the full index is built
     (tests set it to compare the two)."""
 
+    _start: array
+    _kind: array
+    _first: array
+    _count: array
+    _children: array
+    _last_newline: array
+
     def __init__(self, text: str, line_offset: int = 0, targeted_lookups: int = TARGETED_LOOKUPS) -> None:
         self._text = text
         self._line_offset = line_offset
@@ -54,19 +61,23 @@ class PositionIndex:
         self._targeted_left = targeted_lookups
         self.walk = PointerWalk(text)  # its `steps` count the work of targeted lookups
         self.tokens = 0  # tokens scanned to build the index (tests count work with it)
+        self._names: dict[int, dict[str, list[int]]] = {}
+        self._newlines_before: array | None = None  # see _checkpoints, which sets _last_newline
+        self._line_count = 0
+        self._flat: bool | None = None  # whether the text has no newline, once asked
+        # The index's arrays are made by _build: most texts (a resource with one or two notes)
+        # never need them, and an NDJSON line is placed in a few microseconds.
+
+    def _new_arrays(self) -> None:
         # Per value, in the order values start: where it is written (its key for an object
         # member), its kind, and its children as a slice of _children. Values are fewer than
         # characters, so 4-byte numbers hold them but in texts of 2 GiB and more.
-        wide = "i" if len(text) < 2**31 else "q"
+        wide = "i" if len(self._text) < 2**31 else "q"
         self._start = array(wide)
         self._kind = array("b")
         self._first = array(wide)
         self._count = array(wide)
         self._children = array(wide)
-        self._names: dict[int, dict[str, list[int]]] = {}
-        self._newlines_before: array | None = None  # see _checkpoints
-        self._last_newline = array("q")
-        self._line_count = 0
 
     # -- building ----------------------------------------------------------------------------------
     def _new(self, start: int) -> int:
@@ -78,6 +89,7 @@ class PositionIndex:
 
     def _build(self) -> None:
         self._built = True
+        self._new_arrays()
         text, end = self._text, len(self._text)
         # Each open container: its value number, whether it is an object, its children so far.
         stack: list[tuple[int, bool, list[int]]] = []
@@ -197,23 +209,16 @@ class PositionIndex:
 
     def _walk_to(self, ptr: Pointer, duplicate: bool) -> int | None:
         """locate() by walking the text: the same search, on offsets instead of the index."""
-        if duplicate and ptr and isinstance(ptr[-1], str):
-            found = self.walk.matches(ptr, 2)
-            if len(found) == 2:
-                return found[1]
-        while True:
-            found = self.walk.matches(ptr, 1, last=True)
-            if found:
-                return found[0]
-            if not ptr:
-                return None
-            ptr = ptr[:-1]
+        return self.walk.find(ptr, duplicate)
 
     # -- lines --------------------------------------------------------------------------------------
     def _checkpoints(self) -> tuple[array, array]:
         """Per _BLOCK-th character: the newlines before it, and the offset of the last of them."""
         if self._newlines_before is None:
             text, counts, last, seen, latest = self._text, array("q", [0]), array("q", [-1]), 0, -1
+            if len(text) <= _BLOCK and "\n" not in text:  # an NDJSON line, a minified resource
+                self._newlines_before, self._last_newline, self._line_count = counts, last, 1
+                return counts, last
             for block in range(_BLOCK, len(text) + 1, _BLOCK):
                 seen += text.count("\n", block - _BLOCK, block)
                 found = text.rfind("\n", block - _BLOCK, block)
@@ -225,6 +230,10 @@ class PositionIndex:
         return self._newlines_before, self._last_newline
 
     def _line_col(self, offset: int) -> tuple[int, int]:
+        if self._flat is None:
+            self._flat = "\n" not in self._text
+        if self._flat:  # one line (an NDJSON line, a minified file): no newline to count
+            return 1 + self._line_offset, offset + 1
         counts, last = self._checkpoints()
         block = offset // _BLOCK
         line = counts[block] + self._text.count("\n", block * _BLOCK, offset) + 1
@@ -234,6 +243,8 @@ class PositionIndex:
 
     def _line_start(self, line: int) -> int:
         """Offset of the first character of a 1-based line of the text (which must exist)."""
+        if line == 1:
+            return 0  # the text's start (an NDJSON line's only line): nothing to count
         counts, last = self._checkpoints()
         block = bisect_right(counts, line - 1) - 1
         pos = last[block] + 1
