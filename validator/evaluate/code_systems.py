@@ -37,18 +37,21 @@ _DOCUMENT_END = re.compile(r"\.(?:html?|pdf|docx?)\b", re.IGNORECASE)
 # A \u escape of an ASCII character could spell such an ending differently ("\u002ehtml"); the
 # escapes of other characters (an accented name, written by json.dumps as "R\u00e9f") cannot.
 _ASCII_ESCAPE = re.compile(r"\\u00[0-7]")
+_CANDIDATE = re.compile(r"\.[hHpPdD][tTdDoO][mMfFcC]")
 
 
 def may_hold_pages(text: str | None) -> bool:
     """Whether a source text may hold a document address (always, when the text is not known or
     escapes ASCII characters, which could spell the address differently)."""
-    if text is None or ("\\u00" in text and _ASCII_ESCAPE.search(text) is not None):
+    if text is None:
         return True
-    # Substring tests first (C speed, no regex machinery): most texts have none of the endings.
-    lowered = text.lower()
-    if ".htm" not in lowered and ".pdf" not in lowered and ".doc" not in lowered:
-        return False
-    return _DOCUMENT_END.search(text) is not None
+    if "\\u00" in text and _ASCII_ESCAPE.search(text) is not None:
+        return True
+    # A dot and the first three letters of an ending in any case, as classes (a literal first
+    # character lets the engine skip ahead; IGNORECASE made it try every position); then the exact
+    # pattern from there.
+    hit = _CANDIDATE.search(text)
+    return hit is not None and _DOCUMENT_END.search(text, hit.start()) is not None
 
 
 def page_advice(system: str) -> str | None:
