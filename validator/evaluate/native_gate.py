@@ -529,6 +529,7 @@ class NativeGate:
         self.plan = plan
         self._max_depth = max_depth
         self._compiled: dict[str, _Compiled | None] = {}
+        self._notes: dict[int, RawIssue] = {}  # the finding of each note path (by id), at no pointer
         # Checked by the base rules' own code after the gate passed: the narrative (its XHTML),
         # unless it is the plain kind `residual_needed` can tell is right at once.
         narrative = plan.structures.get("Narrative")
@@ -613,13 +614,9 @@ class NativeGate:
         hits = compiled.finder(resource)
         if not hits:
             return []
-        out: list[RawIssue] = []
-        rules = self.plan.rules
-
-        def add(rule: str | Rule, pointer: tuple, message: str) -> None:  # as BaseRules.add
-            found = rule if isinstance(rule, Rule) else rules[rule]
-            out.append(RawIssue(found, pointer, message, found.severity))
-
+        if len(hits) == 1:
+            pointer, value, note = hits[0]
+            return [self._note(note, pointer, value)]
         by_rule: dict[str, list[tuple[tuple, object, NotePath]]] = {}
         for hit in hits:
             by_rule.setdefault(hit[2].binding.rule.id, []).append(hit)
@@ -629,12 +626,24 @@ class NativeGate:
                  for same in by_rule.values()]  # fmt: skip
         if len(found) > 1:
             found.sort(key=lambda h: _order(resource, h[0]))
-        noted: set[str] = set()
-        for pointer, value, note in found:
+        return [self._note(note, pointer, value) for pointer, value, note in found]
+
+    def _note(self, note: NotePath, pointer: tuple, value: object) -> RawIssue:
+        """The finding the base rules give for the first value of a binding's rule (report_binding):
+        for a value set not bundled, the same rule and message whatever the value."""
+        cached = self._notes.get(id(note))  # note paths live as long as the gate
+        if cached is None:
+            out: list[RawIssue] = []
+
+            def add(rule: str | Rule, ptr: tuple, message: str) -> None:  # as BaseRules.add
+                found = rule if isinstance(rule, Rule) else self.plan.rules[rule]
+                out.append(RawIssue(found, ptr, message, found.severity))
+
             problem = binding_problem(note.binding, value, note.tcode, note.path)
-            if problem is not None:
-                report_binding(problem, note.binding, pointer, add, noted)
-        return out
+            assert problem is not None, "a binding to a value set that is not bundled is always noted"
+            report_binding(problem, note.binding, (), add, set())
+            cached = self._notes[id(note)] = out[0]
+        return RawIssue(cached.rule, pointer, cached.message, cached.severity)
 
 
 def _order(resource: dict, pointer: tuple) -> tuple:
