@@ -16,8 +16,10 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 from validator.load.sources import PAYLOAD_SUFFIXES, expand_paths
 
@@ -48,6 +50,8 @@ class Discovered:
 
 
 def _spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec:
+    import pathspec  # imported by the first walk: a run of files named one by one does not need it
+
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
@@ -57,11 +61,19 @@ class Walker:
 
     def __init__(self, root: Path | None, exclude: Iterable[str] = (), max_bytes: int | None = None) -> None:
         self.root = root.resolve() if root is not None else None
-        self.exclude = _spec(exclude)
+        self._exclude_lines = list(exclude)
+        self._exclude: pathspec.GitIgnoreSpec | None = None
         self.max_bytes = max_bytes
         self._ignores: dict[Path, pathspec.GitIgnoreSpec | None] = {}
         self.walked: set[str] = set()
         self.skipped: list[str] = []
+
+    @property
+    def exclude(self) -> pathspec.GitIgnoreSpec:
+        """The --exclude globs, compiled when a path is first matched against them."""
+        if self._exclude is None:
+            self._exclude = _spec(self._exclude_lines)
+        return self._exclude
 
     def discover(self, paths: list[str], as_discovered: bool = False) -> Discovered:
         """Expand the arguments (sources.expand_paths, with this walk for folders). A file a walk

@@ -17,11 +17,13 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from validator.model import VERSION, ResourceResult, RunResult, Severity
 from validator.run.store import stored
+
+if TYPE_CHECKING:
+    import pathspec
 
 BASELINE_FORMAT = 1
 
@@ -68,6 +70,8 @@ class Ignore:
     origin: str = ""  # where it was declared, for messages
 
     def spec(self) -> pathspec.GitIgnoreSpec:
+        import pathspec  # when a waiver is applied: not at every start-up
+
         return pathspec.GitIgnoreSpec.from_lines(self.paths)
 
 
