@@ -192,6 +192,18 @@ class PointerWalk:
         """(key offset, value offset) of the root's member `key`, () when it has none, None when
         unsure: _root_members' search, where a key at the root's level is the only one."""
         text = self._text
+        quoted = _quoted(key)
+        if quoted is None:
+            return None
+        # A key in the first half of the text (identifier, status, ...) is looked for from the
+        # root on, as far as the middle: the members before it are the shorter side, and the
+        # search does not pass over the rest of the text backwards. Past the middle, the last
+        # occurrence is the one tried, from the end.
+        at = text.find(quoted, root + 1, min((root + len(text)) // 2, root + _SIDE_DECODED) + len(quoted))
+        if at >= 0:
+            m = _FIRST_KEY.match(text, at)
+            if m is not None and m.lastindex != 2 and self._members_before(root, at) is not None:
+                return at, m.end()
         last = self._last_plain_key(key)
         if last is None:
             return None
