@@ -199,3 +199,17 @@ def test_the_pipeline_places_findings_alike_with_and_without_the_flag(tmp_path: 
     told_so, not_told = issues(True), issues(False)
     assert told_so == not_told
     assert sum(1 for i in told_so if i[2] is not None) >= 6
+
+
+def test_a_key_written_first_deeper_in_its_object_is_read_member_by_member_not_walked_again() -> None:
+    line = json.dumps({"resourceType": "ImagingStudy", "identifier": [
+        {"type": {"coding": [{"system": "deep", "code": "ACSN"}]}, "system": "own", "value": "A1"}]})
+    full = PositionIndex(line, targeted_lookups=0)
+    index = PositionIndex(line, unique_keys=True)
+    assert index.locate(("identifier", 0, "system")) == full.locate(("identifier", 0, "system"))
+    assert line[index.locate(("identifier", 0, "system"))[1] - 1 :].startswith('"system": "own"')
+    with mock.patch.object(PositionIndex, "_build", side_effect=AssertionError("the full index was built")):
+        index = PositionIndex(line, unique_keys=True)
+        with mock.patch.object(pointer_walk.PointerWalk, "_deepest", side_effect=AssertionError("walked again")):
+            assert index.locate(("identifier", 0, "system")) == full.locate(("identifier", 0, "system"))
+            assert index.locate(("identifier", 0, "nothing")) == full.locate(("identifier", 0, "nothing"))

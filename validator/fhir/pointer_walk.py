@@ -175,7 +175,12 @@ class PointerWalk:
             if opener == "{" and isinstance(step, str):
                 got = self._unique_root(root, step) if depth == 0 else self._first_member(value, step)
                 if got is None:
-                    return None
+                    if depth == 0:
+                        return None
+                    # The key is written first deeper in this object (a "system" inside its
+                    # "type" before its own): its members are read, not the walk started over.
+                    members = self._named(value, step, self._bound(step, value))
+                    got = members[0] if members else ()
                 if not got:
                     return place  # no such member: its object is the nearest ancestor
                 place, value = got
