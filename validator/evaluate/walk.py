@@ -38,16 +38,36 @@ class RawIssue:
     duplicate: bool = False  # position of the repeated key, not the first one
 
 
+# Expressions rendered, by (resource type, pointer): every resource of a corpus tends to have its
+# findings at the same few pointers, and a lookup costs less than joining the steps again. Cleared
+# when full, so a payload with findings at a million pointers keeps it bounded.
+_EXPRESSIONS: dict[tuple[str, Pointer] | None, str] = {}
+_EXPRESSIONS_KEPT = 4096
+
+
 def render_expression(resource_type: str, pointer: Pointer) -> str:
     """FHIRPath with indices for a JSON pointer inside a resource. `_x` companions are the
     primitive x itself in FHIRPath (its id and extensions)."""
+    key = (resource_type, pointer)
+    # A pointer's steps are keys (str) and indices (int), never bools, which would equal 0 and 1.
+    try:
+        found = _EXPRESSIONS.get(key)
+    except TypeError:  # a pointer given as a list: rendered, not kept
+        key, found = None, None
+    if found is not None:
+        return found
     parts = [resource_type]
     for step in pointer:
         if isinstance(step, int):
             parts.append(f"[{step}]")
         else:
             parts.append("." + (step[1:] if step.startswith("_") else step))
-    return "".join(parts)
+    found = "".join(parts)
+    if key is not None:
+        if len(_EXPRESSIONS) >= _EXPRESSIONS_KEPT:
+            _EXPRESSIONS.clear()
+        _EXPRESSIONS[key] = found
+    return found
 
 
 def invariant_detail(

@@ -28,6 +28,14 @@ check: an object member is at its key, an array item and the root at their first
 repeated key is searched in every occurrence, the last first, and a missing pointer is placed at
 its nearest existing ancestor (in the same walk).
 
+A text whose parser refused repeated keys (`unique_keys`: jiter's) has at most one member of a
+name per object, so the first one found is the one: an object's member is the first place after
+its brace where the key is written plainly, when the members before that place decode as an
+object of their own (the brackets between balance: it is at the object's level, not deeper nor
+after it). Nothing after it is read, and no escaped key is looked for but when the key is
+written nowhere after the brace. The root keeps the search from its shorter side (above), less
+the checks for a repetition. Anything unsure goes to the walk above.
+
 The text must be a JSON document that parsed (with `json`); anything else raises NotJson and the
 caller falls back to the full index.
 """
@@ -90,9 +98,10 @@ class PointerWalk:
     """Finds pointers in one JSON text; `steps` counts the values and keys read (tests count
     work with it)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, unique_keys: bool = False) -> None:
         self._text = text
         self.steps = 0
+        self.unique_keys = unique_keys  # no object repeats a key (see the module's notes)
         # Per key name: the offset of its last plain occurrence as a key, -1 when none, None when
         # it cannot be searched for literally.
         self._last_plain: dict[str, int | None] = {}
@@ -108,7 +117,8 @@ class PointerWalk:
         """Offset where `pointer` is written (its last occurrence, for a repeated key), or that of
         its nearest existing ancestor; with duplicate, that of the second occurrence of a repeated
         last key when there is one. None for an empty text."""
-        if duplicate and pointer and isinstance(pointer[-1], str):
+        unique = self.unique_keys
+        if duplicate and pointer and isinstance(pointer[-1], str) and not unique:  # else no repetition
             found = self.matches(pointer, 2)
             if len(found) == 2:
                 return found[1]
@@ -117,6 +127,10 @@ class PointerWalk:
         if root >= len(text):
             return None
         try:
+            if unique:
+                found_at = self._unique(root, pointer)
+                if found_at is not None:
+                    return found_at
             return self._deepest(root, root, pointer, 0)[1]
         except (IndexError, StopIteration, ValueError, RecursionError) as exc:
             raise NotJson(str(exc)) from None
@@ -148,6 +162,89 @@ class PointerWalk:
             item = self._item(value, step)
             if item is not None:
                 self._in_order(item, item, pointer, depth + 1, out, wanted)
+
+    # -- texts without repeated keys ----------------------------------------------------------------
+    def _unique(self, root: int, pointer: Pointer) -> int | None:
+        """find() in a text with no repeated key: each prefix of the pointer is written once at
+        most, so the walk goes down and stops at the first step missing. None when unsure (the
+        general walk decides)."""
+        text = self._text
+        value = place = root
+        for depth, step in enumerate(pointer):
+            opener = text[value]
+            if opener == "{" and isinstance(step, str):
+                got = self._unique_root(root, step) if depth == 0 else self._first_member(value, step)
+                if got is None:
+                    if depth == 0:
+                        return None
+                    # The key is written first deeper in this object (a "system" inside its
+                    # "type" before its own): its members are read, not the walk started over.
+                    members = self._named(value, step, self._bound(step, value))
+                    got = members[0] if members else ()
+                if not got:
+                    return place  # no such member: its object is the nearest ancestor
+                place, value = got
+            elif opener == "[" and isinstance(step, int) and step >= 0:
+                item = self._item(value, step)
+                if item is None:
+                    return place
+                place = value = item
+            else:
+                return place
+        return place
+
+    def _unique_root(self, root: int, key: str) -> tuple[int, int] | tuple[()] | None:
+        """(key offset, value offset) of the root's member `key`, () when it has none, None when
+        unsure: _root_members' search, where a key at the root's level is the only one."""
+        text = self._text
+        quoted = _quoted(key)
+        if quoted is None:
+            return None
+        # A key in the first half of the text (identifier, status, ...) is looked for from the
+        # root on, as far as the middle: the members before it are the shorter side, and the
+        # search does not pass over the rest of the text backwards. Past the middle, the last
+        # occurrence is the one tried, from the end.
+        at = text.find(quoted, root + 1, min((root + len(text)) // 2, root + _SIDE_DECODED) + len(quoted))
+        if at >= 0:
+            m = _FIRST_KEY.match(text, at)
+            if m is not None and m.lastindex != 2 and self._members_before(root, at) is not None:
+                return at, m.end()
+        last = self._last_plain_key(key)
+        if last is None:
+            return None
+        if last < root:  # written nowhere plainly as a key
+            return None if self._escaped_after(key, root) else ()
+        if len(text) - last <= last - root:
+            # The members after it, decoded as an object of their own, end with the text when they
+            # are the root's; as dicts, not pairs: no name is asked of them.
+            if len(text) - last > _SIDE_DECODED:
+                return None
+            self.steps += 1
+            try:
+                end = _SCAN("{" + text[last:], 0)[1]
+            except ValueError:
+                return None
+            if self._skip_ws(last + end - 1) != len(text):
+                return None
+        elif last - root > _SIDE_DECODED or self._members_before(root, last) is None:
+            return None
+        return last, _FIRST_KEY.match(text, last).end()  # type: ignore[union-attr]  # a plain key
+
+    def _first_member(self, obj: int, key: str) -> tuple[int, int] | tuple[()] | None:
+        """(key offset, value offset) of the member `key` of the object at `obj` below the root, ()
+        when it has none, None when unsure: the first place after the brace where the key is
+        written plainly, if the members before it decode as an object of their own."""
+        quoted = _quoted(key)
+        if quoted is None:
+            return None
+        text = self._text
+        at = text.find(quoted, obj + 1)
+        if at < 0:  # written nowhere after the brace plainly (as a key or a value)
+            return None if self._escaped_after(key, obj) else ()
+        m = _FIRST_KEY.match(text, at)
+        if m is None or m.lastindex == 2 or self._members_before(obj, at) is None:
+            return None  # a string value, a key deeper or after the object: the walk decides
+        return at, m.end()
 
     def _deepest(self, value: int, place: int, pointer: Pointer, depth: int) -> tuple[int, int]:
         """(depth, offset) of the deepest prefix of `pointer` found below `value` (at `place`),

@@ -45,7 +45,8 @@ class PositionIndex:
     duplicate=True (the repetition).
     `line_offset` shifts lines for text that is one line of a larger file (NDJSON);
     `targeted_lookups` is how many lookups walk along their pointer before the full index is built
-    (tests set it to compare the two)."""
+    (tests set it to compare the two); `unique_keys` says the text's parser refused repeated keys
+    (jiter's trees), which lets the walk stop at the first member of a name (see PointerWalk)."""
 
     _start: array
     _kind: array
@@ -54,12 +55,13 @@ class PositionIndex:
     _children: array
     _last_newline: array
 
-    def __init__(self, text: str, line_offset: int = 0, targeted_lookups: int = TARGETED_LOOKUPS) -> None:
+    def __init__(self, text: str, line_offset: int = 0, targeted_lookups: int = TARGETED_LOOKUPS,
+                 unique_keys: bool = False) -> None:  # fmt: skip
         self._text = text
         self._line_offset = line_offset
         self._built = False
         self._targeted_left = targeted_lookups
-        self.walk = PointerWalk(text)  # its `steps` count the work of targeted lookups
+        self.walk = PointerWalk(text, unique_keys)  # its `steps` count the work of targeted lookups
         self.tokens = 0  # tokens scanned to build the index (tests count work with it)
         self._names: dict[int, dict[str, list[int]]] = {}
         self._newlines_before: array | None = None  # see _checkpoints, which sets _last_newline
@@ -171,6 +173,17 @@ class PositionIndex:
             self._matches(self._children[self._first[value] + step], pointer, depth + 1, out, wanted, last)
 
     @property
+    def unique_keys(self) -> bool:
+        """Whether the text is known to repeat no key in any object (its parser refused them)."""
+        return self.walk.unique_keys
+
+    @unique_keys.setter
+    def unique_keys(self, value: bool) -> None:
+        # Set by whoever knows the parser (the pipeline, from ResourceInput.unique_keys); only the
+        # walk uses it: the full index answers the same either way.
+        self.walk.unique_keys = value
+
+    @property
     def text(self) -> str:
         """The source text the positions are in."""
         return self._text
@@ -255,6 +268,10 @@ class PositionIndex:
     def lines(self, line: int, column: int, radius: int = 2, width: int = 160) -> tuple[tuple[int, str], ...]:
         """The source lines around (line, column), each cut to `width` characters around the column
         when longer (an NDJSON line or a minified file is one very long line)."""
+        if self._flat is None:
+            self._flat = "\n" not in self._text
+        if self._flat and line - self._line_offset == 1:
+            return ((line, self._flat_line(column, width)),)
         self._checkpoints()
         local = line - self._line_offset
         out = []
@@ -280,3 +297,19 @@ class PositionIndex:
                 text = ("..." if cut else "") + text + ("..." if cut + width < length or end < 0 else "")
             out.append((n + self._line_offset, text))
         return tuple(out)
+
+    def _flat_line(self, column: int, width: int) -> str:
+        """lines()' text for the only line of a text with no newline (an NDJSON line, a minified
+        file), without counting lines: the same cut, from the text's length. As there, trailing
+        carriage returns are left out only when the text ends within reach of the cut."""
+        text = self._text
+        length = len(text)
+        if length <= max(column, 1) + 2 * width + 2:
+            while length and text[length - 1] == "\r":
+                length -= 1
+            if length <= width:
+                return text[:length]
+        # Past that reach lines() assumes the line goes on (it does not look for its end): its cut
+        # and its closing "..." are the same as those from the whole length.
+        cut = max(0, min(column - width // 2, length - width))
+        return ("..." if cut else "") + text[cut : cut + width] + ("..." if cut + width < length else "")

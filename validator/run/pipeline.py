@@ -492,17 +492,27 @@ class Pipeline:
         return Issue(self.severity.get(rule.id, rule.severity), rule.code, rule.id, "", message, line, column)
 
     def _place(self, base: str, positions: PositionIndex | None, at: tuple, pointer: tuple,
-               duplicate: bool = False) -> Place:  # fmt: skip
+               duplicate: bool = False, *, unique_keys: bool = False) -> Place:  # fmt: skip
+        """Where a finding at `pointer` (inside the resource at `at`) is shown. `unique_keys`: the
+        input's parser refused repeated keys (ResourceInput.unique_keys), which the walk that
+        places it may rely on; it stays set on the index, which serves that input's document only."""
         line = col = None
         snippet: tuple[tuple[int, str], ...] = ()
         if positions is not None:
+            if unique_keys:
+                positions.unique_keys = True
             loc = positions.locate(at + pointer, duplicate)
             if loc:
                 line, col = loc
                 snippet = positions.lines(line, col)
         return Place(render_expression(base, pointer), line, col, snippet)
 
-    def _stamp(self, r: RawIssue, base: str, positions: PositionIndex | None, at: tuple) -> Issue:
+    def _stamp(self, r: RawIssue, base: str, positions: PositionIndex | None, at: tuple,
+               unique_keys: bool = False) -> Issue:  # fmt: skip
+        if unique_keys and positions is not None:
+            # Set here rather than passed on: _place keeps the arguments it is known (and
+            # replaced in tests) by.
+            positions.unique_keys = True
         place = self._place(base, positions, at, r.pointer, r.duplicate)
         severity = self.severity.get(r.rule.id, r.severity)
         return Issue(severity, r.rule.code, r.rule.id, place.expression, r.message, place.line, place.column,
