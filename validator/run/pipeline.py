@@ -221,7 +221,7 @@ class Pipeline:
             raw, waiting = self._evaluate(item, res, rtype, selection, base_findings, index)
             raw = self._capped(raw, len(item.warnings))
             base = rtype or "Resource"
-            issues.extend(self._stamp(r, base, item.positions, item.pointer) for r in raw)
+            issues.extend(self._stamp(r, base, item.positions, item.pointer, item.unique_keys) for r in raw)
         # The reading's own findings, of the item as finally read (XML may have been read again).
         issues[:0] = [self._load_issue(w.rule, w.message, w.line, w.column) for w in item.warnings]
         issues.sort(key=_by_position)
@@ -291,7 +291,7 @@ class Pipeline:
         base = rtype or "Resource"
 
         def place(pointer: tuple) -> Place:
-            return self._place(base, item.positions, item.pointer, pointer)
+            return self._place(base, item.positions, item.pointer, pointer, unique_keys=item.unique_keys)
 
         waiting = Waiting(index)
         waiting.targets = [WaitingTarget(place(t.pointer), t.reference, t.profiles, t.rule, t.path) for t in pending]
