@@ -14,12 +14,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
-
-from junit_xml import TestCase, TestSuite
+from typing import TYPE_CHECKING
 
 from validator.model import CaseResult, Issue, ResourceResult, RunResult, Severity
 from validator.report.reporter import Reporter
 from validator.report.safe_text import xml_text
+
+if TYPE_CHECKING:
+    from junit_xml import TestCase, TestSuite
 
 
 def _line(i: Issue) -> str:
@@ -40,6 +42,8 @@ def _first_line(r: ResourceResult, fail_on: Severity | None) -> int | None:
 
 
 def _case(r: ResourceResult, run: RunResult, suite: str) -> TestCase:
+    from junit_xml import TestCase  # imported when a JUnit report is written, not at every start-up
+
     # Findings below the threshold (warnings, information) go to system-out, where CI shows them
     # without failing the test; the failure itself lists every finding of the resource.
     below = [i for i in r.issues if run.fail_on is None or i.severity < run.fail_on]
@@ -106,6 +110,8 @@ def _file_suites(source: str, results: Iterable[ResourceResult], fail_on: Severi
 
 
 def _open_tag(suite: _Suite) -> str:
+    from junit_xml import TestSuite
+
     # The attributes junit-xml gives a suite, with this suite's counts (written before its cases).
     element = TestSuite(suite.name, [], file=suite.source).build_xml_doc()
     element.attrib.pop("disabled", None)  # not allowed by the JUnit schema CI servers read
@@ -115,6 +121,8 @@ def _open_tag(suite: _Suite) -> str:
 
 
 def _case_xml(r: ResourceResult, run: RunResult, suffix: str) -> str:
+    from junit_xml import TestSuite
+
     element = TestSuite("", [_case(r, run, suffix)]).build_xml_doc().find("testcase")
     assert element is not None
     ET.indent(element, level=2)
@@ -156,6 +164,8 @@ def _source(r: ResourceResult) -> str:
 
 def _suite_cases(cases: tuple[CaseResult, ...]) -> list[TestSuite]:
     """A suite run: a testsuite per suite file, a testcase per case, a failure listing its problems."""
+    from junit_xml import TestCase, TestSuite
+
     suites = []
     for suite, group in groupby(cases, key=lambda c: c.suite):
         tests = []

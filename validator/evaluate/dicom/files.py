@@ -4,7 +4,6 @@ comparison with the ImagingStudy is compare.py's, shared with the DICOMweb sourc
 
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,8 @@ def _text(ds: object, name: str) -> str | None:
 def read_dicom_folder(folder: Path) -> DicomFolder:
     if not folder.is_dir():
         raise DicomFolderError(f"{folder}: --dicom needs a folder of DICOM files")
+    import logging  # with pydicom: not at every start-up
+
     from pydicom import dcmread
 
     # pydicom warns (and logs) about files it can still read; the validator never prints, and a
