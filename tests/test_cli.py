@@ -169,3 +169,20 @@ def test_the_installed_entry_point_runs_as_a_subprocess(valid_file, broken_file)
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run([exe, "validate", broken_file, "-q"], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 1 and "json:duplicate-key" in bad.stdout
+
+
+def test_the_validate_command_alone_gives_what_the_whole_application_gives(tmp_path) -> None:
+    """main() builds only the validate command for `imaging-validator validate ...` (start-up):
+    the same output, exit codes and errors as the whole application."""
+    import subprocess
+    import sys
+
+    good = tmp_path / "s.json"
+    good.write_text('{"resourceType": "ImagingStudy", "status": "done", "subject": {"reference": "Patient/p"}}')
+    for args in (["validate", str(good)], ["validate", "--bogus"], ["validate", str(tmp_path / "missing.json")],
+                 ["validate", str(good), "--format", "json"]):  # fmt: skip
+        fast = subprocess.run([sys.executable, "-c", "from validator.cli import main; main()", *args],
+                              capture_output=True, text=True)  # fmt: skip
+        whole = subprocess.run([sys.executable, "-c", "from validator.cli import app; app()", *args],
+                               capture_output=True, text=True)  # fmt: skip
+        assert (fast.returncode, fast.stdout, fast.stderr) == (whole.returncode, whole.stdout, whole.stderr), args
