@@ -478,3 +478,22 @@ def test_a_narrative_the_gate_takes_as_plain_is_one_the_narrative_checks_find_no
             taken += 1
             assert xhtml_problem(div) is None and has_content(div) and not html_problems(div), repr(div)
     assert taken > 1000
+
+
+@pytest.mark.parametrize("wrapper", ["valueCodeableConcept", "valueCoding", "valuePeriod", "valueIdentifier"])
+def test_extensions_nested_through_their_values_past_the_depth_limit_are_not_passed(wrapper: str) -> None:
+    """An extension inside an extension's value is one level deeper, like one inside the
+    extension: the gate's nesting stays bounded, so a resource the base rules find too deep
+    (--max-depth) is never passed. Found by an adversarial tester: nesting restarted at level 0."""
+    judge = Judge("R4")
+    for levels in (1, 2, 3, 21, 40):
+        inner: dict = {"url": "http://x.org/e", "valueString": "x"}
+        for _ in range(levels):
+            inner = {"url": "http://x.org/e", wrapper: {"extension": [inner]}}
+        doc = _study(random.Random(levels))
+        doc["extension"] = [inner]
+        judge.compare(doc)
+        if levels >= 21:
+            assert any(r.rule.id == "input:too-deep" for r in judge.base.check(doc, {}))
+            assert not judge.gate.passes(doc)
+    assert judge.passed >= 1  # a shallow one is still passed (and compared)

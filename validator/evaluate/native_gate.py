@@ -294,6 +294,8 @@ class _Builder:
         self.defs: dict[str, object] = {}
         self.notes: list[NotePath] = []
         self.depth = 0  # the deepest pointer a passing resource can have
+        self._extension_level = 0  # the level of an extension met where the builder is
+        self._extension_depths: dict[str, int] = {}  # Extension{level} -> its deepest pointer, from itself
 
     # -- structures -------------------------------------------------------------------------------
     def resource(self, struct: Structure) -> dict:
@@ -374,7 +376,7 @@ class _Builder:
                 schema = {"allOf": [schema, self.binding(el.binding, tcode, el.path, here, inline)]}
             return schema
         if tcode == "Extension":
-            return {"$ref": f"#/$defs/{self.extension(0, depth)}"}
+            return {"$ref": f"#/$defs/{self.extension(self._extension_level, depth)}"}
         struct = el.children or self.plan.structures.get(tcode)
         if struct is None:
             raise _Refused(f"no structure {tcode}")
@@ -387,23 +389,28 @@ class _Builder:
         return {"allOf": [schema, *fragments]} if fragments else schema
 
     def extension(self, level: int, depth: int) -> str:
-        """The $defs name of an Extension at nesting `level`; its values are types the gate can
-        judge without a path (no note can be inside them)."""
+        """The $defs name of an Extension at nesting `level` (an extension in an extension, or in
+        an extension's value, is one level deeper), used at pointer depth `depth`; its values are
+        types the gate can judge without a path (no note can be inside them). Past
+        EXTENSION_LEVELS the schema is false: the nesting of a passing resource is bounded, so
+        --max-depth can be checked against it."""
         name = f"Extension{level}"
         if level >= EXTENSION_LEVELS:
             self.defs[name] = False
             return name
         if name not in self.defs:
             self.defs[name] = True  # placeholder while it is built (it refers to the next level)
+            outer_depth, outer_level = self.depth, self._extension_level
+            self.depth, self._extension_level = 0, level + 1  # depths inside, from this extension
             struct = self.plan.structures["Extension"]
             props: dict[str, object] = {}
             for key, (el, tcode) in struct.props.items():
                 if key == "extension":
-                    nested = {"$ref": f"#/$defs/{self.extension(level + 1, depth + 2)}"}
+                    nested = {"$ref": f"#/$defs/{self.extension(level + 1, 2)}"}
                     props[key] = {"type": "array", "minItems": 1, "items": nested}
                     continue
                 before = len(self.notes)
-                props[key] = self.property(el, tcode, key, (), depth, ("Extension",), inline=False)
+                props[key] = self.property(el, tcode, key, (), 0, ("Extension",), inline=False)
                 if len(self.notes) != before:
                     raise AssertionError("a note path inside an extension")  # inline=False never records
             names = [k for k in struct.props if k.startswith("value")]
@@ -412,7 +419,9 @@ class _Builder:
                 "not": {"required": ["id"], "maxProperties": 1},
                 "oneOf": [{"required": ["extension"]}, *({"required": [n]} for n in names)],
             }  # fmt: skip
-        self.depth = max(self.depth, depth + 2 * (EXTENSION_LEVELS - level) + 4)
+            self._extension_depths[name] = self.depth
+            self.depth, self._extension_level = outer_depth, outer_level
+        self.depth = max(self.depth, depth + self._extension_depths[name])
         return name
 
     # -- values -----------------------------------------------------------------------------------
