@@ -374,6 +374,30 @@ def test_the_gate_refuses_what_it_cannot_judge_exactly(mutation: dict, why: str)
     assert not judge.gate.passes(doc) or residual, why
 
 
+def test_a_tree_of_ints_takes_the_schema_without_callbacks_and_one_with_a_decimal_the_strict_one() -> None:
+    judge = Judge("R4")
+    doc = _study(random.Random(3))
+    assert judge.gate.passes(doc)
+    compiled = judge.gate._compiled["ImagingStudy"]
+    assert compiled.plain is not None and compiled.strict is None  # ints only: no callback schema built
+    # A Decimal anywhere (here a valid one, in a decimal element) sends the tree to the strict
+    # schema, which alone tells 1 from 1.0; the plain one would take numberOfSeries 1.0.
+    doc["series"][0]["extension"] = [{"url": "http://example.org/x", "valueDecimal": Decimal("1.5")}]
+    judge.compare(doc)
+    assert compiled.strict is not None
+    doc["numberOfSeries"] = Decimal("2.0")
+    assert compiled.plain.is_valid(doc) and not compiled.strict.is_valid(doc)
+    assert not judge.gate.passes(doc)
+
+
+def test_a_number_past_64_bits_is_judged_by_the_strict_schema() -> None:
+    judge = Judge("R4")
+    doc = _study(random.Random(4))
+    doc["numberOfSeries"] = 2**70
+    judge.compare(doc)
+    assert not judge.gate.passes(doc)
+
+
 @pytest.mark.parametrize(
     "pattern",
     [

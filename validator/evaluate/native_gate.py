@@ -16,7 +16,10 @@ So it is stricter than the plan wherever the plan is hard to write as a schema:
 - a primitive's regex is translated to the regex dialect of jsonschema-rs with Python's own
   classes spelled out (Python's `\\s` is wider than Rust's); dates are also held to a calendar
   regex that refuses February 29 and the 31st of short months (the base rules decide those);
-- integers must be Python ints (JSON Schema's `integer` takes 1.0): a small custom keyword;
+- integers must be Python ints (JSON Schema's `integer` takes 1.0): a small custom keyword, in
+  the schema used for trees that hold a Decimal; a tree without one (the common case, proved by
+  orjson, which refuses to write a Decimal) holds only ints, where `integer` is exact, and uses a
+  copy of the schema without the keyword (a call back into Python per number otherwise);
 - a reference with allowed targets must be written Type/id (or an absolute URL ending so) with
   an allowed Type; anything the base rules resolve (#id, urn:uuid:) is refused;
 - an element whose binding is not bundled is allowed only where its path is known to the note
@@ -49,6 +52,9 @@ from validator.fhir.primitives import PrimitiveType
 # jsonschema-rs has binary wheels for the common platforms; without it the base rules decide
 # alone. Imported when the first gate is built, not at start-up.
 _AVAILABLE = importlib.util.find_spec("jsonschema_rs") is not None
+# orjson serialises every JSON value but a Decimal (or an int past 64 bits) in one C walk: the
+# proof that a tree holds only ints as numbers. Without it every tree takes the strict schema.
+_ORJSON = importlib.util.find_spec("orjson") is not None
 
 # IMAGING_VALIDATOR_NATIVE=0 turns the gate off: every resource goes through the base rules (the
 # differential tests compare both ways; a user can rule the gate out when in doubt).
@@ -523,11 +529,57 @@ def _one_of_codes(codes: object) -> dict:
     return {"type": "string", "pattern": "^(?:" + "|".join(re.escape(c) for c in ordered) + ")$"}
 
 
-@dataclass(frozen=True)
+def _integers_plain(schema: object) -> object:
+    """The schema for trees whose numbers are all Python ints (no Decimal): there JSON Schema's
+    own `integer` and `number` say what the custom keywords say."""
+    if isinstance(schema, dict):
+        out = {}
+        for key, value in schema.items():
+            if key == "pyint":
+                out["type"] = "integer"
+            elif key == "pydecimal":
+                out["type"] = "number"
+            else:
+                out[key] = _integers_plain(value)
+        return out
+    if isinstance(schema, list):
+        return [_integers_plain(value) for value in schema]
+    return schema
+
+
+def _shared_leaves(schema: dict) -> dict:
+    """The schema with each primitive's leaf (a string's type, lengths and regex, repeated
+    hundreds of times) written once in $defs and referred to: jsonschema-rs compiles each regex
+    where it is written, so a third of the schema and half its compile time go."""
+    names: dict[str, str] = {}
+    leaves: dict[str, object] = {}
+
+    def share(node: object) -> object:
+        if isinstance(node, dict):
+            if "pattern" in node and not any(isinstance(v, (dict, list)) for v in node.values()):
+                key = repr(sorted(node.items()))
+                name = names.get(key)
+                if name is None:
+                    name = names[key] = f"leaf{len(names)}"
+                    leaves[name] = node
+                return {"$ref": f"#/$defs/{name}"}
+            return {k: share(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [share(v) for v in node]
+        return node
+
+    out = share(schema)
+    out.setdefault("$defs", {}).update(leaves)  # type: ignore[union-attr]
+    return out  # type: ignore[return-value]
+
+
+@dataclass
 class _Compiled:
-    validator: object
+    schema: dict  # with the custom keywords; compiled as `strict` when a tree first needs it
+    plain: object  # the validator for trees holding only ints as numbers
     notes: tuple[NotePath, ...]
     finder: Callable[[dict], list]
+    strict: object = None
 
 
 class NativeGate:
@@ -572,11 +624,9 @@ class NativeGate:
             if schema is not None and builder.depth + 2 < self._max_depth:
                 schema["$defs"] = builder.defs
                 schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-                validator = jsonschema_rs.validator_for(
-                    schema, keywords={"pyint": _IsInt, "pydecimal": _IsDecimal},
-                    pattern_options=jsonschema_rs.RegexOptions(),
-                )  # fmt: skip
-                compiled = _Compiled(validator, tuple(builder.notes), _finder(tuple(builder.notes)))
+                schema = _shared_leaves(schema)
+                plain = _compile(_integers_plain(schema)) if _ORJSON else None  # type: ignore[arg-type]
+                compiled = _Compiled(schema, plain, tuple(builder.notes), _finder(tuple(builder.notes)))
         self._compiled[rtype] = compiled
         return compiled
 
@@ -610,8 +660,11 @@ class NativeGate:
         compiled = self._for(rtype) if isinstance(rtype, str) else None
         if compiled is None:
             return False
+        validator = compiled.plain if compiled.plain is not None and _only_ints(resource) else compiled.strict
+        if validator is None:
+            validator = compiled.strict = _compile(compiled.schema)
         try:
-            return compiled.validator.is_valid(resource)  # type: ignore[attr-defined]
+            return validator.is_valid(resource)  # type: ignore[attr-defined]
         except Exception:  # a value it cannot read (a lone surrogate, a foreign type): not passed
             return False
 
@@ -653,6 +706,32 @@ class NativeGate:
             report_binding(problem, note.binding, (), add, set())
             cached = self._notes[id(note)] = out[0]
         return RawIssue(cached.rule, pointer, cached.message, cached.severity)
+
+
+def _compile(schema: dict) -> object:
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(
+        schema, keywords={"pyint": _IsInt, "pydecimal": _IsDecimal}, pattern_options=jsonschema_rs.RegexOptions()
+    )
+
+
+def _only_ints(tree: dict) -> bool:
+    """Whether every number of a parsed tree is a Python int: the parsers give a JSON number
+    written with a fraction or an exponent as a Decimal, which orjson refuses to write (as it
+    does an int past 64 bits, which the strict schema then reads)."""
+    try:
+        _dumps(tree)
+    except TypeError:
+        return False
+    return True
+
+
+def _dumps(tree: object) -> bytes:  # replaced by orjson.dumps when the first gate is built
+    import orjson
+
+    globals()["_dumps"] = orjson.dumps
+    return orjson.dumps(tree)
 
 
 def _order(resource: dict, pointer: tuple) -> tuple:
