@@ -613,7 +613,6 @@ class NativeGate:
         invs = self.plan.element_invariants
         ele_1_only = len(invs) == 1 and invs[0].key == "ele-1"
         if _AVAILABLE and struct is not None and struct.kind == "resource" and ele_1_only:
-            import jsonschema_rs
 
             builder = _Builder(self.plan)
             try:
