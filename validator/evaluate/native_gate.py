@@ -295,8 +295,12 @@ class _Refused(Exception):
 
 
 class _Builder:
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, strict_numbers: bool = True) -> None:
         self.plan = plan
+        # True: numbers are held to the custom keywords (a tree with Decimals); False: JSON
+        # Schema's integer and number, exact for a tree whose numbers are all ints.
+        self.strict_numbers = strict_numbers
+        self._primitives: dict[str, dict] = {}
         self.defs: dict[str, object] = {}
         self.notes: list[NotePath] = []
         self.depth = 0  # the deepest pointer a passing resource can have
@@ -432,17 +436,26 @@ class _Builder:
 
     # -- values -----------------------------------------------------------------------------------
     def primitive(self, pt: PrimitiveType) -> dict:
+        """The schema of a primitive type, made once per type and written wherever it is used
+        (inline: a $ref costs jsonschema-rs a quarter more time per resource)."""
+        schema = self._primitives.get(pt.name)
+        if schema is None:
+            schema = self._primitives[pt.name] = self._primitive(pt, self.strict_numbers)
+        return schema
+
+    @staticmethod
+    def _primitive(pt: PrimitiveType, strict_numbers: bool) -> dict:
         if pt.json == "boolean":
             return {"type": "boolean"}
         if pt.json == "integer":
-            schema: dict = {"pyint": True}
+            schema: dict = {"pyint": True} if strict_numbers else {"type": "integer"}
             if pt.min_value is not None:
                 schema["minimum"] = pt.min_value
             if pt.max_value is not None:
                 schema["maximum"] = pt.max_value
             return schema
         if pt.json == "decimal":
-            return {"pydecimal": True}
+            return {"pydecimal": True} if strict_numbers else {"type": "number"}
         if pt.check not in (None, "date", "dateTime", "instant"):
             raise _Refused(f"{pt.name} is checked in Python ({pt.check})")
         schema = {"type": "string", "minLength": 1}
@@ -529,57 +542,13 @@ def _one_of_codes(codes: object) -> dict:
     return {"type": "string", "pattern": "^(?:" + "|".join(re.escape(c) for c in ordered) + ")$"}
 
 
-def _integers_plain(schema: object) -> object:
-    """The schema for trees whose numbers are all Python ints (no Decimal): there JSON Schema's
-    own `integer` and `number` say what the custom keywords say."""
-    if isinstance(schema, dict):
-        out = {}
-        for key, value in schema.items():
-            if key == "pyint":
-                out["type"] = "integer"
-            elif key == "pydecimal":
-                out["type"] = "number"
-            else:
-                out[key] = _integers_plain(value)
-        return out
-    if isinstance(schema, list):
-        return [_integers_plain(value) for value in schema]
-    return schema
-
-
-def _shared_leaves(schema: dict) -> dict:
-    """The schema with each primitive's leaf (a string's type, lengths and regex, repeated
-    hundreds of times) written once in $defs and referred to: jsonschema-rs compiles each regex
-    where it is written, so a third of the schema and half its compile time go."""
-    names: dict[str, str] = {}
-    leaves: dict[str, object] = {}
-
-    def share(node: object) -> object:
-        if isinstance(node, dict):
-            if "pattern" in node and not any(isinstance(v, (dict, list)) for v in node.values()):
-                key = repr(sorted(node.items()))
-                name = names.get(key)
-                if name is None:
-                    name = names[key] = f"leaf{len(names)}"
-                    leaves[name] = node
-                return {"$ref": f"#/$defs/{name}"}
-            return {k: share(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [share(v) for v in node]
-        return node
-
-    out = share(schema)
-    out.setdefault("$defs", {}).update(leaves)  # type: ignore[union-attr]
-    return out  # type: ignore[return-value]
-
-
 @dataclass
 class _Compiled:
-    schema: dict  # with the custom keywords; compiled as `strict` when a tree first needs it
-    plain: object  # the validator for trees holding only ints as numbers
+    struct: Structure
+    plain: object  # the validator for trees holding only ints as numbers (None without orjson)
     notes: tuple[NotePath, ...]
     finder: Callable[[dict], list]
-    strict: object = None
+    strict: object = None  # with the custom keywords: built when a tree first holds a Decimal
 
 
 class NativeGate:
@@ -613,21 +582,28 @@ class NativeGate:
         invs = self.plan.element_invariants
         ele_1_only = len(invs) == 1 and invs[0].key == "ele-1"
         if _AVAILABLE and struct is not None and struct.kind == "resource" and ele_1_only:
-
-            builder = _Builder(self.plan)
-            try:
-                schema = builder.resource(struct)
-            except _Refused:
-                schema = None
-            # A passing resource must not be one the base rules find too deep (--max-depth).
-            if schema is not None and builder.depth + 2 < self._max_depth:
-                schema["$defs"] = builder.defs
-                schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-                schema = _shared_leaves(schema)
-                plain = _compile(_integers_plain(schema)) if _ORJSON else None  # type: ignore[arg-type]
-                compiled = _Compiled(schema, plain, tuple(builder.notes), _finder(tuple(builder.notes)))
+            built = self._build(struct, strict_numbers=not _ORJSON)
+            if built is not None:
+                schema, notes = built
+                validator = _compile(schema)
+                compiled = _Compiled(struct, validator if _ORJSON else None, notes, _finder(notes),
+                                     None if _ORJSON else validator)  # fmt: skip
         self._compiled[rtype] = compiled
         return compiled
+
+    def _build(self, struct: Structure, strict_numbers: bool) -> tuple[dict, tuple[NotePath, ...]] | None:
+        """The schema of a resource type and its note paths; None when refused."""
+        builder = _Builder(self.plan, strict_numbers)
+        try:
+            schema = builder.resource(struct)
+        except _Refused:
+            return None
+        # A passing resource must not be one the base rules find too deep (--max-depth).
+        if builder.depth + 2 >= self._max_depth:
+            return None
+        schema["$defs"] = builder.defs
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        return schema, tuple(builder.notes)
 
     def schema_for(self, rtype: str) -> dict | None:
         """The schema (for tests and for reading)."""
@@ -660,8 +636,8 @@ class NativeGate:
         if compiled is None:
             return False
         validator = compiled.plain if compiled.plain is not None and _only_ints(resource) else compiled.strict
-        if validator is None:
-            validator = compiled.strict = _compile(compiled.schema)
+        if validator is None:  # the same schema but for numbers: same refusal, same notes
+            validator = compiled.strict = _compile(self._build(compiled.struct, strict_numbers=True)[0])  # type: ignore[index]
         try:
             return validator.is_valid(resource)  # type: ignore[attr-defined]
         except Exception:  # a value it cannot read (a lone surrogate, a foreign type): not passed
