@@ -521,3 +521,28 @@ def test_extensions_nested_through_their_values_past_the_depth_limit_are_not_pas
             assert any(r.rule.id == "input:too-deep" for r in judge.base.check(doc, {}))
             assert not judge.gate.passes(doc)
     assert judge.passed >= 1  # a shallow one is still passed (and compared)
+
+
+@pytest.mark.parametrize("system", ["https://loinc.org/30746-2.HTML", "http://example.org/codes.pdf",
+                                    "http://example.org/list.Doc?x=1"])  # fmt: skip
+def test_a_coding_whose_system_is_a_document_address_is_refused_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, system: str
+) -> None:
+    from validator import Validator
+    from validator.run import pipeline
+
+    judge = Judge("R4")
+    rng = random.Random(5)
+    doc = _study(rng)
+    doc["procedureCode"] = [{"coding": [{"system": system, "code": "30746-2"}]}]
+    assert not judge.gate.passes(doc)  # the pipeline skips the document-address check for a passed one
+    # In a run, after the gate is in use: the finding is given.
+    monkeypatch.setattr(pipeline, "GATE_AFTER", 0)
+    plain = [_study(rng) for _ in range(3)]
+    for study in plain:
+        study.pop("procedureCode", None)
+    path = tmp_path / "studies.ndjson"
+    path.write_text("".join(json.dumps(d, default=str) + "\n" for d in [*plain, doc]), encoding="utf-8")
+    results = Validator(fhir_version="R4").validate_file(path)
+    assert [i.rule for i in results[-1].issues].count("coding:system-is-a-page") == 1
+    assert all("coding:system-is-a-page" not in [i.rule for i in r.issues] for r in results[:-1])

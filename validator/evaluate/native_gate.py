@@ -290,6 +290,12 @@ class NotePath:
     steps: tuple[tuple[str, bool], ...]
 
 
+# What every document address code_systems.page_advice() reports holds (it fullmatches a URL
+# ending .htm, .html, .pdf, .doc or .docx, in any case): ASCII classes, since Python's ignore-case
+# matches no other character for these letters.
+_DOCUMENT_ENDING = r"\.(?:[hH][tT][mM]|[pP][dD][fF]|[dD][oO][cC])"
+
+
 class _Refused(Exception):
     """This structure cannot be written as an exact (or stricter) schema here."""
 
@@ -342,6 +348,10 @@ class _Builder:
             names = [k for k, (e, _) in struct.props.items() if e is el]
             if len(names) > 1 and el.max == 1 and struct.name != "Extension":
                 fragments.append({"not": {"anyOf": [{"required": [a, b]} for a in names for b in names if a < b]}})
+        if "system" in props and "code" in props and props["system"] is not False:
+            # A system that may be a document address (code_systems.web_page_systems): refused,
+            # so that a resource the gate passes has none and that check is skipped for it.
+            props["system"] = {"allOf": [props["system"], {"not": {"pattern": _DOCUMENT_ENDING}}]}
         schema: dict = {"type": "object", "minProperties": 1, "properties": props, "additionalProperties": False}
         if required:
             schema["required"] = required
@@ -631,6 +641,9 @@ class NativeGate:
         return not (plain and _PLAIN_DIV.fullmatch(div) is not None)
 
     def passes(self, resource: dict) -> bool:
+        """Whether the base rules report nothing on `resource` but the notes (and what `residual`
+        checks); then no Coding (any object with a system and a code) has a system that
+        code_systems.web_page_systems() reports either."""
         rtype = resource.get("resourceType")
         compiled = self._for(rtype) if isinstance(rtype, str) else None
         if compiled is None:

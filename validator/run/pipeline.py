@@ -145,6 +145,7 @@ class Pipeline:
         self._base_rules: dict[str, BaseRules] = {}
         self._gates: dict[str, NativeGate] = {}
         self._validated = 0  # resources through the base rules or the gate (see GATE_AFTER)
+        self._gate_passed = False  # whether the gate passed the resource being validated
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
         # be recycled by another object while the entry lives. Cleared at the start of each run.
         self._target_cache: dict[tuple[int, tuple[str, ...]], tuple[dict, list[str]]] = {}
@@ -278,8 +279,10 @@ class Pipeline:
             )
             raw.extend(walk.run(res, base_findings))
             pending = walk.pending
+        # A resource the gate passed has no Coding whose system is a document address (the gate
+        # refuses any that might be).
         if ((struct := plan.structures.get(rtype or "")) is not None and struct.kind == "resource"
-                and may_hold_pages(getattr(item.positions, "text", None))):  # fmt: skip
+                and not self._gate_passed and may_hold_pages(getattr(item.positions, "text", None))):  # fmt: skip
             raw.extend(self._raw(R.CODE_SYSTEM_PAGE, p, m) for p, m in web_page_systems(res))
         endpoints: list[tuple] = []
         if rtype == "ImagingStudy" and (self.dicom or self.dicom_files is not None or self.dicomweb is not None):
@@ -304,6 +307,7 @@ class Pipeline:
         as its text holds; else the input is parsed again, precisely, and checked again (in place)."""
         base = self.base_rules(selection)
         self._validated += 1
+        self._gate_passed = False
         if item.unique_keys and item.plain_text is None and self._validated > GATE_AFTER and native_gate.enabled():
             res = item.resource
             gate = self._gate(selection)
@@ -312,6 +316,7 @@ class Pipeline:
             if isinstance(res, dict) and gate.passes(res):
                 residual = gate.residual_needed(res) and base.check_members(res, item.bundle, gate.residual)
                 if not residual:
+                    self._gate_passed = True
                     return gate.notes(res)
         findings = base.check(item.resource, item.bundle)
         if item.plain_text is None:
