@@ -546,3 +546,30 @@ def test_a_coding_whose_system_is_a_document_address_is_refused_and_reported(
     results = Validator(fhir_version="R4").validate_file(path)
     assert [i.rule for i in results[-1].issues].count("coding:system-is-a-page") == 1
     assert all("coding:system-is-a-page" not in [i.rule for i in r.issues] for r in results[:-1])
+
+
+def test_the_gate_is_built_once_a_run_has_read_enough_text_however_few_resources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from validator import Validator
+    from validator.run import pipeline
+
+    calls = []
+    real_passes = NativeGate.passes
+    monkeypatch.setattr(NativeGate, "passes", lambda self, res: calls.append(1) or real_passes(self, res))
+    study = _study(random.Random(6))
+    padding = "x" * (pipeline.GATE_AFTER_BYTES // 2)  # two studies hold more text than the threshold
+    study["description"] = padding
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"study{n}.json"
+        path.write_text(json.dumps(study, default=str), encoding="utf-8")
+        paths.append(str(path))
+    Validator(fhir_version="R4").validate_paths(paths)
+    assert len(calls) == 1  # the third, after 2 x 32 KB; never the first of a run
+    calls.clear()
+    study["description"] = "short"
+    for path in paths:
+        Path(path).write_text(json.dumps(study, default=str), encoding="utf-8")
+    Validator(fhir_version="R4").validate_paths(paths)
+    assert calls == []  # three small files: not worth building it

@@ -47,8 +47,12 @@ from validator.select.selection import Selection, Selector, mismatch_notes
 from validator.versions import VERSIONS
 
 # The native gate costs ~0.1 s to build (schema and regexes): a run of a few files does not need
-# it, a bulk run pays it back within a few hundred resources.
+# it, a bulk run pays it back within a few hundred resources. It is built once the run has
+# validated GATE_AFTER resources, or GATE_AFTER_BYTES of resource text (studies of thousands of
+# instances, where a resource costs the base rules tens of milliseconds): so the first resource
+# of a run never waits for it, and a run of large studies gets it as soon as a run of small ones.
 GATE_AFTER = 16
+GATE_AFTER_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -145,6 +149,7 @@ class Pipeline:
         self._base_rules: dict[str, BaseRules] = {}
         self._gates: dict[str, NativeGate] = {}
         self._validated = 0  # resources through the base rules or the gate (see GATE_AFTER)
+        self._validated_bytes = 0  # the length of their texts, for those that are a whole text
         self._gate_passed = False  # whether the gate passed the resource being validated
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
         # be recycled by another object while the entry lives. Cleared at the start of each run.
@@ -306,9 +311,12 @@ class Pipeline:
         parsed plain (repeated keys not kept) is exact only if the base rules visited as many keys
         as its text holds; else the input is parsed again, precisely, and checked again (in place)."""
         base = self.base_rules(selection)
+        gate_due = self._validated >= GATE_AFTER or self._validated_bytes >= GATE_AFTER_BYTES
         self._validated += 1
+        if not item.pointer and item.positions is not None:  # a whole text (a file, an NDJSON line)
+            self._validated_bytes += len(item.positions.text)
         self._gate_passed = False
-        if item.unique_keys and item.plain_text is None and self._validated > GATE_AFTER and native_gate.enabled():
+        if item.unique_keys and item.plain_text is None and gate_due and native_gate.enabled():
             res = item.resource
             gate = self._gate(selection)
             # What the schema cannot say (the narrative's XHTML) is asked of the base rules' own
