@@ -557,7 +557,7 @@ class _Compiled:
     struct: Structure
     plain: object  # the validator for trees holding only ints as numbers (None without orjson)
     notes: tuple[NotePath, ...]
-    finder: Callable[[dict], list]
+    finder: Callable[..., list]
     strict: object = None  # with the custom keywords: built when a tree first holds a Decimal
 
 
@@ -656,12 +656,18 @@ class NativeGate:
         except Exception:  # a value it cannot read (a lone surrogate, a foreign type): not passed
             return False
 
-    def notes(self, resource: dict) -> list[RawIssue]:
-        """The binding notes of a resource that passed, in the order the base rules give them."""
+    def notes(self, resource: dict, text: str | None = None) -> list[RawIssue]:
+        """The binding notes of a resource that passed, in the order the base rules give them.
+        `text`: the source text the resource was parsed from, when at hand: a text that writes
+        "identifier" no more often than the root has that key (and has no \\u escape, which
+        could spell it otherwise) has no identifier below the root, so the paths through
+        references' identifiers (most of them, some through every series) are not followed."""
         compiled = self._compiled.get(resource.get("resourceType"))  # type: ignore[arg-type]
         if compiled is None or not compiled.notes:
             return []
-        hits = compiled.finder(resource)
+        at_root = "identifier" in resource  # written once: repeated keys are not passed
+        below = text is None or "\\u" in text or text.count('"identifier"') > at_root
+        hits = compiled.finder(resource, below)
         if not hits:
             return []
         if len(hits) == 1:
@@ -733,7 +739,7 @@ def _order(resource: dict, pointer: tuple) -> tuple:
     return tuple(out)
 
 
-def _finder(notes: tuple[NotePath, ...]) -> Callable[[dict], list]:
+def _finder(notes: tuple[NotePath, ...]) -> Callable[..., list]:
     """A function, generated once per resource type, that gives (pointer, value, note) for the
     first place along each note path that holds a value (arrays in item order). Straight-line
     code: following ~16 paths that mostly end at the root costs a dict lookup each."""
@@ -757,9 +763,12 @@ def _finder(notes: tuple[NotePath, ...]) -> Callable[[dict], list]:
         last = len(note.steps) - 1
         body.append(f"{indent}return (({', '.join(pointer)},), v{last}, N{n})")
         out += [f"def p{n}(r):", *body, "    return None"]
-    out += ["def find(r):", "    hits = []"]
+    # below: whether to follow the paths through an identifier below the root (see notes()).
+    out += ["def find(r, below=True):", "    hits = []"]
     for n, note in enumerate(notes):
-        out += [f"    if {note.steps[0][0]!r} in r:", f"        h = p{n}(r)", "        if h is not None:",
+        deep = any(key == "identifier" for key, _ in note.steps[1:])
+        test = f"{note.steps[0][0]!r} in r" + (" and below" if deep else "")
+        out += [f"    if {test}:", f"        h = p{n}(r)", "        if h is not None:",
                 "            hits.append(h)"]  # fmt: skip
     out.append("    return hits")
     exec(compile("\n".join(out) + "\n", "<note paths>", "exec"), ns)  # source generated here only

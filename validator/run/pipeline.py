@@ -325,7 +325,7 @@ class Pipeline:
                 residual = gate.residual_needed(res) and base.check_members(res, item.bundle, gate.residual)
                 if not residual:
                     self._gate_passed = True
-                    return gate.notes(res)
+                    return gate.notes(res, item.positions.text if item.positions is not None else None)
         findings = base.check(item.resource, item.bundle)
         if item.plain_text is None:
             return findings
