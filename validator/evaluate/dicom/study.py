@@ -115,7 +115,7 @@ def _any_finding(check: Callable[..., None], value: object, modality: str | None
     return bool(found)
 
 
-def _one_clean_form(classes: tuple, clean: set | None) -> bool:
+def _one_clean_form(classes: list, clean: set | None) -> bool:
     """Whether the sopClasses of `classes` (those of some instances) are all equal to the first,
     of a form that sop_class() found clean (`clean`, for their series' modality): then none has
     anything to report. Equal as JSON values: a Coding equal to the first has its system and code."""
@@ -173,9 +173,10 @@ class StudyCheck:
     # -- entry ----------------------------------------------------------------------------------
     @implements(R.SERIES_NUMBER_UNIQUE)
     def run(self, study: dict) -> None:
-        """Every check of the study, in the order of its findings. The series are first read as a
-        whole for the plain case, where they have nothing to report (_plain_series); only
-        otherwise one by one, by the methods that explain. The findings are those of these
+        """Every check of the study, in the order of its findings. A study of the common shape
+        with nothing to report is told so in one lean pass (_common_shape); else the series are
+        read as a whole for the plain case, where they have nothing to report (_plain_series);
+        only otherwise one by one, by the methods that explain. The findings are those of these
         methods alone: a plain read reports nothing and, when it fails, has changed nothing."""
         if self._deferred is not None:
             self._record_deferred()
@@ -224,7 +225,8 @@ class StudyCheck:
         series = study.get("series")
         if type(series) is not list or not series:
             return False
-        # The Study Instance UIDs, then per series its UID and its instances' (None where absent).
+        # The Study Instance UIDs, then per series its UID and its instances' (None where absent:
+        # all_valid's TypeError).
         every_uid: list[str] = []
         study_at: list[int] = []  # the identifier index of each Study Instance UID
         identifiers = study.get("identifier")
@@ -250,11 +252,11 @@ class StudyCheck:
             for i, s in enumerate(series):
                 if type(s) is not dict:
                     return False
-                uid, value, number = s.get("uid"), s.get("modality"), s.get("number")
-                if type(uid) is not str or type(value) is not dict:
+                uid, written, number = s.get("uid"), s.get("modality"), s.get("number")
+                if type(uid) is not str or type(written) is not dict:
                     return False
-                modality = value
-                coding = value.get("coding")
+                modality = written
+                coding = written.get("coding")
                 if coding is not None:  # R5+: a CodeableConcept of one coding
                     if type(coding) is not list or len(coding) != 1 or type(coding[0]) is not dict:
                         return False
@@ -301,7 +303,7 @@ class StudyCheck:
                     or (
                         type(listed) is list
                         and len(listed) == 1 == len(modalities)
-                        and listed[0] == value
+                        and listed[0] == written
                         and not (self.acquisition_only and code in cid_33 and code not in cid_codes(29))
                     )
                     or self._plain_modalities(listed, modalities)
