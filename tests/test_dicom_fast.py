@@ -814,3 +814,21 @@ def test_a_check_run_again_knows_the_uids_of_a_study_of_the_common_shape() -> No
         for version in VERSIONS:
             assert _outcome_of_many(StudyCheck, [first, second, first], version, TABLE) == _outcome_of_many(
                 ReferenceStudyCheck, [first, second, first], version, TABLE)  # fmt: skip
+
+
+@pytest.mark.parametrize(("code", "sop"), [("XX", "1.2.840.10008.5.1.4.1.1.88.11"), ("CT", CT),
+                                           ("SR", "1.2.840.10008.5.1.4.1.1.88.11")])  # fmt: skip
+def test_a_clean_study_of_one_modality_takes_the_common_shape_whatever_the_modality(code: str, sop: str) -> None:
+    """Outside CID 33 (XX) a series' SOP Classes are not matched to its modality: their forms found
+    clean for no modality serve; in R5 a non-acquisition modality (SR) is listed as any other."""
+    study = bench_study(random.Random(12), 2, 3)
+    for s in study["series"]:
+        s["modality"] = {"system": DCM, "code": code}
+        for inst in s["instance"]:
+            inst["sopClass"] = {"system": "urn:ietf:rfc:3986", "code": f"urn:oid:{sop}"}
+    study["modality"] = [{"system": DCM, "code": code}]
+    version = "4.0.1" if code != "SR" else "5.0.0"
+    assert assert_same(study, versions=(version,)) == []
+    check = StudyCheck(lambda *finding: None, lambda literal: None, version, TABLE)
+    check.run(study)
+    assert check._deferred is not None

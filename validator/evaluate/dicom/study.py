@@ -242,14 +242,12 @@ class StudyCheck:
                         return False
                     every_uid.append(value[8:])  # without urn:oid:
                     study_at.append(k)
-        cid_33 = cid_codes(33)
-        modalities: dict[str, int] = {}  # series modality -> first series (the keys are what counts)
-        kinds: list[str | None] = []  # per series, the modality its SOP Classes belong to (or None)
+        codes: list[str] = []  # per series, its modality
         lengths: list[int] = []  # per series, how many instances it lists
         classes: list = []  # the sopClass of every instance, series after series
         numbers: set[int] = set()
         try:
-            for i, s in enumerate(series):
+            for s in series:
                 if type(s) is not dict:
                     return False
                 uid, written, number = s.get("uid"), s.get("modality"), s.get("number")
@@ -286,11 +284,12 @@ class StudyCheck:
                 every_uid.append(uid)
                 every_uid += map(_GET, instances, _UID)
                 classes += map(_GET, instances, _SOP_CLASS)
-                modalities.setdefault(code, i)
-                kinds.append(code if code in cid_33 else None)
+                codes.append(code)
                 lengths.append(k)
             n, m = study.get("numberOfSeries"), study.get("numberOfInstances")
             listed = study.get("modality")
+            one = codes.count(code) == len(codes)  # the series of a study mostly share a modality
+            cid_33 = cid_codes(33)
             if (
                 (n is not None and not (type(n) is int and n >= len(series)))
                 or (m is not None and not (type(m) is int and m >= len(classes)))
@@ -302,25 +301,28 @@ class StudyCheck:
                     listed is None
                     or (
                         type(listed) is list
-                        and len(listed) == 1 == len(modalities)
+                        and len(listed) == 1
+                        and one
                         and listed[0] == written
                         and not (self.acquisition_only and code in cid_33 and code not in cid_codes(29))
                     )
-                    or self._plain_modalities(listed, modalities)
+                    # The series modalities as _plain_series() gives them: the keys are what counts.
+                    or self._plain_modalities(listed, dict.fromkeys(codes))
                 )
                 # A TypeError: a uid that is not a string (nor hashable).
                 or len(set(every_uid)) != len(every_uid)
                 or not all_valid(every_uid)
             ):
                 return False
+            # A code outside CID 33 says nothing about which SOP Classes belong in the series.
             clean = self._clean_sop_classes
-            if kinds.count(kinds[0]) == len(kinds):  # the series of a study mostly share a modality
-                if not _one_clean_form(classes, clean.get(kinds[0])):
+            if one:
+                if not _one_clean_form(classes, clean.get(code if code in cid_33 else None)):
                     return False
             else:
                 at = 0
-                for k, kind in zip(lengths, kinds, strict=True):
-                    if not _one_clean_form(classes[at : at + k], clean.get(kind)):
+                for k, c in zip(lengths, codes, strict=True):
+                    if not _one_clean_form(classes[at : at + k], clean.get(c if c in cid_33 else None)):
                         return False
                     at += k
         except TypeError:
