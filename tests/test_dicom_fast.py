@@ -616,3 +616,219 @@ def test_instance_numbers_absent_or_of_other_types_beside_repeated_ones_are_read
     assert [p for rule, p, _ in findings if rule == R.INSTANCE_NUMBER_UNIQUE] == [
         ("series", 1, "instance", j, "number") for j in repeated
     ]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789.\n a١", max_size=70), min_size=1, max_size=4))
+def test_uids_read_all_at_once_are_valid_exactly_when_each_is(uids: list[str]) -> None:
+    assert all_valid(uids) == all(uid_problem(uid) is None for uid in uids)
+
+
+def test_uids_read_all_at_once_at_the_edges_of_the_grammar() -> None:
+    assert all_valid(["1" * 64, "0.0.0.0", "10.20.0"])
+    for bad in ["1" * 65, "", ".", "1.", ".1", "1..2", "01", "1.00", "1.2.3\n4", "1.2.3 ", "١.٢"]:
+        assert not all_valid(["1.2.3", bad]), bad
+        assert not all_valid([bad, "1.2.3"]), bad
+
+
+# -- the common shape (StudyCheck._common_shape) ------------------------------------------------
+
+
+def _uids(study: dict) -> list[str]:
+    found = [i["value"].removeprefix("urn:oid:") for i in study.get("identifier", []) if isinstance(i, dict)
+             and i.get("system") == "urn:dicom:uid" and isinstance(i.get("value"), str)]  # fmt: skip
+    for s in study.get("series") or []:
+        found.append(s.get("uid"))
+        found += [i.get("uid") for i in s.get("instance") or [] if isinstance(i, dict)]
+    return [u for u in found if isinstance(u, str)] or ["1.2.3"]
+
+
+def common_mutant(rng: random.Random) -> dict:
+    """A realistic or generated study (R4, R5 or R6 shaped) changed in one of the ways that
+    StudyCheck._common_shape decides on, or leaves to the plain pass: equal or unequal sopClasses
+    of one form, whole-study modalities (non-acquisition ones in R4), Instance and Series Numbers
+    of other orders and types, identifiers, counts, missing fields, UIDs at the grammar's edges
+    and reused across levels, and series of several modalities."""
+    doc = realistic(rng, bench_study, rng.randint(1, 3), rng.randint(1, 6)) if rng.random() < 0.5 else (
+        bench_study(rng, rng.randint(1, 3), rng.randint(1, 6)))  # fmt: skip
+    r5 = rng.random() < 0.4
+    r6 = r5 and rng.random() < 0.5
+    for s in doc["series"]:
+        if r5:
+            s["modality"] = {"coding": [s["modality"]]}
+        for inst in s["instance"]:
+            if r6:
+                inst["sopClass"] = inst["sopClass"]["code"]
+    if r5:
+        doc["modality"] = [{"coding": [m]} for m in doc["modality"]]
+    series = doc["series"]
+    s = rng.choice(series)
+    inst = rng.choice(s["instance"])
+    uids = _uids(doc)
+    kind = rng.randrange(20)
+    if kind == 0 and isinstance(inst["sopClass"], dict):  # the same form, written otherwise
+        inst["sopClass"]["display"] = rng.choice(["CT Image Storage", None])
+    elif kind == 1:
+        for i in s["instance"]:
+            i["sopClass"] = copy.deepcopy(rng.choice(SOP_FORMS[:7] + SOP_FORMS[17:20]))
+            if isinstance(i["sopClass"], dict) and rng.random() < 0.5:
+                i["sopClass"]["display"] = "x"
+    elif kind in (2, 3):  # one modality for the whole study, the study list written as the series'
+        code = rng.choice(["CT", "MR", "SR", "KO", "PR", "US", "DOC", "XX", ""])
+        for x in series:
+            x["modality"] = {"system": DCM, "code": code}
+            if r5:
+                x["modality"] = {"coding": [x["modality"]]}
+        doc["modality"] = [copy.deepcopy(series[0]["modality"]) for _ in range(rng.choice([1, 1, 1, 2]))]
+        if kind == 3:
+            s["modality"] = _coding(rng, code, r5)
+    elif kind == 4:  # a series of another modality, with a SOP Class of its own or not
+        code, sop = rng.choice([("SR", "1.2.840.10008.5.1.4.1.1.88.11"), ("KO", "1.2.840.10008.5.1.4.1.1.88.59"),
+                                ("CT", CT), ("MR", MR), ("PR", "1.2.840.10008.5.1.4.1.1.11.1")])  # fmt: skip
+        s["modality"] = {"system": DCM, "code": code}
+        if r5:
+            s["modality"] = {"coding": [s["modality"]]}
+        for i in s["instance"] if rng.random() < 0.5 else []:  # else its SOP Classes may belong elsewhere
+            i["sopClass"] = f"urn:oid:{sop}" if r6 else {"system": "urn:ietf:rfc:3986", "code": f"urn:oid:{sop}"}
+        if rng.random() < 0.5:
+            doc["modality"] = [copy.deepcopy(x["modality"]) for x in series]
+    elif kind == 5:  # Instance Numbers in another order, of other types, absent, repeated
+        numbers = [i["number"] for i in s["instance"]]
+        choice = rng.randrange(6)
+        if choice == 0:
+            rng.shuffle(numbers)
+        elif choice == 1:
+            numbers = [n + rng.choice([1, 10, -1]) for n in numbers]
+        elif choice == 2:
+            numbers[rng.randrange(len(numbers))] = rng.choice([None, "1", 1.0, True, [1], 2])
+        elif choice == 3:
+            numbers = [None] * len(numbers)
+        elif choice == 4:
+            numbers = [rng.choice([1, 2, None]) for _ in numbers]
+        for i, n in zip(s["instance"], numbers, strict=True):
+            if choice == 5 and rng.random() < 0.5:
+                i.pop("number")
+            else:
+                i["number"] = n
+    elif kind == 6:  # Series Numbers
+        s["number"] = rng.choice([None, 1, 2, "1", 1.0, True, [1]])
+        if rng.random() < 0.3:
+            s.pop("number")
+    elif kind == 7:  # identifiers
+        doc["identifier"] = rng.choice([
+            doc["identifier"] + [5],
+            doc["identifier"] + [copy.deepcopy(doc["identifier"][0])],
+            doc["identifier"] + [{"system": "urn:dicom:uid", "value": f"urn:oid:{rng.choice(uids)}"}],
+            [{"system": "urn:dicom:uid", "value": uids[0]}],
+            [{"system": "urn:dicom:uid", "value": 5}] + doc["identifier"],
+            [{"system": "urn:dicom:uid"}], {"system": "urn:dicom:uid"}, None, [],
+        ])  # fmt: skip
+        if doc["identifier"] is None:
+            del doc["identifier"]
+    elif kind == 8:  # counts
+        field = rng.choice(["numberOfSeries", "numberOfInstances"])
+        target = doc if rng.random() < 0.5 else s
+        target[field] = rng.choice([0, 1, 2, 5, 9, 10, 11, 100, -1, True, 2.0, "5", None])
+    elif kind == 9:  # fields absent
+        rng.choice([inst, s]).pop(rng.choice(["uid", "sopClass", "number", "modality", "instance"]), None)
+    elif kind == 10:  # UIDs reused across levels and series
+        target, field = rng.choice([(inst, "uid"), (s, "uid")])
+        target[field] = rng.choice(uids)
+    elif kind == 11:  # UIDs at the grammar's edges
+        target = rng.choice([inst, s])
+        target["uid"] = rng.choice(["1" * 64, "1" * 65, "1.0.0", "1.00", "0", "1.2.3.", "1.2.3\n4", "١", "2.25.0"])
+    elif kind == 12:  # modalities written otherwise
+        s["modality"] = rng.choice([{"coding": [s["modality"], s["modality"]]} if r5 else {"code": "CT"},
+                                    {"coding": "x"}, {"system": DCM, "code": ""}, {"system": DCM_OID, "code": "CT"},
+                                    {"coding": [5]}, "CT", None])  # fmt: skip
+    elif kind == 13:  # the study's modality list written otherwise
+        m = copy.deepcopy(series[-1]["modality"])
+        if isinstance(m, dict):
+            (m["coding"][0] if "coding" in m else m)["display"] = "x"
+        doc["modality"] = rng.choice([[m], [m, m], [], "x", [None], [copy.deepcopy(series[0]["modality"]), m]])
+    elif kind == 14:  # endpoints
+        ident = f"e{rng.randrange(10**6)}"
+        doc.setdefault("contained", []).append(_endpoint(rng.choice([uids[0], "9.9"]), None, ident))
+        rng.choice([doc, s])["endpoint"] = rng.choice([[{"reference": f"#{ident}"}], [], "x"])
+    elif kind == 15:  # instances or series that are not objects, lists that are empty
+        rng.choice([s["instance"], series]).append(rng.choice(BAD_JSON))
+        if rng.random() < 0.3:
+            s["instance"] = []
+    elif kind == 16:
+        doc["series"] = rng.choice([[], {}, None])
+    elif kind == 17:  # a series listed twice
+        series.append(copy.deepcopy(s))
+    elif kind == 18:  # UIDs that are not strings
+        rng.choice([inst, s])["uid"] = rng.choice([5, None, ["1.2"], {"a": 1}])
+    return doc
+
+
+def test_studies_of_or_near_the_common_shape_have_the_findings_of_the_one_by_one_checks(monkeypatch) -> None:
+    taken = []
+    common = StudyCheck._common_shape
+
+    def spy(self: StudyCheck, study: dict) -> bool:
+        taken.append(common(self, study))
+        return taken[-1]
+
+    monkeypatch.setattr(StudyCheck, "_common_shape", spy)
+    rng = random.Random(20261127)
+    findings = 0
+    for _ in range(600):
+        findings += bool(assert_same(common_mutant(rng)))
+    assert findings > 100
+    # The shortcut decided many of them (the first check of a form learns it, the others use it).
+    assert taken.count(True) > 800 and taken.count(False) > 800
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32))
+def test_any_study_near_the_common_shape_has_the_findings_of_the_one_by_one_checks(seed: int) -> None:
+    assert_same(common_mutant(random.Random(seed)))
+
+
+def _outcome_of_many(cls: type, studies: list[dict], version: str, table: dict) -> tuple:
+    """One check run over several studies (its UIDs met once across them): as a caller might."""
+    found: list[tuple] = []
+    contained: dict = {}
+    for study in studies:
+        contained.update({f"#{r.get('id')}": r for r in study.get("contained") or [] if isinstance(r, dict)})
+    check = cls(lambda *finding: found.append(finding), contained.get, version, table)
+    for study in studies:
+        check.run(study)
+    return found, check.unresolved, check.reported
+
+
+def test_a_check_run_again_knows_the_uids_of_a_study_of_the_common_shape() -> None:
+    rng = random.Random(11)
+    for _ in range(40):
+        first = realistic(rng, bench_study, rng.randint(1, 3), rng.randint(1, 6))
+        assert_same(first)  # the forms of its SOP Classes are known: the next check takes the shortcut
+        check = StudyCheck(lambda *finding: None, lambda literal: None, "4.0.1", TABLE)
+        check.run(first)
+        assert check._deferred is not None
+        second = rng.choice([copy.deepcopy(first), common_mutant(rng), first])
+        if rng.random() < 0.5:  # some UIDs of the first, at other places
+            donor = rng.choice(first["series"])
+            rng.choice(second.get("series") or [{}])["uid"] = rng.choice(donor["instance"])["uid"]
+        for version in VERSIONS:
+            assert _outcome_of_many(StudyCheck, [first, second, first], version, TABLE) == _outcome_of_many(
+                ReferenceStudyCheck, [first, second, first], version, TABLE)  # fmt: skip
+
+
+@pytest.mark.parametrize(("code", "sop"), [("XX", "1.2.840.10008.5.1.4.1.1.88.11"), ("CT", CT),
+                                           ("SR", "1.2.840.10008.5.1.4.1.1.88.11")])  # fmt: skip
+def test_a_clean_study_of_one_modality_takes_the_common_shape_whatever_the_modality(code: str, sop: str) -> None:
+    """Outside CID 33 (XX) a series' SOP Classes are not matched to its modality: their forms found
+    clean for no modality serve; in R5 a non-acquisition modality (SR) is listed as any other."""
+    study = bench_study(random.Random(12), 2, 3)
+    for s in study["series"]:
+        s["modality"] = {"system": DCM, "code": code}
+        for inst in s["instance"]:
+            inst["sopClass"] = {"system": "urn:ietf:rfc:3986", "code": f"urn:oid:{sop}"}
+    study["modality"] = [{"system": DCM, "code": code}]
+    version = "4.0.1" if code != "SR" else "5.0.0"
+    assert assert_same(study, versions=(version,)) == []
+    check = StudyCheck(lambda *finding: None, lambda literal: None, version, TABLE)
+    check.run(study)
+    assert check._deferred is not None

@@ -99,6 +99,12 @@ _DICT_ONLY = frozenset({dict})
 # only, so the studies of a run share what was found.
 _CLEAN: dict[int, tuple[dict, dict[str | None, set]]] = {}
 _SYSTEM_CODE = itemgetter("system", "code")
+# Instance Numbers as most series number their instances, to compare with in one C call.
+_ONE_TO = list(range(1, 1025))
+# The fields of instances read in bulk, map(_GET, instances, _UID): repeat() is stateless, so
+# one of each serves every read.
+_GET = dict.get
+_UID, _SOP_CLASS, _NUMBER = repeat("uid"), repeat("sopClass"), repeat("number")
 
 
 def _any_finding(check: Callable[..., None], value: object, modality: str | None) -> bool:
@@ -107,6 +113,23 @@ def _any_finding(check: Callable[..., None], value: object, modality: str | None
     found: list[tuple] = []
     check(value, ("series", 0, "instance", 0, "sopClass"), modality, lambda *finding: found.append(finding))
     return bool(found)
+
+
+def _one_clean_form(classes: list, clean: set | None) -> bool:
+    """Whether the sopClasses of `classes` (those of some instances) are all equal to the first,
+    of a form that sop_class() found clean (`clean`, for their series' modality): then none has
+    anything to report. Equal as JSON values: a Coding equal to the first has its system and code."""
+    first = classes[0]
+    if type(first) is str:
+        form: object = first
+    elif type(first) is dict:
+        system, code = first.get("system"), first.get("code")
+        if type(code) is not str or not (system is None or type(system) is str):
+            return False
+        form = (system, code)
+    else:
+        return False
+    return clean is not None and form in clean and classes.count(first) == len(classes)
 
 
 def _clean_sop_classes(table: dict[str, frozenset[str]]) -> dict[str | None, set]:
@@ -119,11 +142,15 @@ def _clean_sop_classes(table: dict[str, frozenset[str]]) -> dict[str | None, set
 
 
 class StudyCheck:
+    # Findings so far; what _common_shape() found, to be recorded in `where` only if another run
+    # needs it. Class defaults: a study with nothing to report sets neither (one check per study).
+    reported: int = 0
+    _deferred: tuple[list[str], list[int], list[int]] | None = None
+
     def __init__(self, report: Report, resolve: Resolve, fhir_version: str,
                  sop_class_modalities: dict[str, frozenset[str]],
                  modalities_checked: bool = False) -> None:  # fmt: skip
         self._report = report
-        self.reported = 0  # findings so far
         # modality -> sopClass forms that passed (sop_class), shared by the checks of one table.
         self._clean_sop_classes = _clean_sop_classes(sop_class_modalities)
         self.resolve = resolve
@@ -146,10 +173,15 @@ class StudyCheck:
     # -- entry ----------------------------------------------------------------------------------
     @implements(R.SERIES_NUMBER_UNIQUE)
     def run(self, study: dict) -> None:
-        """Every check of the study, in the order of its findings. The series are first read as a
-        whole for the plain case, where they have nothing to report (_plain_series); only
-        otherwise one by one, by the methods that explain. The findings are those of these
+        """Every check of the study, in the order of its findings. A study of the common shape
+        with nothing to report is told so in one lean pass (_common_shape); else the series are
+        read as a whole for the plain case, where they have nothing to report (_plain_series);
+        only otherwise one by one, by the methods that explain. The findings are those of these
         methods alone: a plain read reports nothing and, when it fails, has changed nothing."""
+        if self._deferred is not None:
+            self._record_deferred()
+        if not self.where and self._common_shape(study):
+            return
         series = _items(study.get("series"))
         study_uids = _plain_study_uids(study.get("identifier"))
         walked = None
@@ -176,7 +208,144 @@ class StudyCheck:
         if endpoint is not None:
             self.endpoints(endpoint, ("endpoint",), study_uid, None)
 
-    def _plain_modalities(self, value: object, series: dict[str, tuple]) -> bool:
+    def _common_shape(self, study: dict) -> bool:
+        """Whether the study is of the shape most studies have, with nothing to report, decided
+        with as little Python as can be: the pipeline makes a StudyCheck per study, and in a
+        realistic one (a few series of a few instances) the Python steps of the plain pass cost
+        more than its reads in C. The shape: UIDs valid and met once; Study UID identifiers
+        written urn:oid:<UID>; every series an object with a string uid, a plain DICOM modality
+        (_dicom_code), a number that is unique or none, a non-empty instance list its count does
+        not fall short of, and no endpoint; every instance an object, with numbers all different
+        in its series, the sopClasses of the series of one modality all equal to one form found
+        clean for it; the study's modality list as _plain_modalities() passes it; its counts not
+        short; no study endpoint. Anything else, whether or not it has something to report, is
+        left to the plain pass and the methods that explain: False, having changed nothing. On
+        True, what the plain pass records of the UIDs waits for a later run, if any
+        (_record_deferred)."""
+        series = study.get("series")
+        if type(series) is not list or not series:
+            return False
+        # The Study Instance UIDs, then per series its UID and its instances' (None where absent:
+        # all_valid's TypeError).
+        every_uid: list[str] = []
+        study_at: list[int] = []  # the identifier index of each Study Instance UID
+        identifiers = study.get("identifier")
+        if identifiers is not None:
+            if type(identifiers) is not list:
+                return False
+            for k, ident in enumerate(identifiers):
+                if type(ident) is not dict:
+                    return False
+                if ident.get("system") == "urn:dicom:uid":
+                    value = ident.get("value")
+                    if type(value) is not str or not value.startswith("urn:oid:"):
+                        return False
+                    every_uid.append(value[8:])  # without urn:oid:
+                    study_at.append(k)
+        codes: list[str] = []  # per series, its modality
+        lengths: list[int] = []  # per series, how many instances it lists
+        classes: list = []  # the sopClass of every instance, series after series
+        numbers: set[int] = set()
+        try:
+            for s in series:
+                if type(s) is not dict:
+                    return False
+                uid, written, number = s.get("uid"), s.get("modality"), s.get("number")
+                if type(uid) is not str or type(written) is not dict:
+                    return False
+                modality = written
+                coding = written.get("coding")
+                if coding is not None:  # R5+: a CodeableConcept of one coding
+                    if type(coding) is not list or len(coding) != 1 or type(coding[0]) is not dict:
+                        return False
+                    modality = coding[0]
+                code = modality.get("code")
+                if type(code) is not str or not code or modality.get("system") != DCM:
+                    return False
+                if number is not None:
+                    if type(number) is not int or number in numbers:
+                        return False
+                    numbers.add(number)
+                instances = s.get("instance")
+                if type(instances) is not list or not instances:
+                    return False
+                k = len(instances)
+                claimed = s.get("numberOfInstances")
+                if (claimed is not None and not (type(claimed) is int and claimed >= k)) or (
+                    s.get("endpoint") is not None
+                ):
+                    return False
+                # Instance Numbers all different (as Python compares them, see
+                # _plain_instance_fields): mostly 1, 2, 3... A TypeError: an instance that is
+                # not an object, a number that is a list or an object.
+                given = [*map(_GET, instances, _NUMBER)]
+                if given != _ONE_TO[:k] and len(set(given)) != k:
+                    return False
+                every_uid.append(uid)
+                every_uid += map(_GET, instances, _UID)
+                classes += map(_GET, instances, _SOP_CLASS)
+                codes.append(code)
+                lengths.append(k)
+            n, m = study.get("numberOfSeries"), study.get("numberOfInstances")
+            listed = study.get("modality")
+            one = codes.count(code) == len(codes)  # the series of a study mostly share a modality
+            cid_33 = cid_codes(33)
+            if (
+                (n is not None and not (type(n) is int and n >= len(series)))
+                or (m is not None and not (type(m) is int and m >= len(classes)))
+                or study.get("endpoint") is not None
+                # Mostly the study lists the one modality of its series, written as the last
+                # series writes it (then _plain_modalities() would only check that it is an
+                # acquisition modality, in R4); else _plain_modalities() tells.
+                or not (
+                    listed is None
+                    or (
+                        type(listed) is list
+                        and len(listed) == 1
+                        and one
+                        and listed[0] == written
+                        and not (self.acquisition_only and code in cid_33 and code not in cid_codes(29))
+                    )
+                    # The series modalities as _plain_series() gives them: the keys are what counts.
+                    or self._plain_modalities(listed, dict.fromkeys(codes))
+                )
+                # A TypeError: a uid that is not a string (nor hashable).
+                or len(set(every_uid)) != len(every_uid)
+                or not all_valid(every_uid)
+            ):
+                return False
+            # A code outside CID 33 says nothing about which SOP Classes belong in the series.
+            clean = self._clean_sop_classes
+            if one:
+                if not _one_clean_form(classes, clean.get(code if code in cid_33 else None)):
+                    return False
+            else:
+                at = 0
+                for k, c in zip(lengths, codes, strict=True):
+                    if not _one_clean_form(classes[at : at + k], clean.get(c if c in cid_33 else None)):
+                        return False
+                    at += k
+        except TypeError:
+            return False
+        self._deferred = (every_uid, study_at, lengths)
+        return True
+
+    def _record_deferred(self) -> None:
+        """Record in `where` the UIDs of the study _common_shape() passed, as _plain_series()
+        records them: only a later run (another study checked by this check) needs them."""
+        assert self._deferred is not None
+        every_uid, study_at, lengths = self._deferred
+        self._deferred = None
+        where = self.where
+        for uid, k in zip(every_uid, study_at, strict=False):  # the Study Instance UIDs come first
+            where[uid] = ("study", ("identifier", k), "value")
+        at = len(study_at)
+        for i, k in enumerate(lengths):
+            where[every_uid[at]] = ("series", ("series", i), "uid")
+            self._record_plain(i, every_uid[at + 1 : at + 1 + k])
+            at += 1 + k
+
+    def _plain_modalities(self, value: object, series: dict[str, object]) -> bool:
         """Whether study_modalities() has nothing to report: study modalities written plainly
         (_dicom_code), acquisition modalities where R4 asks for them, the same as the series'."""
         if value is None:
@@ -185,6 +354,10 @@ class StudyCheck:
             return False
         acquisition_only = self.acquisition_only
         acquisition = cid_codes(29)
+        if len(value) == 1 == len(series):  # mostly: the one modality of the series (never "")
+            code = _dicom_code(value[0])
+            if code in series:  # what the loops below find of it, in fewer steps
+                return not (acquisition_only and code not in acquisition and code in cid_codes(33))
         listed = set()
         for item in value:
             code = _dicom_code(item)
