@@ -119,10 +119,11 @@ def _scanned_whole(part: str) -> bool:
 
 
 def _parsed_whole(part: str) -> bool:
-    """_scanned_whole by jiter, which refuses anything after the object but blanks. Its values are
-    not wanted: floats stay text, and only keys go to its string cache (as the parser's do)."""
+    """_scanned_whole by jiter, which refuses anything after the object but blanks. Only keys go
+    to its string cache, as the parser's do; its other options are left as they are, which costs
+    less than reading them (and NaN is read, as json's scanner reads it)."""
     try:
-        _jiter_from_json(part.encode(), allow_inf_nan=False, float_mode="lossless-float", cache_mode="keys")  # type: ignore[misc]
+        _jiter_from_json(part.encode(), cache_mode="keys")  # type: ignore[misc]
     except (ValueError, RecursionError):  # UnicodeEncodeError (a lone surrogate) is a ValueError too
         return False
     return True

@@ -289,6 +289,10 @@ class PositionIndex:
             flat = self._flat = "\n" not in self._text
         local = line - self._line_offset
         if flat and local == 1:
+            text = self._text
+            if len(text) > (column if column > 1 else 1) + 2 * width + 2:  # _flat_line's usual case
+                cut = column - width // 2
+                return ((line, text[:width] + "..." if cut <= 0 else f"...{text[cut : cut + width]}..."),)
             return ((line, self._flat_line(column, width)),)
         placed, start = self._placed_line
         if placed != local or placed < 1:
