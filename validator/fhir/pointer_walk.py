@@ -34,7 +34,12 @@ its brace where the key is written plainly, when the members before that place d
 object of their own (the brackets between balance: it is at the object's level, not deeper nor
 after it). Nothing after it is read, and no escaped key is looked for but when the key is
 written nowhere after the brace. The root keeps the search from its shorter side (above), less
-the checks for a repetition. Anything unsure goes to the walk above.
+the checks for a repetition, and starts from the end for a key last found near the end of a text
+(procedureCode, note: a hint kept across texts, which only orders the candidates). The members
+on a key's shorter side are decoded by jiter when it is installed (faster than json's scanner,
+and no looser: both only tell whether they are an object's members), and members of scalars and
+plain strings (an identifier's "use" before its "type") are matched by one regular expression.
+Anything unsure goes to the walk above.
 
 The text must be a JSON document that parsed (with `json`); anything else raises NotJson and the
 caller falls back to the full index.
@@ -82,6 +87,51 @@ _MAX_ESCAPED_KEYS = 64
 _LARGE = 1 << 16
 # At most this many characters before or after a key are decoded to tell whether it is the root's.
 _SIDE_DECODED = 1 << 16
+# The members of an object before a key, when they are all scalars or strings without an escape
+# (an identifier's "use" before its "type"): the key is at the object's level without decoding
+# them. Matched from the brace to the comma before the key.
+_FLAT_MEMBERS = re.compile(
+    r'(?:[ \t\r\n]*+"[^"\\]*+"[ \t\r\n]*+:[ \t\r\n]*+(?:"[^"\\]*+"|[^"\\\[\]{},: \t\r\n]++)[ \t\r\n]*+,)++'
+)
+# Further occurrences of a root key's text looked at from the root on (the first can be deeper:
+# a narrative's "status" before the root's) before searching from the end.
+_FORWARD_PROBES = 3
+_PROBED_NEAR_ROOT = 1 << 12
+# Root keys last found near the end of a text (procedureCode, note), which the next text's search
+# starts from: searching from the root first would pass over most of the text in vain. A hint only
+# (any order of candidates finds the same member); bounded, as keys come from the findings.
+_FROM_END: dict[str, bool] = {}
+_FROM_END_KEPT = 1024
+
+try:  # jiter reads a part of the text 1.5-2 times faster than json's scanner (it is optional)
+    from jiter import from_json as _jiter_from_json
+except ImportError:  # pragma: no cover - jiter is a dependency
+    _jiter_from_json = None
+
+
+def _scanned_whole(part: str) -> bool:
+    """Whether `part` (which starts with a brace) is one JSON object and blanks, by json's scanner."""
+    try:
+        end = _SCAN(part, 0)[1]
+    except (ValueError, StopIteration, RecursionError):
+        return False
+    return end == len(part) or _WS.match(part, end).end() == len(part)  # type: ignore[union-attr]
+
+
+def _parsed_whole(part: str) -> bool:
+    """_scanned_whole by jiter, which refuses anything after the object but blanks. Only keys go
+    to its string cache, as the parser's do; its other options are left as they are, which costs
+    less than reading them (and NaN is read, as json's scanner reads it)."""
+    try:
+        _jiter_from_json(part.encode(), cache_mode="keys")  # type: ignore[misc]
+    except (ValueError, RecursionError):  # UnicodeEncodeError (a lone surrogate) is a ValueError too
+        return False
+    return True
+
+
+# Whether a part of the text, made into an object of its own, decodes as one: how a key is proven
+# to be at its object's level (tests set the scanner's, which is the one used without jiter).
+_decodes_whole = _scanned_whole if _jiter_from_json is None else _parsed_whole
 
 
 @lru_cache(maxsize=4096)
@@ -98,6 +148,13 @@ class PointerWalk:
     """Finds pointers in one JSON text; `steps` counts the values and keys read (tests count
     work with it)."""
 
+    # The state of the searches for keys written with an escape, on the class until a search
+    # sets it: most texts are placed by a walk or two that never need it (see _list_escaped).
+    _escaped: list[tuple[int, str]]  # set by the first listing (_escaped_from is None until then)
+    _escaped_from: int | None = None
+    _escaped_probes = 0
+    _escaped_unsure = False
+
     def __init__(self, text: str, unique_keys: bool = False) -> None:
         self._text = text
         self.steps = 0
@@ -105,12 +162,9 @@ class PointerWalk:
         # Per key name: the offset of its last plain occurrence as a key, -1 when none, None when
         # it cannot be searched for literally.
         self._last_plain: dict[str, int | None] = {}
-        # The keys written with an escape from _escaped_from on, as (offset, decoded name), listed
-        # as far back as a search needed; _escaped_unsure when there were too many to list.
-        self._escaped: list[tuple[int, str]] = []
-        self._escaped_from = len(text)
-        self._escaped_probes = 0
-        self._escaped_unsure = False
+        # Per key name: the root's member found by _unique_root, () when it has none (the next
+        # finding under the same member starts there).
+        self._roots: dict[str, tuple[int, int] | tuple[()]] = {}
 
     # -- the searches -------------------------------------------------------------------------------
     def find(self, pointer: Pointer, duplicate: bool = False) -> int | None:
@@ -168,15 +222,32 @@ class PointerWalk:
         """find() in a text with no repeated key: each prefix of the pointer is written once at
         most, so the walk goes down and stops at the first step missing. None when unsure (the
         general walk decides)."""
+        if not pointer:
+            return root
         text = self._text
-        value = place = root
-        for depth, step in enumerate(pointer):
+        step = pointer[0]
+        if text[root] == "{" and isinstance(step, str):
+            got = self._roots.get(step)
+            if got is None:
+                got = self._unique_root(root, step)
+                if got is None:
+                    return None
+                self._roots[step] = got
+            if not got:
+                return root  # no such member: the root is the nearest ancestor
+            place, value = got
+        elif text[root] == "[" and isinstance(step, int) and step >= 0:
+            item = self._item(root, step)
+            if item is None:
+                return root
+            place = value = item
+        else:
+            return root
+        for step in pointer[1:]:
             opener = text[value]
             if opener == "{" and isinstance(step, str):
-                got = self._unique_root(root, step) if depth == 0 else self._first_member(value, step)
+                got = self._first_member(value, step)
                 if got is None:
-                    if depth == 0:
-                        return None
                     # The key is written first deeper in this object (a "system" inside its
                     # "type" before its own): its members are read, not the walk started over.
                     members = self._named(value, step, self._bound(step, value))
@@ -195,20 +266,42 @@ class PointerWalk:
 
     def _unique_root(self, root: int, key: str) -> tuple[int, int] | tuple[()] | None:
         """(key offset, value offset) of the root's member `key`, () when it has none, None when
-        unsure: _root_members' search, where a key at the root's level is the only one."""
-        text = self._text
+        unsure. The key's plain occurrences are tried from the side of the text where it is likely
+        to be, each proven the root's by the root's members on its shorter side, before or after
+        it; any order finds the same member, the only one of that name at the root's level."""
         quoted = _quoted(key)
         if quoted is None:
             return None
+        from_end = _FROM_END.get(key)
+        if from_end:
+            got = self._root_from_end(root, key, quoted)
+            if got is not None:
+                return got
         # A key in the first half of the text (identifier, status, ...) is looked for from the
         # root on, as far as the middle: the members before it are the shorter side, and the
-        # search does not pass over the rest of the text backwards. Past the middle, the last
-        # occurrence is the one tried, from the end.
-        at = text.find(quoted, root + 1, min((root + len(text)) // 2, root + _SIDE_DECODED) + len(quoted))
-        if at >= 0:
-            m = _FIRST_KEY.match(text, at)
-            if m is not None and m.lastindex != 2 and self._members_before(root, at) is not None:
-                return at, m.end()
+        # search does not pass over the rest of the text backwards.
+        text = self._text
+        stop = min((root + len(text)) // 2, root + _SIDE_DECODED) + len(quoted)
+        at = text.find(quoted, root + 1, stop)
+        probe = 1
+        while at >= 0:
+            value = self._value_of_key(at + len(quoted))
+            if value >= 0 and self._member_after_brace(root, at, False):
+                if from_end:
+                    _FROM_END[key] = False
+                return at, value
+            if probe == _FORWARD_PROBES:
+                break
+            probe += 1
+            # Further occurrences only near the root: a failed proof can decode all of the text
+            # before the key.
+            at = text.find(quoted, at + 1, min(stop, root + _PROBED_NEAR_ROOT))
+        # Past the middle, the last occurrence is the one tried, from the end.
+        return None if from_end else self._root_from_end(root, key, quoted)
+
+    def _root_from_end(self, root: int, key: str, quoted: str) -> tuple[int, int] | tuple[()] | None:
+        """_unique_root from the key's last plain occurrence as a key."""
+        text = self._text
         last = self._last_plain_key(key)
         if last is None:
             return None
@@ -216,19 +309,21 @@ class PointerWalk:
             return None if self._escaped_after(key, root) else ()
         if len(text) - last <= last - root:
             # The members after it, decoded as an object of their own, end with the text when they
-            # are the root's; as dicts, not pairs: no name is asked of them.
+            # are the root's.
             if len(text) - last > _SIDE_DECODED:
                 return None
             self.steps += 1
-            try:
-                end = _SCAN("{" + text[last:], 0)[1]
-            except ValueError:
+            if not _decodes_whole("{" + text[last:]):
                 return None
-            if self._skip_ws(last + end - 1) != len(text):
-                return None
-        elif last - root > _SIDE_DECODED or self._members_before(root, last) is None:
+            if not _FROM_END.get(key):
+                if len(_FROM_END) >= _FROM_END_KEPT:
+                    _FROM_END.clear()
+                _FROM_END[key] = True
+        elif last - root > _SIDE_DECODED or not self._member_after_brace(root, last, False):
             return None
-        return last, _FIRST_KEY.match(text, last).end()  # type: ignore[union-attr]  # a plain key
+        elif _FROM_END.get(key):
+            _FROM_END[key] = False  # nearer the root: the search from there is the shorter
+        return last, self._value_of_key(last + len(quoted))  # a plain key: its colon follows
 
     def _first_member(self, obj: int, key: str) -> tuple[int, int] | tuple[()] | None:
         """(key offset, value offset) of the member `key` of the object at `obj` below the root, ()
@@ -237,14 +332,48 @@ class PointerWalk:
         quoted = _quoted(key)
         if quoted is None:
             return None
-        text = self._text
-        at = text.find(quoted, obj + 1)
+        at = self._text.find(quoted, obj + 1)
         if at < 0:  # written nowhere after the brace plainly (as a key or a value)
             return None if self._escaped_after(key, obj) else ()
-        m = _FIRST_KEY.match(text, at)
-        if m is None or m.lastindex == 2 or self._members_before(obj, at) is None:
+        value = self._value_of_key(at + len(quoted))
+        if value < 0 or not self._member_after_brace(obj, at, True):
             return None  # a string value, a key deeper or after the object: the walk decides
-        return at, m.end()
+        return at, value
+
+    def _value_of_key(self, pos: int) -> int:
+        """Offset of the value of a key whose string ends at `pos` when a colon follows (it is a
+        key, if its opening quote is not escaped), else -1: what _FIRST_KEY matches, read a
+        character at a time for the usual blanks (none before the colon, one space after)."""
+        text = self._text
+        if text[pos] != ":":
+            pos = self._skip_ws(pos)
+            if text[pos] != ":":
+                return -1
+        pos += 1
+        if text[pos] in _WS_CHARS:
+            pos += 1
+            if text[pos] in _WS_CHARS:
+                pos = self._skip_ws(pos)
+        return pos
+
+    def _member_after_brace(self, obj: int, at: int, flat: bool) -> bool:
+        """Whether the key at `at` is a member of the object whose brace is at `obj`: the text
+        between them, less its last comma, decodes as an object's members (its brackets balance,
+        and its strings close) when the key is at the object's level, neither deeper nor after it.
+        With `flat`, members of scalars and strings without escape (an identifier's "use" before
+        its "type") are first matched, which costs less than decoding them."""
+        text = self._text
+        before = at - 1
+        while text[before] in _WS_CHARS:
+            before -= 1
+        if before == obj:
+            return True  # the first member
+        if text[before] != ",":
+            return False  # the first key of an object inside
+        if flat and _FLAT_MEMBERS.fullmatch(text, obj + 1, before + 1):
+            return True
+        self.steps += 1
+        return _decodes_whole("{" + text[obj + 1 : before] + "}")
 
     def _deepest(self, value: int, place: int, pointer: Pointer, depth: int) -> tuple[int, int]:
         """(depth, offset) of the deepest prefix of `pointer` found below `value` (at `place`),
@@ -472,7 +601,7 @@ class PointerWalk:
         first = self._text.find("\\", pos)
         if first < 0:
             return False
-        if first < self._escaped_from:
+        if self._escaped_from is None or first < self._escaped_from:
             self._list_escaped(first)
         if self._escaped_unsure:
             return True
@@ -481,6 +610,8 @@ class PointerWalk:
     def _list_escaped(self, start: int) -> None:
         """Lists the keys written with an escape from `start` (a backslash) to _escaped_from."""
         text, pos, stop = self._text, start, self._escaped_from
+        if stop is None:  # the first listing of this text
+            stop, self._escaped = len(text), []
         while not self._escaped_unsure:
             m = _ESCAPED_KEY.search(text, pos)
             if m is None or m.start() >= stop:
@@ -520,8 +651,10 @@ class PointerWalk:
                     return None
                 raise NotJson(f"no comma at {pos}")
             pos += 1
-            if text[pos] in _WS_CHARS:
-                pos = self._skip_ws(pos)
+            if text[pos] in _WS_CHARS:  # mostly the one space after the comma
+                pos += 1
+                if text[pos] in _WS_CHARS:
+                    pos = self._skip_ws(pos)
         return pos
 
     def _string(self, quote: int) -> tuple[str, int]:

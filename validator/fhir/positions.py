@@ -54,19 +54,24 @@ class PositionIndex:
     _count: array
     _children: array
     _last_newline: array
+    # What the full index and the line counts set, on the class until they do: most texts (a
+    # resource with one or two notes) are placed by a walk or two and never need them.
+    _built = False
+    tokens = 0  # tokens scanned to build the index (tests count work with it)
+    _names: dict[int, dict[str, list[int]]]  # set by _build
+    _newlines_before: array | None = None  # see _checkpoints, which sets _last_newline
+    _line_count = 0
+    _flat: bool | None = None  # whether the text has no newline, once asked
+    # The line last placed and the offset where it starts: the snippet asked for next (lines())
+    # is of that line, whose neighbours are then found from it rather than counted from the start.
+    _placed_line: tuple[int, int] = (0, 0)
 
     def __init__(self, text: str, line_offset: int = 0, targeted_lookups: int = TARGETED_LOOKUPS,
                  unique_keys: bool = False) -> None:  # fmt: skip
         self._text = text
         self._line_offset = line_offset
-        self._built = False
         self._targeted_left = targeted_lookups
         self.walk = PointerWalk(text, unique_keys)  # its `steps` count the work of targeted lookups
-        self.tokens = 0  # tokens scanned to build the index (tests count work with it)
-        self._names: dict[int, dict[str, list[int]]] = {}
-        self._newlines_before: array | None = None  # see _checkpoints, which sets _last_newline
-        self._line_count = 0
-        self._flat: bool | None = None  # whether the text has no newline, once asked
         # The index's arrays are made by _build: most texts (a resource with one or two notes)
         # never need them, and an NDJSON line is placed in a few microseconds.
 
@@ -91,6 +96,7 @@ class PositionIndex:
 
     def _build(self) -> None:
         self._built = True
+        self._names = {}
         self._new_arrays()
         text, end = self._text, len(self._text)
         # Each open container: its value number, whether it is an object, its children so far.
@@ -194,11 +200,17 @@ class PositionIndex:
         if not self._built and self._targeted_left > 0:
             self._targeted_left -= 1
             try:
-                offset = self._walk_to(tuple(pointer), duplicate)
+                offset = self.walk.find(tuple(pointer), duplicate)
             except NotJson:
                 self._targeted_left = 0  # not the JSON expected: the full index decides
             else:
-                return None if offset is None else self._line_col(offset)
+                if offset is None:
+                    return None
+                flat = self._flat
+                if flat is None:
+                    flat = self._flat = "\n" not in self._text
+                # One line (an NDJSON line, a minified file): no newline to count.
+                return (1 + self._line_offset, offset + 1) if flat else self._line_col(offset)
         if not self._built:
             self._build()
         if not self._start:
@@ -219,10 +231,6 @@ class PositionIndex:
             if not ptr:
                 return None
             ptr = ptr[:-1]
-
-    def _walk_to(self, ptr: Pointer, duplicate: bool) -> int | None:
-        """locate() by walking the text: the same search, on offsets instead of the index."""
-        return self.walk.find(ptr, duplicate)
 
     # -- lines --------------------------------------------------------------------------------------
     def _checkpoints(self) -> tuple[array, array]:
@@ -247,11 +255,19 @@ class PositionIndex:
             self._flat = "\n" not in self._text
         if self._flat:  # one line (an NDJSON line, a minified file): no newline to count
             return 1 + self._line_offset, offset + 1
-        counts, last = self._checkpoints()
-        block = offset // _BLOCK
-        line = counts[block] + self._text.count("\n", block * _BLOCK, offset) + 1
-        newline = self._text.rfind("\n", block * _BLOCK, offset)
-        start = (newline if newline >= 0 else last[block]) + 1
+        text = self._text
+        if self._newlines_before is None and len(text) <= 2 * _BLOCK:
+            # A small text (a pretty-printed resource): counting up to the offset costs less than
+            # the checkpoints, which count all of it.
+            line = text.count("\n", 0, offset) + 1
+            start = text.rfind("\n", 0, offset) + 1
+        else:
+            counts, last = self._checkpoints()
+            block = offset // _BLOCK
+            line = counts[block] + text.count("\n", block * _BLOCK, offset) + 1
+            newline = text.rfind("\n", block * _BLOCK, offset)
+            start = (newline if newline >= 0 else last[block]) + 1
+        self._placed_line = (line, start)
         return line + self._line_offset, offset - start + 1
 
     def _line_start(self, line: int) -> int:
@@ -268,35 +284,57 @@ class PositionIndex:
     def lines(self, line: int, column: int, radius: int = 2, width: int = 160) -> tuple[tuple[int, str], ...]:
         """The source lines around (line, column), each cut to `width` characters around the column
         when longer (an NDJSON line or a minified file is one very long line)."""
-        if self._flat is None:
-            self._flat = "\n" not in self._text
-        if self._flat and line - self._line_offset == 1:
-            return ((line, self._flat_line(column, width)),)
-        self._checkpoints()
+        flat = self._flat
+        if flat is None:
+            flat = self._flat = "\n" not in self._text
         local = line - self._line_offset
-        out = []
-        for n in range(max(1, local - radius), min(self._line_count, local + radius) + 1):
-            start = self._line_start(n)
-            # Only the part of a line that is shown is copied, and its end is looked for only as
-            # far as the cut can reach: a minified file is one long line with every finding on it.
-            # The line of the finding has no newline before its column.
-            here = n == local
-            limit = start + (max(column, 1) if here else 0) + 2 * width + 2
-            end = self._text.find("\n", start + max(column - 1, 0) if here else start, limit)
-            if end < 0 and limit >= len(self._text):
-                end = len(self._text)
-            if end >= 0:
-                while end > start and self._text[end - 1] == "\r":
-                    end -= 1
-            length = end - start if end >= 0 else limit - start  # at least, when the end is further
-            if length <= width:
-                text = self._text[start : start + length]
-            else:
-                cut = max(0, min(column - width // 2, length - width)) if here else 0
-                text = self._text[start + cut : start + cut + width]
-                text = ("..." if cut else "") + text + ("..." if cut + width < length or end < 0 else "")
-            out.append((n + self._line_offset, text))
-        return tuple(out)
+        if flat and local == 1:
+            text = self._text
+            if len(text) > (column if column > 1 else 1) + 2 * width + 2:  # _flat_line's usual case
+                cut = column - width // 2
+                return ((line, text[:width] + "..." if cut <= 0 else f"...{text[cut : cut + width]}..."),)
+            return ((line, self._flat_line(column, width)),)
+        placed, start = self._placed_line
+        if placed != local or placed < 1:
+            self._checkpoints()
+            first, last = max(1, local - radius), min(self._line_count, local + radius)
+            starts = [self._line_start(n) for n in range(first, last + 1)]
+        else:
+            # The line just placed (the usual call, after locate()): its neighbours start after the
+            # newlines next to it, found in a few searches instead of counting lines from the start.
+            text, starts = self._text, [start]
+            for _ in range(min(radius, local - 1)):
+                starts.append(text.rfind("\n", 0, starts[-1] - 1) + 1)
+            starts.reverse()
+            first = local - len(starts) + 1
+            for _ in range(radius):  # a line follows as long as a newline ends the one before
+                newline = text.find("\n", starts[-1])
+                if newline < 0:
+                    break
+                starts.append(newline + 1)
+        return tuple(self._line_text(n + self._line_offset, start, n == local, column, width)
+                     for n, start in enumerate(starts, first))  # fmt: skip
+
+    def _line_text(self, line: int, start: int, here: bool, column: int, width: int) -> tuple[int, str]:
+        """A line of lines(), which starts at `start`; `here`: the line of the finding."""
+        # Only the part of a line that is shown is copied, and its end is looked for only as
+        # far as the cut can reach: a minified file is one long line with every finding on it.
+        # The line of the finding has no newline before its column.
+        limit = start + (max(column, 1) if here else 0) + 2 * width + 2
+        end = self._text.find("\n", start + max(column - 1, 0) if here else start, limit)
+        if end < 0 and limit >= len(self._text):
+            end = len(self._text)
+        if end >= 0:
+            while end > start and self._text[end - 1] == "\r":
+                end -= 1
+        length = end - start if end >= 0 else limit - start  # at least, when the end is further
+        if length <= width:
+            text = self._text[start : start + length]
+        else:
+            cut = max(0, min(column - width // 2, length - width)) if here else 0
+            text = self._text[start + cut : start + cut + width]
+            text = ("..." if cut else "") + text + ("..." if cut + width < length or end < 0 else "")
+        return line, text
 
     def _flat_line(self, column: int, width: int) -> str:
         """lines()' text for the only line of a text with no newline (an NDJSON line, a minified
@@ -304,6 +342,11 @@ class PositionIndex:
         carriage returns are left out only when the text ends within reach of the cut."""
         text = self._text
         length = len(text)
+        if length > (column if column > 1 else 1) + 2 * width + 2:
+            # The cut ends well before the text does (below), so it is column - width // 2 unless
+            # that is before the start, and it is followed by "...".
+            cut = column - width // 2
+            return text[:width] + "..." if cut <= 0 else f"...{text[cut : cut + width]}..."
         if length <= max(column, 1) + 2 * width + 2:
             while length and text[length - 1] == "\r":
                 length -= 1
