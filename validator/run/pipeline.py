@@ -44,7 +44,7 @@ from validator.rule_ids import implements
 from validator.run.faults import failure_message, unvalidated
 from validator.run.store import ResultStore
 from validator.select.selection import Selection, Selector, mismatch_notes
-from validator.versions import VERSIONS
+from validator.versions import VERSIONS, FhirVersion
 
 # The native gate costs ~0.1 s to build (schema and regexes): a run of a few files does not need
 # it, a bulk run pays it back within a few hundred resources. It is built once the run has
@@ -151,6 +151,8 @@ class Pipeline:
         self._validated = 0  # resources through the base rules or the gate (see GATE_AFTER)
         self._validated_bytes = 0  # the length of their texts, for those that are a whole text
         self._gate_passed = False  # whether the gate passed the resource being validated
+        self._gate_tried = False  # whether the gate was asked about it
+        self._gate_due = False  # whether the gate is used for it (see GATE_AFTER)
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
         # be recycled by another object while the entry lives. Cleared at the start of each run.
         self._target_cache: dict[tuple[int, tuple[str, ...]], tuple[dict, list[str]]] = {}
@@ -209,16 +211,28 @@ class Pipeline:
         elif isinstance(res, dict):
             rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
             rid = res.get("id") if isinstance(res.get("id"), str) else None
+            self._count(item)
+            gated: list[RawIssue] | None = None
             if not self.selector.fixed:
-                # Version markers read shapes and values, which a plain parse keeps exactly.
-                selection = self.selector.version(res, rtype)
+                if item.reread is None and self.selector.read_from_shape(res, rtype):
+                    # No marker of another version holds in a resource the R4 gate passes: it is
+                    # R4, and only the reason is left to find, which costs less than looking for
+                    # every marker (most payloads are R4 and clean).
+                    gated = self._gated(item, VERSIONS["R4"])
+                    if gated is not None:
+                        selection = self.selector.r4_shaped(res)
+                if gated is None:
+                    # Version markers read shapes and values, which a plain parse keeps exactly.
+                    selection = self.selector.version(res, rtype)
                 if item.reread is not None and item.xml_version != selection.version.number:
                     # XML read with another version's element table: read again with this one's,
                     # so that which elements repeat (arrays) follows the version validated.
                     item = item.reread(plan_for(selection.version))
                     res = item.resource
             del res  # a plain tree parsed again is freed before the precise one is built
-            base_findings = self._base_findings(item, selection)
+            # The R4 gate is not asked twice about an R4 resource it refused.
+            tried = self._gate_tried and selection.version.name == "R4"
+            base_findings = self._base_findings(item, selection, tried) if gated is None else gated
             res = item.resource  # parsed again, precisely, if the plain parse was not proved exact
             if self.selector.fixed and base_findings:
                 # Only a payload that breaks some rule can have another version's shape: every
@@ -306,26 +320,43 @@ class Pipeline:
         waiting.endpoints = [WaitingEndpoint(place(p), ref, study, series) for ref, p, study, series in endpoints]
         return raw, waiting
 
-    def _base_findings(self, item: ResourceInput, selection: Selection) -> list[RawIssue]:
-        """The findings of the base rules of the selected version (none: it conforms). A resource
-        parsed plain (repeated keys not kept) is exact only if the base rules visited as many keys
-        as its text holds; else the input is parsed again, precisely, and checked again (in place)."""
-        base = self.base_rules(selection)
-        gate_due = self._validated >= GATE_AFTER or self._validated_bytes >= GATE_AFTER_BYTES
+    def _count(self, item: ResourceInput) -> None:
+        """Count a resource toward building the gate (GATE_AFTER), and note whether it is due."""
+        self._gate_due = self._validated >= GATE_AFTER or self._validated_bytes >= GATE_AFTER_BYTES
         self._validated += 1
         if not item.pointer and item.positions is not None:  # a whole text (a file, an NDJSON line)
             self._validated_bytes += len(item.positions.text)
-        self._gate_passed = False
-        if item.unique_keys and item.plain_text is None and gate_due and native_gate.enabled():
-            res = item.resource
-            gate = self._gate(selection)
-            # What the schema cannot say (the narrative's XHTML) is asked of the base rules' own
-            # code; anything found there sends the resource through all of them.
-            if isinstance(res, dict) and gate.passes(res):
-                residual = gate.residual_needed(res) and base.check_members(res, item.bundle, gate.residual)
-                if not residual:
-                    self._gate_passed = True
-                    return gate.notes(res, item.positions.text if item.positions is not None else None)
+        self._gate_passed = self._gate_tried = False
+
+    def _gated(self, item: ResourceInput, version: FhirVersion) -> list[RawIssue] | None:
+        """The notes of a resource the native gate of `version` passes (its base rules report
+        nothing else on it); None when the gate is not used for it or refuses it."""
+        if not (item.unique_keys and item.plain_text is None and self._gate_due and native_gate.enabled()):
+            return None
+        res = item.resource
+        if not isinstance(res, dict):
+            return None
+        self._gate_tried = True
+        gate = self._gate(version)
+        if not gate.passes(res):
+            return None
+        # What the schema cannot say (the narrative's XHTML) is asked of the base rules' own code;
+        # anything found there sends the resource through all of them.
+        if gate.residual_needed(res) and self._base_rules_of(version).check_members(res, item.bundle, gate.residual):
+            return None
+        self._gate_passed = True
+        return gate.notes(res, item.positions.text if item.positions is not None else None)
+
+    def _base_findings(self, item: ResourceInput, selection: Selection, gate_tried: bool = False) -> list[RawIssue]:
+        """The findings of the base rules of the selected version (none: it conforms), by the
+        native gate when it passes the resource (unless it was `gate_tried` already). A resource
+        parsed plain (repeated keys not kept) is exact only if the base rules visited as many keys
+        as its text holds; else the input is parsed again, precisely, and checked again (in place)."""
+        if not gate_tried:
+            notes = self._gated(item, selection.version)
+            if notes is not None:
+                return notes
+        base = self.base_rules(selection)
         findings = base.check(item.resource, item.bundle)
         if item.plain_text is None:
             return findings
@@ -334,16 +365,18 @@ class Pipeline:
             return findings
         return base.check(item.precise().resource, item.bundle)
 
-    def _gate(self, selection: Selection) -> NativeGate:
-        """The native gate of the selected version (compiled on first use)."""
-        gate = self._gates.get(selection.version.name)
+    def _gate(self, version: FhirVersion) -> NativeGate:
+        """The native gate of a version (compiled on first use)."""
+        gate = self._gates.get(version.name)
         if gate is None:
-            gate = self._gates[selection.version.name] = NativeGate(plan_for(selection.version), self.limits.max_depth)
+            gate = self._gates[version.name] = NativeGate(plan_for(version), self.limits.max_depth)
         return gate
 
     def base_rules(self, selection: Selection) -> BaseRules:
         """The base rules of the selected version, generated once per pipeline (not reentrant)."""
-        version = selection.version
+        return self._base_rules_of(selection.version)
+
+    def _base_rules_of(self, version: FhirVersion) -> BaseRules:
         base = self._base_rules.get(version.name)
         if base is None:
             base = self._base_rules[version.name] = BaseRules(plan_for(version), self.limits.max_depth)

@@ -16,7 +16,7 @@ from validator import rule_ids as R
 from validator.compile.packs import PackError, load_pack
 from validator.compile.profiles import Profile, ProfileSet
 from validator.rule_ids import implements
-from validator.select.version import Marker, choose, has_markers
+from validator.select.version import Marker, choose, choose_r4_shaped, has_markers
 from validator.versions import VERSIONS, FhirVersion
 
 # (rule id, pointer inside the resource, message): a finding the selection itself makes.
@@ -88,6 +88,17 @@ class Selector:
             return self.initial()
         choice = choose(res, requested)
         return Selection(VERSIONS[choice.version], choice.reason, list(choice.conflicts))
+
+    def read_from_shape(self, res: dict, rtype: str | None) -> bool:
+        """Whether version() reads this resource's version from its shape: none asked for, no
+        profile of a known version declared, and a type with version markers."""
+        return self.requested_version is None and has_markers(rtype) and self._declared_profile_version(res) is None
+
+    def r4_shaped(self, res: dict) -> Selection:
+        """version() of a resource it reads from its shape (read_from_shape) in which no marker
+        that excludes R4 holds: what the R4 native gate passing proves."""
+        choice = choose_r4_shaped(res)
+        return Selection(VERSIONS[choice.version], choice.reason)
 
     @implements(R.UNKNOWN_PROFILE)
     def profiles(self, selection: Selection, res: dict, rtype: str) -> None:

@@ -103,6 +103,12 @@ def find(resource: dict, marker: Marker) -> tuple | None:
     return walk(resource, 0, ())
 
 
+_DEFAULT_REASON = (
+    "R4; no version marker decides (nothing in the payload is specific to one version), "
+    "so it was read as the default R4"
+)
+
+
 @dataclass
 class Choice:
     version: str
@@ -353,13 +359,18 @@ def _generate(tree: _Branch, name: str) -> Callable[[dict], set[int]]:
     return ns["scan"]  # type: ignore[return-value]
 
 
+def _tells(marker: Marker) -> bool:
+    """Whether _one_version names the marker in its reason: it allows fewer than 3 versions."""
+    return len(marker.versions - {"R4B", "R6-ballot3"}) < 3
+
+
 def _one_version(held: list[Marker]) -> tuple[str, str] | None:
     """The version and its reason when one version allows every marker that holds, else None."""
     candidates = [v for v in ("R4", "R5", "R6") if all(v in m.versions for m in held)]
     if not candidates:
         return None
     version = candidates[0]
-    telling = [m.describe() for m in held if len(m.versions - {"R4B", "R6-ballot3"}) < 3]
+    telling = [m.describe() for m in held if _tells(m)]
     return version, f"shape: {', '.join(telling[:3])} ({version})"
 
 
@@ -368,6 +379,65 @@ def _decided(held: frozenset[int]) -> tuple[str, str] | None:
     """_one_version of the markers numbered `held`: payloads of one producer hold the same markers."""
     ms = markers()
     return _one_version([ms[n] for n in sorted(held)])
+
+
+@lru_cache(maxsize=64)  # bounded: the types come from the payloads
+def _r4_markers(rtype: str) -> tuple[tuple[tuple[str, ...], str, str | None], ...]:
+    """The markers of `rtype` that allow R4, in the order of markers(): their steps, their shape
+    and how _one_version shows them (None for one that does not tell the version)."""
+    return tuple(
+        (
+            tuple(m.element.split(".")[1:]),
+            m.shape,
+            m.describe() if len(m.versions - {"R4B", "R6-ballot3"}) < 3 else None,
+        )
+        for m in markers()
+        if m.element.split(".", 1)[0] == rtype and "R4" in m.versions
+    )
+
+
+def _holds_at(node: dict, steps: tuple[str, ...], i: int, shape: str) -> bool:
+    """_holds(node, i, steps, shape) for an object `node`, with fewer calls: the step is most
+    often missing or a plain value, which costs one lookup here."""
+    value = node.get(steps[i])
+    if value is None:
+        return False
+    last = i + 1 == len(steps)
+    if type(value) is list:
+        for item in value:
+            if last:
+                if _has_shape(item, shape):
+                    return True
+            elif type(item) is dict:
+                if _holds_at(item, steps, i + 1, shape):
+                    return True
+            elif _holds(item, i + 1, list(steps), shape):  # a list in the list, or not an object
+                return True
+        return False
+    if last:
+        return _has_shape(value, shape)
+    return isinstance(value, dict) and _holds_at(value, steps, i + 1, shape)
+
+
+def choose_r4_shaped(resource: dict) -> Choice:
+    """choose(resource, None) for a resource in which no marker that excludes R4 holds, as in
+    one the R4 native gate passed (its schema refuses every such shape: tests/test_version_by_gate.py):
+    then the version is R4 and only the reason is left to find, which needs the first three
+    telling markers that hold, not all of them (the realistic study has them at its root and in
+    its first series, so the walk stops there instead of reading every instance)."""
+    rtype = resource.get("resourceType")
+    shown: list[str] = []
+    quiet = False
+    for steps, shape, shows in _r4_markers(rtype) if isinstance(rtype, str) else ():
+        if shows is None:
+            quiet = quiet or _holds_at(resource, steps, 0, shape)
+        elif _holds_at(resource, steps, 0, shape):
+            shown.append(shows)
+            if len(shown) == 3:
+                break
+    if not (shown or quiet):
+        return Choice("R4", _DEFAULT_REASON, [])
+    return Choice("R4", f"shape: {', '.join(shown)} (R4)", [])
 
 
 def choose(resource: dict, requested: str | None) -> Choice:
@@ -388,8 +458,7 @@ def choose(resource: dict, requested: str | None) -> Choice:
     if family is not None:
         return Choice(requested, "--fhir-version", found)  # only markers that conflict were looked for
     if not found:
-        return Choice("R4", "R4; no version marker decides (nothing in the payload is specific to one version), "
-                      "so it was read as the default R4", [])  # fmt: skip
+        return Choice("R4", _DEFAULT_REASON, [])
     decided = _one_version([m for m, _ in found])
     if decided is not None:
         return Choice(decided[0], decided[1], [])
