@@ -8,12 +8,16 @@ positions gives, on every kind of text.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
+import pickle
 import random
 
 import pytest
 from test_native_gate import Judge, _study
 
 from validator.evaluate.native_gate import NativeGate
+from validator.model import Issue, Severity
 
 pytestmark = pytest.mark.skipif(not NativeGate.available(), reason="jsonschema-rs is not installed")
 
@@ -102,3 +106,23 @@ def test_notes_of_studies_with_their_keys_shuffled_are_those_of_the_base_rules(s
         shuffled = {k: doc[k] for k in keys}
         judge.compare(shuffled)  # a study it passes gets the base rules' notes, in their order
     assert judge.passed > 100, judge.passed
+
+
+def test_an_issue_is_made_with_the_fields_and_defaults_its_dataclass_declares() -> None:
+    # Issue writes its own __init__ (through the slots' setters): it must take the fields in
+    # their order, with their defaults, and set each one, as the generated one would.
+    declared = dataclasses.fields(Issue)
+    parameters = list(inspect.signature(Issue.__init__).parameters.values())[1:]
+    assert [p.name for p in parameters] == [f.name for f in declared]
+    assert [p.default for p in parameters] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in declared
+    ]
+    values = (Severity.WARNING, "code", "rule", "Expr.x", "message", 3, 7, ((3, "line"),))
+    made = Issue(*values)
+    assert dataclasses.astuple(made) == values
+    assert Issue(**{f.name: v for f, v in zip(declared, values, strict=True)}) == made
+    assert dataclasses.astuple(Issue(*values[:5])) == (*values[:5], None, None, ())
+    assert pickle.loads(pickle.dumps(made)) == made and hash(made) == hash(Issue(*values))
+    assert dataclasses.replace(made, line=4).line == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.line = 5  # type: ignore[misc]

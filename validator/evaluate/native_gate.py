@@ -663,7 +663,15 @@ class NativeGate:
         compiled = self._compiled.get(resource.get("resourceType"))  # type: ignore[arg-type]
         if compiled is None or not compiled.notes:
             return []
-        return [self._note(note, pointer, value) for pointer, value, note in compiled.finder(resource)]
+        out = []
+        cache = self._notes
+        # _note's cache looked up here: a call per note costs more than the rest of the work.
+        for pointer, value, note in compiled.finder(resource):
+            cached = cache.get(id(note))
+            if cached is None:
+                cached = self._note(note, pointer, value)
+            out.append(RawIssue(cached.rule, pointer, cached.message, cached.severity))
+        return out
 
     def _note(self, note: NotePath, pointer: tuple, value: object) -> RawIssue:
         """The finding the base rules give for the first value of a binding's rule (report_binding):
@@ -778,10 +786,8 @@ def _finder(notes: tuple[NotePath, ...]) -> Callable[[dict], list]:
         table = {}  # root key -> the name of the function giving the binding's hit under it
         for i, (root, paths) in enumerate(roots.items()):
             calls = ", ".join(f"p{n}(r)" for n in paths)
-            table[root] = f"b{b}_{i}"
-            if len(paths) == 1:
-                out += [f"def b{b}_{i}(r):", f"    return {calls}"]
-            else:  # several paths under one root key (a series' endpoint, specimen, performer)
+            table[root] = f"p{paths[0]}" if len(paths) == 1 else f"b{b}_{i}"
+            if len(paths) > 1:  # several paths under one root key (a series' endpoint, specimen, performer)
                 out += [f"def b{b}_{i}(r):", f"    hits = [h for h in ({calls}) if h is not None]",
                         "    return (_first(r, hits) if len(hits) > 1 else hits[0]) if hits else None"]  # fmt: skip
         if len(roots) == 1:
@@ -796,6 +802,10 @@ def _finder(notes: tuple[NotePath, ...]) -> Callable[[dict], list]:
                      "        for k in c:", f"            h = B{b}[k](r)", "            if h is not None:",
                      "                hits.append(h)", "                break"]  # fmt: skip
             out.append(f"B{b} = {{{', '.join(f'{root!r}: {name}' for root, name in table.items())}}}")
-    find.append("    return _in_order(r, hits) if len(hits) > 1 else hits")
+    # Two hits (the usual most) under different root keys are put in order here, without a call.
+    find += ["    if len(hits) == 2:", "        a, b = hits[0][0][0], hits[1][0][0]", "        if a != b:",
+             "            keys = list(r)", "            if keys.index(a) > keys.index(b):",
+             "                hits.reverse()", "            return hits",
+             "    return _in_order(r, hits) if len(hits) > 1 else hits"]  # fmt: skip
     exec(compile("\n".join(out + find) + "\n", "<note paths>", "exec"), ns)  # source generated here only
     return ns["find"]  # type: ignore[return-value]
