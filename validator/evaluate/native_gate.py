@@ -658,31 +658,20 @@ class NativeGate:
 
     def notes(self, resource: dict, text: str | None = None) -> list[RawIssue]:
         """The binding notes of a resource that passed, in the order the base rules give them.
-        `text`: the source text the resource was parsed from, when at hand: a text that writes
-        "identifier" no more often than the root has that key (and has no \\u escape, which
-        could spell it otherwise) has no identifier below the root, so the paths through
-        references' identifiers (most of them, some through every series) are not followed."""
+        `text` (the source text, which the pipeline passes) is not needed: the finder follows the
+        paths below the root only for a binding not already met before them (see _finder)."""
         compiled = self._compiled.get(resource.get("resourceType"))  # type: ignore[arg-type]
         if compiled is None or not compiled.notes:
             return []
-        at_root = "identifier" in resource  # written once: repeated keys are not passed
-        below = text is None or "\\u" in text or text.count('"identifier"') > at_root
-        hits = compiled.finder(resource, below)
-        if not hits:
-            return []
-        if len(hits) == 1:
-            pointer, value, note = hits[0]
-            return [self._note(note, pointer, value)]
-        by_rule: dict[str, list[tuple[tuple, object, NotePath]]] = {}
-        for hit in hits:
-            by_rule.setdefault(hit[2].binding.rule.id, []).append(hit)
-        # The base rules note a binding once per resource, where they first meet it, and meet
-        # the places key by key, item by item.
-        found = [min(same, key=lambda h: _order(resource, h[0])) if len(same) > 1 else same[0]
-                 for same in by_rule.values()]  # fmt: skip
-        if len(found) > 1:
-            found.sort(key=lambda h: _order(resource, h[0]))
-        return [self._note(note, pointer, value) for pointer, value, note in found]
+        out = []
+        cache = self._notes
+        # _note's cache looked up here: a call per note costs more than the rest of the work.
+        for pointer, value, note in compiled.finder(resource):
+            cached = cache.get(id(note))
+            if cached is None:
+                cached = self._note(note, pointer, value)
+            out.append(RawIssue(cached.rule, pointer, cached.message, cached.severity))
+        return out
 
     def _note(self, note: NotePath, pointer: tuple, value: object) -> RawIssue:
         """The finding the base rules give for the first value of a binding's rule (report_binding):
@@ -739,11 +728,36 @@ def _order(resource: dict, pointer: tuple) -> tuple:
     return tuple(out)
 
 
-def _finder(notes: tuple[NotePath, ...]) -> Callable[..., list]:
-    """A function, generated once per resource type, that gives (pointer, value, note) for the
-    first place along each note path that holds a value (arrays in item order). Straight-line
-    code: following ~16 paths that mostly end at the root costs a dict lookup each."""
-    ns: dict[str, object] = {}
+def _first(resource: dict, hits: list) -> tuple:
+    """The hit the base rules meet first of several (pointer, value, note)."""
+    return min(hits, key=lambda h: _order(resource, h[0]))
+
+
+def _in_order(resource: dict, hits: list) -> list:
+    """Hits of different bindings (one each) in the order the base rules meet them: by their root
+    keys' places when those differ (one list of the keys, searched in C), else step by step."""
+    roots = [h[0][0] for h in hits]
+    if len(set(roots)) == len(roots):
+        keys = list(resource)
+        hits.sort(key=lambda h: keys.index(h[0][0]))
+    else:
+        hits.sort(key=lambda h: _order(resource, h[0]))
+    return hits
+
+
+def _finder(notes: tuple[NotePath, ...]) -> Callable[[dict], list]:
+    """A function, generated once per resource type, that gives (pointer, value, note) for each
+    binding the base rules note in a resource, where they first meet it, in the order they meet
+    them: the base rules note a binding once per resource, and meet the places key by key (in
+    the order of each object's keys), item by item.
+
+    Per note path, straight-line code gives the first place along it that holds a value (arrays
+    in item order): a dict lookup per step. Per binding, its paths' root keys present in the
+    resource are tried in the resource's order, and the first that has a hit decides: the paths
+    under later root keys are not followed (the identifiers of references, some through every
+    series, once the study's own identifier has a type). Several paths under one root key (a
+    series' endpoint, specimen and performer) give the hit met first (_first)."""
+    ns: dict[str, object] = {"_first": _first, "_in_order": _in_order}
     out = []
     for n, note in enumerate(notes):
         ns[f"N{n}"] = note
@@ -763,13 +777,35 @@ def _finder(notes: tuple[NotePath, ...]) -> Callable[..., list]:
         last = len(note.steps) - 1
         body.append(f"{indent}return (({', '.join(pointer)},), v{last}, N{n})")
         out += [f"def p{n}(r):", *body, "    return None"]
-    # below: whether to follow the paths through an identifier below the root (see notes()).
-    out += ["def find(r, below=True):", "    hits = []"]
+    # The note paths of each binding (by the rule the base rules note it under), by root key.
+    bindings: dict[str, dict[str, list[int]]] = {}
     for n, note in enumerate(notes):
-        deep = any(key == "identifier" for key, _ in note.steps[1:])
-        test = f"{note.steps[0][0]!r} in r" + (" and below" if deep else "")
-        out += [f"    if {test}:", f"        h = p{n}(r)", "        if h is not None:",
-                "            hits.append(h)"]  # fmt: skip
-    out.append("    return hits")
-    exec(compile("\n".join(out) + "\n", "<note paths>", "exec"), ns)  # source generated here only
+        bindings.setdefault(note.binding.rule.id, {}).setdefault(note.steps[0][0], []).append(n)
+    find = ["def find(r):", "    hits = []"]
+    for b, roots in enumerate(bindings.values()):
+        table = {}  # root key -> the name of the function giving the binding's hit under it
+        for i, (root, paths) in enumerate(roots.items()):
+            calls = ", ".join(f"p{n}(r)" for n in paths)
+            table[root] = f"p{paths[0]}" if len(paths) == 1 else f"b{b}_{i}"
+            if len(paths) > 1:  # several paths under one root key (a series' endpoint, specimen, performer)
+                out += [f"def b{b}_{i}(r):", f"    hits = [h for h in ({calls}) if h is not None]",
+                        "    return (_first(r, hits) if len(hits) > 1 else hits[0]) if hits else None"]  # fmt: skip
+        if len(roots) == 1:
+            (root,) = roots
+            find += [f"    if {root!r} in r:", f"        h = {table[root]}(r)", "        if h is not None:",
+                     "            hits.append(h)"]  # fmt: skip
+        else:
+            # The binding's root keys present, in the resource's order; the first with a hit.
+            ns[f"R{b}"] = frozenset(roots)
+            find += [f"    c = R{b}.intersection(r)", "    if c:", "        if len(c) > 1:",
+                     "            keys = list(r)", "            c = sorted(c, key=keys.index)",
+                     "        for k in c:", f"            h = B{b}[k](r)", "            if h is not None:",
+                     "                hits.append(h)", "                break"]  # fmt: skip
+            out.append(f"B{b} = {{{', '.join(f'{root!r}: {name}' for root, name in table.items())}}}")
+    # Two hits (the usual most) under different root keys are put in order here, without a call.
+    find += ["    if len(hits) == 2:", "        a, b = hits[0][0][0], hits[1][0][0]", "        if a != b:",
+             "            keys = list(r)", "            if keys.index(a) > keys.index(b):",
+             "                hits.reverse()", "            return hits",
+             "    return _in_order(r, hits) if len(hits) > 1 else hits"]  # fmt: skip
+    exec(compile("\n".join(out + find) + "\n", "<note paths>", "exec"), ns)  # source generated here only
     return ns["find"]  # type: ignore[return-value]
