@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from validator import Validator
 from validator.cli import app
 from validator.evaluate.dicom.study import StudyCheck
+from validator.fhir.positions import PositionIndex
 from validator.load import sources
 from validator.run.pipeline import Pipeline
 
@@ -186,13 +187,13 @@ def test_max_issues_lists_the_first_findings_and_counts_the_rest_without_locatin
     _write(inputs, "flood.json", _study("flood", **{f"bogus{n}": n for n in range(50)}))
     _write(inputs, "other.json", _study("other", status="done"))
     located: list[tuple] = []
-    real_place = Pipeline._place
+    real_locate = PositionIndex.locate
 
-    def place(self, base, positions, at, pointer, duplicate=False):
+    def locate(self, pointer, duplicate=False):
         located.append(pointer)
-        return real_place(self, base, positions, at, pointer, duplicate)
+        return real_locate(self, pointer, duplicate)
 
-    monkeypatch.setattr(Pipeline, "_place", place)
+    monkeypatch.setattr(PositionIndex, "locate", locate)
     result = CliRunner().invoke(app, ["validate", str(inputs), "--max-issues", "5", "--reports-dir", str(out)])
     assert result.exit_code == 1, result.output
     found = _by_source(_reports(out))

@@ -28,7 +28,7 @@ class Severity(IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return _LABELS[self]
 
     @classmethod
     def parse(cls, text: str) -> Severity:
@@ -37,6 +37,11 @@ class Severity(IntEnum):
         except KeyError:
             names = ", ".join(s.label for s in cls)
             raise ValueError(f"unknown severity {text!r} (expected one of: {names})") from None
+
+
+# Severity.label, looked up: an enum's name is a descriptor that costs more than the lookup, and
+# every finding of a run is counted by its label (Tally.add).
+_LABELS = {s: s.name.lower() for s in Severity}
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,12 +252,16 @@ class Tally:
         if sign > 0:
             self.sources.add(r.source)
         self.resources += sign
-        worst = r.worst
-        self.kinds[(int(worst) if worst is not None else 0, r.not_validated is not None)] += sign
+        worst = 0
+        counts = self.issues
         for i in r.issues:
-            self.issues[i.severity.label] += sign
+            severity = i.severity
+            if severity > worst:
+                worst = severity
+            counts[_LABELS[severity]] += sign
             if i.rule == INTERNAL_ERROR:
                 self.internal_errors += sign
+        self.kinds[(int(worst), r.not_validated is not None)] += sign
 
     def merge(self, other: Tally) -> None:
         """Add the counts of another tally (a --jobs worker's, for the results it sent)."""

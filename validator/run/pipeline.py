@@ -555,14 +555,20 @@ class Pipeline:
 
     def _stamp(self, r: RawIssue, base: str, positions: PositionIndex | None, at: tuple,
                unique_keys: bool = False) -> Issue:  # fmt: skip
-        if unique_keys and positions is not None:
-            # Set here rather than passed on: _place keeps the arguments it is known (and
-            # replaced in tests) by.
-            positions.unique_keys = True
-        place = self._place(base, positions, at, r.pointer, r.duplicate)
-        severity = self.severity.get(r.rule.id, r.severity)
-        return Issue(severity, r.rule.code, r.rule.id, place.expression, r.message, place.line, place.column,
-                     place.snippet)  # fmt: skip
+        """The finding of `r`, placed as _place places it (without its Place: every finding of a
+        run is made here, most of them a note of a resource that passed)."""
+        line = col = None
+        snippet: tuple[tuple[int, str], ...] = ()
+        if positions is not None:
+            if unique_keys:
+                positions.unique_keys = True
+            loc = positions.locate(at + r.pointer, r.duplicate)
+            if loc:
+                line, col = loc
+                snippet = positions.lines(line, col)
+        rule = r.rule
+        return Issue(self.severity.get(rule.id, r.severity), rule.code, rule.id, render_expression(base, r.pointer),
+                     r.message, line, col, snippet)  # fmt: skip
 
 
 def _without_replaced(raw: list[RawIssue], levels: dict[str, Severity]) -> list[RawIssue]:
