@@ -173,7 +173,7 @@ def test_a_study_is_checked_once_even_when_its_only_findings_are_information_not
     original = BaseRules.check
     with mock.patch.object(BaseRules, "check", lambda self, r, b: checks.append(r) or original(self, r, b)), \
          mock.patch("validator.load.sources.parse", wraps=sources.parse) as parse, \
-         mock.patch("validator.load.sources.parse_exact", wraps=sources.parse_exact) as parse_exact:  # fmt: skip
+         mock.patch("validator.load.sources.parse_checked", wraps=sources.parse_checked) as parse_exact:  # fmt: skip
         issues = validator.validate_paths([str(path)]).results[0].issues
     assert [(i.rule, i.severity.label, i.line is not None) for i in issues] == [
         ("engine:binding-not-checked", "information", True),

@@ -478,8 +478,8 @@ def test_whole_runs_give_the_same_results_with_and_without_the_gate(tmp_path: Pa
     passed = []
     real_passes = NativeGate.passes
 
-    def counted(self: NativeGate, resource: dict) -> bool:
-        result = real_passes(self, resource)
+    def counted(self: NativeGate, resource: dict, plain_numbers: bool | None = None) -> bool:
+        result = real_passes(self, resource, plain_numbers)
         passed.append(result)
         return result
 
@@ -559,7 +559,7 @@ def test_the_gate_is_built_once_a_run_has_read_enough_text_however_few_resources
 
     calls = []
     real_passes = NativeGate.passes
-    monkeypatch.setattr(NativeGate, "passes", lambda self, res: calls.append(1) or real_passes(self, res))
+    monkeypatch.setattr(NativeGate, "passes", lambda self, res, *rest: calls.append(1) or real_passes(self, res, *rest))
     study = _study(random.Random(6))
     padding = "x" * (pipeline.GATE_AFTER_BYTES // 2)  # two studies hold more text than the threshold
     study["description"] = padding

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from validator import Validator
 from validator.fhir import jsontext
-from validator.fhir.jsontext import REFUSED, DupDict, JsonSyntaxError, parse, parse_exact
+from validator.fhir.jsontext import REFUSED, DupDict, JsonSyntaxError, parse, parse_checked, parse_exact
 from validator.limits import Limits
 from validator.load import sources
 from validator.load.sources import load_source
@@ -252,13 +252,13 @@ def _both_ways(monkeypatch, validator: Validator, paths: list[str]) -> tuple[lis
     """Results with jiter, results with the fallback forced, and how many texts jiter read."""
     read = 0
 
-    def counted(data: bytes) -> object:
+    def counted(data: bytes) -> tuple[object, bool | None]:
         nonlocal read
-        tree = parse_exact(data)
+        tree, numbers = parse_checked(data)
         read += tree is not REFUSED
-        return tree
+        return tree, numbers
 
-    monkeypatch.setattr(sources, "parse_exact", counted)
+    monkeypatch.setattr(sources, "parse_checked", counted)
     with_jiter = _results(validator, paths)
     monkeypatch.setattr(jsontext, "JITER", False)
     without = _results(validator, paths)

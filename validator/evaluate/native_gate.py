@@ -640,15 +640,18 @@ class NativeGate:
         plain = type(div) is str and type(status) is str and status in self._statuses
         return not (plain and _PLAIN_DIV.fullmatch(div) is not None)
 
-    def passes(self, resource: dict) -> bool:
+    def passes(self, resource: dict, plain_numbers: bool | None = None) -> bool:
         """Whether the base rules report nothing on `resource` but the notes (and what `residual`
         checks); then no Coding (any object with a system and a code) has a system that
-        code_systems.web_page_systems() reports either."""
+        code_systems.web_page_systems() reports either. `plain_numbers`: whether its numbers are
+        all ints of at most 64 bits, when its parser found out (jsontext.parse_checked)."""
         rtype = resource.get("resourceType")
         compiled = self._for(rtype) if isinstance(rtype, str) else None
         if compiled is None:
             return False
-        validator = compiled.plain if compiled.plain is not None and _only_ints(resource) else compiled.strict
+        if plain_numbers is None:
+            plain_numbers = _only_ints(resource)
+        validator = compiled.plain if compiled.plain is not None and plain_numbers else compiled.strict
         if validator is None:  # the same schema but for numbers: same refusal, same notes
             validator = compiled.strict = _compile(self._build(compiled.struct, strict_numbers=True)[0])  # type: ignore[index]
         try:

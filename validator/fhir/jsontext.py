@@ -27,6 +27,10 @@ try:
     import jiter as _jiter
 except ImportError:  # an optional speed-up: the json path gives the same results
     _jiter = None
+try:  # writes a tree in C: how parse_checked proves it has no repeated key (optional too)
+    from orjson import dumps as _dumps
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _dumps = None
 
 # Whether parse_exact uses jiter. Tests set it to False to compare results with the json path
 # alone; IMAGING_VALIDATOR_NO_JITER=1 does the same for a whole run (and its --jobs workers).
@@ -174,12 +178,44 @@ def parse_exact(data: bytes) -> object:
     (decimals as Decimal with their written digits, so 1.0 stays a decimal; integers as int), same
     key order, and no DupDict since no object repeats a key. tests/test_parse_jiter.py checks
     that jiter accepts nothing the json path would reject or read otherwise."""
+    return parse_checked(data)[0]
+
+
+def parse_checked(data: bytes) -> tuple[object, bool | None]:
+    """parse_exact's tree, and whether its numbers are all ints of at most 64 bits (True), not
+    all (False), or not known (None): the native gate's choice of schema (see native_gate)."""
     if not JITER:
-        return REFUSED
+        return REFUSED, None
     try:
-        return _jiter_parse(data) if len(data) < _PAUSE_GC_FROM else _gc_paused(_jiter_parse, data)
+        if len(data) < _PAUSE_GC_FROM:
+            return _jiter_checked(data)
+        return _gc_paused(_jiter_checked, data)  # type: ignore[return-value]
     except Exception:  # any refusal (ValueError, or even a defect): the json path decides
-        return REFUSED
+        return REFUSED, None
+
+
+def _jiter_checked(data: bytes) -> tuple[object, bool | None]:
+    """The tree and its numbers (parse_checked). jiter's own check for repeated keys costs a third
+    of its parse; it is replaced by a proof that costs less, when it holds. orjson writes the tree
+    (which also proves its numbers plain: it refuses a Decimal and an int past 64 bits). Outside
+    strings a colon only ends a key, and orjson writes a string's colons as they are: so the
+    written tree has as many colons as the text when no member was lost to a repeated key, and
+    fewer when one was (with its colon, and any in its value), provided the text writes no colon
+    as an escape (\\u003a; anything starting \\u003 is taken as one). Else jiter checks."""
+    if _dumps is not None and b"\\u003" not in data:
+        tree = _jiter.from_json(  # type: ignore[union-attr]
+            data, allow_inf_nan=False, float_mode="decimal", cache_mode="keys"
+        )
+        try:
+            written = _dumps(tree)
+        except TypeError:  # a Decimal, a long int, a lone surrogate, deep nesting: not proven
+            plain = False
+        else:
+            if written.count(b":") == data.count(b":"):
+                return tree, True
+            plain = True
+        return _jiter_parse(data), plain
+    return _jiter_parse(data), None
 
 
 def _jiter_parse(data: bytes) -> object:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from validator import rule_ids as R
 from validator.compile.plan import Plan
-from validator.fhir.jsontext import REFUSED, JsonSyntaxError, PositionIndex, parse, parse_exact
+from validator.fhir.jsontext import REFUSED, JsonSyntaxError, PositionIndex, parse, parse_checked
 from validator.fhir.positions import STRING
 from validator.limits import DEFAULT, Limits
 from validator.rule_ids import implements
@@ -65,6 +65,9 @@ class ResourceInput:
     # The tree is known to hold no repeated key (its parser refuses them), so no object in it is
     # a DupDict with findings of its own: the native gate may judge it (evaluate/native_gate.py).
     unique_keys: bool = False
+    # Whether the tree's numbers are all ints of at most 64 bits (True), not all (False), or not
+    # known (None), as its parser found out (jsontext.parse_checked): the native gate's schema.
+    plain_numbers: bool | None = None
     # FHIR XML is read with one version's element table (which elements repeat, which are
     # primitives): the version it was read with, and how to read it again with another version's.
     xml_version: str | None = None
@@ -327,10 +330,10 @@ def _load_source(source: str, limits: Limits, plan: Plan | None) -> Iterator[Res
         del data
         yield _only(source, long_string, warnings=warnings)
         return
-    doc = parse_exact(data) if len(data) <= _JITER_MAX_BYTES else REFUSED
+    doc, numbers = parse_checked(data) if len(data) <= _JITER_MAX_BYTES else (REFUSED, None)
     del data
     if doc is not REFUSED:  # exact as it stands: a Bundle is split, a resource needs no second parse
-        yield from _split(source, doc, PositionIndex(text), warnings, unique_keys=True)
+        yield from _split(source, doc, PositionIndex(text), warnings, unique_keys=True, plain_numbers=numbers)
         return
     # What jiter refused is read as without it: the json path reports, and keeps repeated keys.
     plain = _plain_candidate(text)
@@ -477,12 +480,12 @@ def _ndjson_line(source: str, lineno: int, line: str, raw: bytes | None,
     copied into the item that takes them."""
     if not line.strip():
         return None
-    doc = parse_exact(line.encode("utf-8") if raw is None else raw)
+    doc, numbers = parse_checked(line.encode("utf-8") if raw is None else raw)
     if doc is not REFUSED:
         if not isinstance(doc, dict):
             return _not_an_object(source, lineno, doc)
         return ResourceInput(source, lineno, doc, (), PositionIndex(line, line_offset=lineno - 1),
-                             warnings=list(warnings), unique_keys=True)  # fmt: skip
+                             warnings=list(warnings), unique_keys=True, plain_numbers=numbers)  # fmt: skip
     plain = _plain_candidate(line)
     try:
         doc = parse(line, plain=plain)
@@ -503,9 +506,10 @@ def _not_an_object(source: str, lineno: int, doc: object) -> ResourceInput:
 
 @implements(R.NOT_A_RESOURCE)
 def _split(source: str, doc: object, positions: PositionIndex, warnings: list[LoadProblem],
-           unique_keys: bool = False) -> Iterator[ResourceInput]:  # fmt: skip
+           unique_keys: bool = False, plain_numbers: bool | None = None) -> Iterator[ResourceInput]:  # fmt: skip
     """The resources of a document (itself, or a Bundle's entries); `unique_keys`: its parser
-    refused repeated keys (see ResourceInput.unique_keys)."""
+    refused repeated keys (see ResourceInput.unique_keys); `plain_numbers`: what it found of its
+    numbers (ResourceInput.plain_numbers; an entry's are plain if the document's are)."""
     if not isinstance(doc, dict):
         yield ResourceInput(
             source,
@@ -518,7 +522,8 @@ def _split(source: str, doc: object, positions: PositionIndex, warnings: list[Lo
         )
         return
     if doc.get("resourceType") != "Bundle":
-        yield ResourceInput(source, None, doc, (), positions, warnings=warnings, unique_keys=unique_keys)
+        yield ResourceInput(source, None, doc, (), positions, warnings=warnings, unique_keys=unique_keys,
+                            plain_numbers=plain_numbers)  # fmt: skip
         return
     entries = doc.get("entry") or []
     if not isinstance(entries, list):
@@ -554,5 +559,5 @@ def _split(source: str, doc: object, positions: PositionIndex, warnings: list[Lo
             )
         else:
             yield ResourceInput(source, i, res, ptr, positions, bundle=index, warnings=warnings,
-                                unique_keys=unique_keys)
+                                unique_keys=unique_keys, plain_numbers=plain_numbers or None)  # fmt: skip
         warnings = []

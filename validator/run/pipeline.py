@@ -338,7 +338,7 @@ class Pipeline:
             return None
         self._gate_tried = True
         gate = self._gate(version)
-        if not gate.passes(res):
+        if not gate.passes(res, item.plain_numbers):
             return None
         # What the schema cannot say (the narrative's XHTML) is asked of the base rules' own code;
         # anything found there sends the resource through all of them.
