@@ -153,6 +153,7 @@ class Pipeline:
         self._gate_passed = False  # whether the gate passed the resource being validated
         self._gate_tried = False  # whether the gate was asked about it
         self._gate_due = False  # whether the gate is used for it (see GATE_AFTER)
+        self._ist_7: dict[str, bool] = {}  # per FHIR version: whether its base plan has ist-7
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
         # be recycled by another object while the entry lives. Cleared at the start of each run.
         self._target_cache: dict[tuple[int, tuple[str, ...]], tuple[dict, list[str]]] = {}
@@ -392,9 +393,12 @@ class Pipeline:
         if self.dicom:
             from validator.evaluate.dicom.study import StudyCheck
 
-            # R6's invariant ist-7 already requires the study modalities to equal the series'.
-            struct = plan.structures.get("ImagingStudy")
-            ist_7 = struct is not None and any(inv.key == "ist-7" for inv in struct.invariants)
+            ist_7 = self._ist_7.get(plan.fhir_version)
+            if ist_7 is None:
+                # R6's invariant ist-7 already requires the study modalities to equal the series'.
+                struct = plan.structures.get("ImagingStudy")
+                ist_7 = struct is not None and any(inv.key == "ist-7" for inv in struct.invariants)
+                self._ist_7[plan.fhir_version] = ist_7
             check = StudyCheck(report, lambda literal: resolve_reference(literal, ctx), plan.fhir_version,
                                plan.sop_class_modalities, modalities_checked=ist_7)  # fmt: skip
             check.run(study)

@@ -429,6 +429,8 @@ def choose_r4_shaped(resource: dict) -> Choice:
     shown: list[str] = []
     quiet = False
     for steps, shape, shows in _r4_markers(rtype) if isinstance(rtype, str) else ():
+        if steps[0] not in resource:  # most markers' first step is missing: no call for them
+            continue
         if shows is None:
             quiet = quiet or _holds_at(resource, steps, 0, shape)
         elif _holds_at(resource, steps, 0, shape):
