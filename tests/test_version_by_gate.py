@@ -177,3 +177,20 @@ def test_a_study_that_declares_a_profile_takes_its_version_from_it(
     monkeypatch.setattr(pipeline, "GATE_AFTER", 0)
     report = Validator(fhir_version=None).validate_paths([str(_ndjson(tmp_path, [doc]))])
     assert report.results[0].version_reason.startswith("meta.profile")
+
+
+def test_with_r4_asked_for_a_study_the_gate_passes_is_not_searched_for_other_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passed = _study(random.Random(1))  # one the gate passes (test above)
+    r5 = copy.deepcopy(passed)
+    r5["modality"] = [{"coding": [{"system": DCM, "code": "CT"}]}]
+    path = _ndjson(tmp_path, [passed] * 5 + [r5])
+    calls: list[dict] = []
+    real = selection_module.choose
+    monkeypatch.setattr(selection_module, "choose", lambda res, requested: calls.append(res) or real(res, requested))
+    monkeypatch.setattr(pipeline, "GATE_AFTER", 0)
+    report = Validator(fhir_version="R4").validate_paths([str(path)])
+    assert all("engine:version-mismatch" not in {i.rule for i in r.issues} for r in report.results[:5])
+    assert calls == [r5]  # only the study the gate refused was searched, and its R5 shape is reported
+    assert "engine:version-mismatch" in {i.rule for i in report.results[5].issues}

@@ -235,24 +235,28 @@ class Pipeline:
             tried = self._gate_tried and selection.version.name == "R4"
             base_findings = self._base_findings(item, selection, tried) if gated is None else gated
             res = item.resource  # parsed again, precisely, if the plain parse was not proved exact
-            if self.selector.fixed and base_findings:
+            if self.selector.fixed and base_findings and not (self._gate_passed and selection.version.name == "R4"):
                 # Only a payload that breaks some rule can have another version's shape: every
-                # version marker does (tests/test_base_rules.py), so a clean one is not searched.
+                # version marker does (tests/test_base_rules.py), so a clean one is not searched;
+                # nor is one the R4 gate passed as R4, which refuses every other version's shape
+                # (tests/test_version_by_gate.py): only notes are left on it.
                 selection = self.selector.version(res, rtype)
             raw, waiting = self._evaluate(item, res, rtype, selection, base_findings, index)
             raw = self._capped(raw, len(item.warnings))
             base = rtype or "Resource"
             issues.extend(self._stamp(r, base, item.positions, item.pointer, item.unique_keys) for r in raw)
         # The reading's own findings, of the item as finally read (XML may have been read again).
-        issues[:0] = [self._load_issue(w.rule, w.message, w.line, w.column) for w in item.warnings]
-        issues.sort(key=_by_position)
+        if item.warnings:
+            issues[:0] = [self._load_issue(w.rule, w.message, w.line, w.column) for w in item.warnings]
+        if len(issues) > 1:
+            issues.sort(key=_by_position)
         result = ResourceResult(
             source=item.source,
             entry=item.entry,
             resource_type=rtype,
             id=rid,
             fhir_version=selection.version.number,
-            profiles=tuple(p.url for p in selection.profiles),
+            profiles=tuple(p.url for p in selection.profiles) if selection.profiles else (),
             issues=tuple(issues),
             version_reason=selection.reason,
             duration=time.perf_counter() - started,
@@ -284,7 +288,7 @@ class Pipeline:
             return [self._raw(*note) for note in mismatch_notes(selection)], None
         if rtype is not None and self.selector.wants_profiles(res):
             self.selector.profiles(selection, res, rtype)
-        raw = [self._raw(*note) for note in selection.notes]
+        raw = [self._raw(*note) for note in selection.notes] if selection.notes else []
         bundle = item.bundle
         pending = []
         if not selection.profiles:
