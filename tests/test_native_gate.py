@@ -576,3 +576,36 @@ def test_the_gate_is_built_once_a_run_has_read_enough_text_however_few_resources
         Path(path).write_text(json.dumps(study, default=str), encoding="utf-8")
     Validator(fhir_version="R4").validate_paths(paths)
     assert calls == []  # three small files: not worth building it
+
+
+def test_common_code_systems_are_accepted_first_only_where_the_full_schema_accepts_them() -> None:
+    from validator.evaluate.native_gate import _COMMON_SYSTEMS, _common_systems_first
+
+    loinc_refused = {"type": "string", "not": {"pattern": "loinc"}}
+    shortcut = _common_systems_first(loinc_refused)
+    listed = shortcut["anyOf"][0]["enum"]
+    assert "http://loinc.org" not in listed and set(listed) == set(_COMMON_SYSTEMS) - {"http://loinc.org"}
+    assert _common_systems_first({"type": "integer"}) == {"type": "integer"}  # none accepted: left as it is
+
+
+SYSTEMS_TRIED = ["http://loinc.org", "http://loinc.org/a.htm", "http://loinc.org ", "urn:ietf:rfc:3986",
+                 "http://snomed.info/sct/page.PDF", "", "http://dicom.nema.org/resources/ontology/DCM"]  # fmt: skip
+
+
+@pytest.mark.parametrize("system", SYSTEMS_TRIED)
+def test_a_coding_system_is_judged_the_same_with_the_common_systems_first(system: str) -> None:
+    from validator.evaluate import native_gate as ng
+
+    doc = _study(random.Random(1))
+    doc["procedureCode"][0]["coding"][0]["system"] = system
+    judge = Judge("R4")
+    expected = judge.gate.passes(doc)
+    saved = ng._COMMON_SYSTEMS
+    try:
+        ng._COMMON_SYSTEMS = ()
+        ng._accepted_systems.cache_clear()
+        assert NativeGate(plan_for(VERSIONS["R4"]), 64).passes(doc) == expected
+    finally:
+        ng._COMMON_SYSTEMS = saved
+        ng._accepted_systems.cache_clear()
+    assert expected == (system in ("http://loinc.org", "urn:ietf:rfc:3986", "http://dicom.nema.org/resources/ontology/DCM"))
