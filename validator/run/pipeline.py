@@ -15,7 +15,7 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cache, partial
 
 from validator import rule_ids as R
 from validator.compile.catalog import plan_for
@@ -204,11 +204,13 @@ class Pipeline:
         issues: list[Issue] = []
         res = item.resource
         rtype = rid = None
-        selection = self.selector.initial()
+        # Made only where no other selection replaces it (a Selection is mutable: one per resource).
+        selection = self.selector.initial() if self.selector.fixed or not isinstance(res, dict) else None
         waiting = None
         if item.problem is not None:
             p = item.problem
             issues.append(self._load_issue(p.rule, p.message, p.line, p.column))
+            selection = selection or self.selector.initial()
         elif isinstance(res, dict):
             rtype = res.get("resourceType") if isinstance(res.get("resourceType"), str) else None
             rid = res.get("id") if isinstance(res.get("id"), str) else None
@@ -395,8 +397,7 @@ class Pipeline:
 
         unresolved: list[tuple] = []
         if self.dicom:
-            from validator.evaluate.dicom.study import StudyCheck
-
+            StudyCheck = _study_check()
             ist_7 = self._ist_7.get(plan.fhir_version)
             if ist_7 is None:
                 # R6's invariant ist-7 already requires the study modalities to equal the series'.
@@ -577,6 +578,15 @@ class Pipeline:
         rule = r.rule
         return Issue(self.severity.get(rule.id, r.severity), rule.code, rule.id, render_expression(base, r.pointer),
                      r.message, line, col, snippet)  # fmt: skip
+
+
+@cache
+def _study_check() -> type:
+    """The DICOM pack's StudyCheck, imported on first use (runs without the DICOM rules never
+    load it), and not looked up again per study."""
+    from validator.evaluate.dicom.study import StudyCheck
+
+    return StudyCheck
 
 
 def _without_replaced(raw: list[RawIssue], levels: dict[str, Severity]) -> list[RawIssue]:
