@@ -126,3 +126,15 @@ def test_an_issue_is_made_with_the_fields_and_defaults_its_dataclass_declares() 
     assert dataclasses.replace(made, line=4).line == 4
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.line = 5  # type: ignore[misc]
+
+
+def test_a_result_and_its_findings_come_back_equal_from_pickling() -> None:
+    from validator.model import ResourceResult
+
+    issue = Issue(Severity.WARNING, "code", "rule", "Expr.x", "message", 3, 7, ((3, "line"),))
+    result = ResourceResult("f.ndjson", 4, "ImagingStudy", "s1", "4.0.1", ("http://p",), (issue, issue),
+                            "shape: procedureCode (R4)", 0.25, "why not")  # fmt: skip
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        back = pickle.loads(pickle.dumps(result, protocol))
+        assert back == result and dataclasses.astuple(back) == dataclasses.astuple(result)
+        assert type(back.issues[0].severity) is Severity

@@ -75,6 +75,13 @@ class Issue:
         s6(self, column)
         s7(self, snippet)
 
+    def __reduce__(self) -> tuple:
+        # Pickled as its fields, rebuilt by __init__: the dataclass's own way calls a Python
+        # __getstate__ and __setstate__ per finding, and every result past the first thousands of
+        # a run is pickled once (run/store.py, --jobs workers) and read back for the reports.
+        return (Issue, (self.severity, self.code, self.rule, self.expression, self.message, self.line, self.column,
+                        self.snippet))  # fmt: skip
+
     def as_dict(self) -> dict:
         return {
             "severity": self.severity.label,
@@ -108,6 +115,10 @@ class ResourceResult:
     # Not validated is not passed: every report gives such a resource its own status.
     not_validated: str | None = None
 
+    def __reduce__(self) -> tuple:
+        # As Issue.__reduce__: its fields, in the order of __init__.
+        return (ResourceResult, tuple(getattr(self, f) for f in _RESULT_FIELDS))
+
     @property
     def worst(self) -> Severity | None:
         return max((i.severity for i in self.issues), default=None)
@@ -126,6 +137,9 @@ class ResourceResult:
     def label(self) -> str:
         name = f"{self.resource_type or '?'}/{self.id or '?'}"
         return name if self.entry is None else f"{name} (entry {self.entry})"
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(ResourceResult))  # in the order of its __init__
 
 
 @dataclass(frozen=True, slots=True)
