@@ -2,10 +2,11 @@
 
 A realistic study carries what clean benchmark studies leave out: an accession identifier with
 its type, a procedure code, a referrer, a note, and per series a body site and a performer. The
-identifier type and procedure code are bound to value sets that are not bundled, so every such
-study gets an `engine:binding-not-checked` note and goes through the whole engine, findings
-placed at line and column. The defect corpus is the same with one study in ten broken in one of
-several ways (codes, UIDs, dates, cardinality, unknown properties).
+identifier type is checked against the bundled Identifier Type Codes; the procedure code is bound
+to a value set that is not bundled (the RadLex playbook), so every such study gets an
+`engine:binding-not-checked` note, placed at its line and column. The defect corpus is the same
+with one study in ten broken in one of several ways (codes, UIDs, dates, cardinality, unknown
+properties).
 """
 
 from __future__ import annotations

@@ -160,9 +160,11 @@ def test_every_finding_points_into_the_payload_or_at_a_missing_child_of_it(case)
 
 
 def test_a_study_is_checked_once_even_when_its_only_findings_are_information_notes(tmp_path) -> None:
-    """A binding to a value set that is not bundled (identifier.type, procedureCode) is noted from
+    """A binding to a value set that is not bundled (meta.security, procedureCode) is noted from
     the one pass: the study is not walked again, nor parsed again."""
     study = copy.deepcopy(VALID[0][1])
+    study["meta"] = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N"}]}
+    # An accession identifier's type is checked against the bundled Identifier Type Codes: no note.
     study["identifier"][0]["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
                                                   "code": "ACSN"}]}  # fmt: skip
     study["procedureCode"] = [{"text": "CT chest"}]

@@ -202,8 +202,10 @@ def test_mado_says_what_it_does_not_check(igs, tmp_path) -> None:
 
 def test_a_mado_study_identifier_without_the_study_uid_type_misses_the_profiled_slice(igs, tmp_path) -> None:
     b = mado_with(lambda s, w, v: s["identifier"][0]["type"]["coding"][0].update(code="999"))
+    # DCM#999 is neither an Identifier Type Code nor a DICOM identifier concept: the base binding warns too.
     assert findings(igs, "ihe-mado", b, tmp_path) == [
-        ("error", "madoimagingstudy:ImagingStudy.identifier:study-instance-uid:card", "ImagingStudy.identifier")]
+        ("error", "madoimagingstudy:ImagingStudy.identifier:study-instance-uid:card", "ImagingStudy.identifier"),
+        ("warning", "r4:Identifier.type:binding", "ImagingStudy.identifier[0].type")]
 
 
 def test_a_mado_study_breaking_its_invariant_is_an_error(igs, tmp_path) -> None:
