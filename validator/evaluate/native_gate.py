@@ -602,6 +602,7 @@ class NativeGate:
         self._max_depth = max_depth
         self._compiled: dict[str, _Compiled | None] = {}
         self._notes: dict[int, RawIssue] = {}  # the finding of each note path (by id), at no pointer
+        self._root_only: dict[str, frozenset[str]] = {}
         # Checked by the base rules' own code after the gate passed: the narrative (its XHTML),
         # unless it is the plain kind `residual_needed` can tell is right at once.
         narrative = plan.structures.get("Narrative")
@@ -659,6 +660,29 @@ class NativeGate:
             return None
         schema["$defs"] = builder.defs
         return schema
+
+    def root_only(self, rtype: str) -> frozenset[str]:
+        """The member names that, in a resource of `rtype` the gate passed and that contains no
+        resource (`contained`, whose resources could be of any type), are at its root only: its
+        structure has them, and no other structure of the plan (a datatype, a backbone element,
+        another resource type) does. The gate lets no unknown member through anywhere."""
+        names = self._root_only.get(rtype)
+        if names is None:
+            struct = self.plan.structures.get(rtype)
+            below: set[str] = set()
+            todo = [s for s in self.plan.structures.values() if s is not struct]
+            if struct is not None:
+                todo += [el.children for el in struct.elements if el.children is not None]
+            seen: set[int] = set()
+            while todo:
+                s = todo.pop()
+                if id(s) in seen:
+                    continue
+                seen.add(id(s))
+                below.update(s.props)
+                todo += [el.children for el in s.elements if el.children is not None]
+            names = self._root_only[rtype] = frozenset(struct.props).difference(below) if struct else frozenset()
+        return names
 
     def residual_needed(self, resource: dict) -> bool:
         """Whether the narrative of a resource the gate passed must go through the base rules:

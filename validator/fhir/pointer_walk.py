@@ -28,6 +28,10 @@ check: an object member is at its key, an array item and the root at their first
 repeated key is searched in every occurrence, the last first, and a missing pointer is placed at
 its nearest existing ancestor (in the same walk).
 
+Where the caller knows that no object below the root can have a member of some name (`root_only`:
+a resource the native gate passed, whose schema has such names at its root only, and which
+contains no resource), the last plain occurrence of such a key is the root's member, with no proof.
+
 A text whose parser refused repeated keys (`unique_keys`: jiter's) has at most one member of a
 name per object, so the first one found is the one: an object's member is the first place after
 its brace where the key is written plainly, when the members before that place decode as an
@@ -159,6 +163,10 @@ class PointerWalk:
         self._text = text
         self.steps = 0
         self.unique_keys = unique_keys  # no object repeats a key (see the module's notes)
+        # Names no object below the root has (with unique_keys): the last place such a key is
+        # written plainly is the root's member, without decoding around it. Set by whoever knows
+        # the tree's shape (the pipeline, for a resource the native gate passed).
+        self.root_only: frozenset[str] = frozenset()
         # Per key name: the offset of its last plain occurrence as a key, -1 when none, None when
         # it cannot be searched for literally.
         self._last_plain: dict[str, int | None] = {}
@@ -272,6 +280,13 @@ class PointerWalk:
         quoted = _quoted(key)
         if quoted is None:
             return None
+        if key in self.root_only:
+            # Its only member in the whole tree is the root's: a key written plainly with its name
+            # (a string opening there, followed by a colon) is that member's key. When none is,
+            # it is written with an escape (or absent), which the searches below tell.
+            last = self._last_plain_key(key)
+            if last is not None and last >= root:
+                return last, self._value_of_key(last + len(quoted))
         from_end = _FROM_END.get(key)
         if from_end:
             got = self._root_from_end(root, key, quoted)

@@ -190,6 +190,16 @@ class PositionIndex:
         self.walk.unique_keys = value
 
     @property
+    def root_only(self) -> frozenset[str]:
+        """Names of members the tree has at its root only (see PointerWalk.root_only)."""
+        return self.walk.root_only
+
+    @root_only.setter
+    def root_only(self, names: frozenset[str]) -> None:
+        # Set by the pipeline for a resource the native gate passed; only the walk uses it.
+        self.walk.root_only = names
+
+    @property
     def text(self) -> str:
         """The source text the positions are in."""
         return self._text

@@ -352,7 +352,12 @@ class Pipeline:
         if gate.residual_needed(res) and self._base_rules_of(version).check_members(res, item.bundle, gate.residual):
             return None
         self._gate_passed = True
-        return gate.notes(res, item.positions.text if item.positions is not None else None)
+        positions = item.positions
+        if positions is not None and not item.pointer and "contained" not in res:
+            # The whole text is this resource (a file, an NDJSON line): where its findings are
+            # written, a root-only name needs no proof that it is the root's (PointerWalk).
+            positions.root_only = gate.root_only(res["resourceType"])
+        return gate.notes(res, positions.text if positions is not None else None)
 
     def _base_findings(self, item: ResourceInput, selection: Selection, gate_tried: bool = False) -> list[RawIssue]:
         """The findings of the base rules of the selected version (none: it conforms), by the
