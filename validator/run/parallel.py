@@ -38,7 +38,7 @@ from validator.load.sources import (
     no_resource,
 )
 from validator.model import ResourceResult
-from validator.run.pipeline import Batch, Collector, Outcome, Pipeline
+from validator.run.pipeline import Batch, Collector, Outcome, Pipeline, ResultStream
 from validator.run.store import ResultStore
 
 CHUNK_LINES = 500  # NDJSON lines per unit: large enough to make sending them cheap
@@ -48,6 +48,7 @@ Unit = tuple[str, int, list[bytes] | None]  # source, first line number, raw lin
 Done = list[Outcome] | Batch
 
 _WORKER: Pipeline | None = None
+_RENDER: Callable[[ResourceResult], object] | None = None  # the stream's render, when the run streams a report
 
 
 def parallel_available() -> bool:
@@ -70,9 +71,9 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _init(pipeline: Pipeline) -> None:
-    global _WORKER
-    _WORKER = pipeline
+def _init(pipeline: Pipeline, render: Callable[[ResourceResult], object] | None = None) -> None:
+    global _WORKER, _RENDER
+    _WORKER, _RENDER = pipeline, render
     _die_with_parent()
     # The parent decides how a run ends: Ctrl-C reaches the whole process group, and the parent
     # terminates its workers (SIGTERM, at its default: the worker ends at once) when it stops.
@@ -89,8 +90,9 @@ def _work(unit: Unit) -> Batch:
         items = load_source(source, pipeline.limits, pipeline.plan)
     else:
         items = ndjson_lines(source, enumerate(raw, start=first), pipeline.limits)
-    # Guarded, as a serial run (run/faults.py); pickled here, so the parent does not have to.
-    return Batch.of(pipeline.outcomes(source, items, 0))
+    # Guarded, as a serial run (run/faults.py); pickled here, so the parent does not have to, and
+    # rendered for the streamed report here, so the parent does not read them back to print them.
+    return Batch.of(pipeline.outcomes(source, items, 0), _RENDER)
 
 
 def _died(pipeline: Pipeline, unit: Unit) -> Done:
@@ -106,16 +108,19 @@ class _Workers:
     """The pool of worker processes, restarted when a worker dies and terminated when the run
     stops early."""
 
-    def __init__(self, pipeline: Pipeline, jobs: int) -> None:
+    def __init__(self, pipeline: Pipeline, jobs: int, render: Callable[[ResourceResult], object] | None) -> None:
         self.pipeline = pipeline
         self.jobs = jobs
+        self.render = render
         self.pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
         global _PARENT
         _PARENT = os.getpid()
         context = multiprocessing.get_context("fork")
-        return ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init, initargs=(self.pipeline,))
+        # Forked: the pipeline and the stream's render are the parent's own objects, not pickled.
+        return ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init,
+                                   initargs=(self.pipeline, self.render))  # fmt: skip
 
     def restart(self) -> None:
         self.stop()
@@ -188,9 +193,11 @@ def run_parallel(
     jobs: int,
     progress: Callable[[int], None] | None,
     prefix: Iterable[ResourceResult] = (),
+    stream: ResultStream | None = None,
 ) -> ResultStore:
-    """Validate the sources with `jobs` processes, results in input order (after `prefix`)."""
-    outcomes = Collector(prefix)
+    """Validate the sources with `jobs` processes, results in input order (after `prefix`), each
+    handed to `stream` as it is collected (the workers render it for the stream)."""
+    outcomes = Collector(prefix, stream)
     chunked = {"source": None, "found": 0}  # the NDJSON file being collected in chunks
 
     def end_of_chunks() -> None:
@@ -232,7 +239,7 @@ def run_parallel(
             return
         take(unit, done)
 
-    workers = _Workers(pipeline, jobs)
+    workers = _Workers(pipeline, jobs, stream.render if stream is not None else None)
     queue: deque[tuple[Unit, Future[Done]]] = deque()
     try:
         for unit in _units(sources, pipeline.limits):
