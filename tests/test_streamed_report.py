@@ -231,3 +231,32 @@ def test_a_worker_that_dies_mid_run_loses_nothing_of_the_streamed_text_and_keeps
     block = out.split("a-bulk.ndjson\n", 1)[1].split("\n\n", 1)[0]
     assert [int(n) for n in re.findall(r"\(entry (\d+)\)", block)] == bulk
     assert {Path(r.source).name for r in run.results} == {p.name for p in tmp_path.iterdir()}
+
+
+def test_the_units_cut_from_an_ndjson_file_hold_its_lines_as_iterating_over_the_file_gives_them(
+    monkeypatch,
+) -> None:
+    import io
+    import random
+    from itertools import islice
+
+    from validator.run import parallel
+
+    def by_iteration(data: bytes) -> list[tuple[int, int, list[bytes]]]:
+        """The units as they were cut before: the file iterated line by line."""
+        numbered = enumerate(io.BytesIO(data), start=1)
+        out = []
+        while chunk := list(islice(numbered, parallel.CHUNK_LINES)):
+            out.append((chunk[0][0], len(chunk), [line for _, line in chunk]))
+        return out
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        monkeypatch.setattr(parallel, "CHUNK_LINES", rng.choice([1, 2, 3, 5, 500]))
+        monkeypatch.setattr(parallel, "_BLOCK", rng.choice([1, 2, 3, 7, 64, 1 << 20]))  # lines across blocks
+        lines = rng.randint(0, 30)
+        pieces = [rng.choice([b"", b"a", b"\r", b"{}" * rng.randint(0, 50), b"\xff"]) for _ in range(lines)]
+        data = b"".join(p + rng.choice([b"\n", b"\r\n", b""]) for p in pieces)
+        units = parallel._line_chunks(io.BytesIO(data))
+        cut = [(first, count, parallel._lines(chunk)) for first, count, chunk in units]
+        assert cut == by_iteration(data), data

@@ -1,9 +1,11 @@
 """--jobs N: validating with N worker processes, results in the same order as with one.
 
 The parent only cuts the work into units: a whole file, or a chunk of raw NDJSON lines (so a
-large NDJSON file spreads over every worker). Workers read, parse and validate; they send back
-results, the checks that wait for the whole run (target profiles, WADO-RS endpoints) and the
-resources such checks may need. The parent runs those last checks, as a serial run does.
+large NDJSON file spreads over every worker), read in blocks and sent as one piece of bytes.
+Workers read (whole files), parse and validate; they send back results (and, when the text
+report streams, each result's lines: report/text.py TextStream), the checks that wait for the
+whole run (target profiles, WADO-RS endpoints) and the resources such checks may need. The parent
+hands the results on in order as they come, and runs those last checks, as a serial run does.
 At most a few units per worker are in flight, so memory stays bounded on any input size.
 
 Workers are forked: they start with the parent's compiled rule packs and need no start-up.
@@ -26,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from itertools import islice
+from typing import BinaryIO
 
 from validator.limits import Limits
 from validator.load.sources import (
@@ -44,7 +46,8 @@ from validator.run.store import ResultStore
 CHUNK_LINES = 500  # NDJSON lines per unit: large enough to make sending them cheap
 IN_FLIGHT = 4  # units per worker queued at a time
 
-Unit = tuple[str, int, list[bytes] | None]  # source, first line number, raw lines (None: the whole file)
+# source, first line number, number of lines, their bytes (None: the whole file)
+Unit = tuple[str, int, int, bytes | None]
 Done = list[Outcome] | Batch
 
 _WORKER: Pipeline | None = None
@@ -84,12 +87,12 @@ def _init(pipeline: Pipeline, render: Callable[[ResourceResult], object] | None 
 def _work(unit: Unit) -> Batch:
     pipeline = _WORKER
     assert pipeline is not None, "worker not initialised"
-    source, first, raw = unit
+    source, first, _, data = unit
     items: Iterator[ResourceInput]
-    if raw is None:
+    if data is None:
         items = load_source(source, pipeline.limits, pipeline.plan)
     else:
-        items = ndjson_lines(source, enumerate(raw, start=first), pipeline.limits)
+        items = ndjson_lines(source, enumerate(_lines(data), start=first), pipeline.limits)
     # Guarded, as a serial run (run/faults.py); pickled here, so the parent does not have to, and
     # rendered for the streamed report here, so the parent does not read them back to print them.
     return Batch.of(pipeline.outcomes(source, items, 0), _RENDER)
@@ -97,10 +100,10 @@ def _work(unit: Unit) -> Batch:
 
 def _died(pipeline: Pipeline, unit: Unit) -> Done:
     """The finding for a unit whose worker died with it, twice (so not by another unit's doing)."""
-    source, first, raw = unit
-    if raw is None:
+    source, first, count, data = unit
+    if data is None:
         return [pipeline.internal_error(source, None, "the worker process validating this file died")]
-    last = first + len(raw) - 1
+    last = first + count - 1
     return [pipeline.internal_error(source, first, f"the worker process validating lines {first} to {last} died")]
 
 
@@ -172,19 +175,63 @@ def worth_parallel(sources: list[str]) -> bool:
 def _units(sources: list[str], limits: Limits) -> Iterator[Unit]:
     for source in sources:
         if not is_ndjson_file(source) or ndjson_size_problem(source, limits) is not None:
-            yield source, 0, None  # the worker reads the whole input (and reports why it cannot)
+            yield source, 0, 0, None  # the worker reads the whole input (and reports why it cannot)
             continue
         chunks = 0
         try:
-            with open(source, "rb") as handle:  # read line by line
-                numbered = enumerate(handle, start=1)
-                while chunk := list(islice(numbered, CHUNK_LINES)):
+            with open(source, "rb") as handle:
+                for first, count, data in _line_chunks(handle):
                     chunks += 1
-                    yield source, chunk[0][0], [line for _, line in chunk]
+                    yield source, first, count, data
         except OSError:
             chunks = 0
         if not chunks:
-            yield source, 0, None  # empty or unreadable: the worker reports it
+            yield source, 0, 0, None  # empty or unreadable: the worker reports it
+
+
+_BLOCK = 1 << 20  # bytes read at a time when cutting an NDJSON file into units
+
+
+def _line_chunks(handle: BinaryIO) -> Iterator[tuple[int, int, bytes]]:
+    """The lines of a file CHUNK_LINES at a time, as iterating over the file gives them (each
+    ends at a newline, the last one may not): (first line number, number of lines, their bytes).
+    Read in blocks, and newlines found by bytes.find: the parent spends next to nothing per line."""
+    buffer = bytearray()
+    first, eof = 1, False
+    end = count = searched = 0  # the end of the lines counted, their number, where to look on
+    while True:
+        if count < CHUNK_LINES:
+            newline = buffer.find(b"\n", searched)
+            if newline >= 0:
+                end = searched = newline + 1
+                count += 1
+                continue
+            searched = len(buffer)  # a long line is searched once, not again at every block
+            if not eof:
+                block = handle.read(_BLOCK)
+                if block:
+                    buffer += block
+                    continue
+                eof = True
+            if end < len(buffer):  # the last line, without a newline
+                end = searched = len(buffer)
+                count += 1
+        if not count:
+            return
+        yield first, count, bytes(buffer[:end])
+        del buffer[:end]
+        first += count
+        end = count = searched = 0
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """The lines of a unit, each with its newline (the last line of a file may have none)."""
+    lines = data.split(b"\n")
+    last = lines.pop()
+    raw = [line + b"\n" for line in lines]
+    if last:
+        raw.append(last)
+    return raw
 
 
 def run_parallel(
@@ -218,9 +265,9 @@ def run_parallel(
                 progress(count)
 
     def take(unit: Unit, done: Done) -> None:
-        if unit[2] is None or unit[0] != chunked["source"]:
+        if unit[3] is None or unit[0] != chunked["source"]:
             end_of_chunks()
-        if unit[2] is not None:
+        if unit[3] is not None:
             chunked.update(source=unit[0], found=chunked["found"] + len(done))
         collect(done)
 
