@@ -260,3 +260,52 @@ def test_the_units_cut_from_an_ndjson_file_hold_its_lines_as_iterating_over_the_
         units = parallel._line_chunks(io.BytesIO(data))
         cut = [(first, count, parallel._lines(chunk)) for first, count, chunk in units]
         assert cut == by_iteration(data), data
+
+
+def test_a_write_that_fails_or_a_result_that_cannot_be_rendered_holds_the_printing_and_the_run_goes_on(
+    tmp_path, monkeypatch
+) -> None:
+    from validator.report import text as text_module
+
+    paths = _inputs(tmp_path, waiting=False)
+    real_result_text = text_module.result_text
+
+    def result_text(result, fail_on):
+        if result.id == "s600":
+            raise RuntimeError("a defect of the text report")
+        return real_result_text(result, fail_on)
+
+    for jobs in (1, 2):
+        for fixed in (False, True):
+            monkeypatch.setattr(text_module, "result_text", result_text)  # in the workers too: forked after
+            validator = Validator(fhir_version="R4")
+            pieces: list[str] = []
+            stream = TextStream(validator.fail_on, False, pieces.append)
+            run = validator.validate_paths(paths, jobs=jobs, stream=stream)
+            index = next(n for n, r in enumerate(run.results) if r.id == "s600")
+            assert stream.held and stream.printed == index
+            if not fixed:
+                with pytest.raises(RuntimeError):  # where the text was printed before it streamed
+                    stream.end(run)
+            monkeypatch.undo()
+            if fixed:  # the rest printed after the run: the same text, nothing lost
+                stream.end(run)
+                assert "".join(pieces) == _text_as_before(run, False)
+
+    # Standard output closed while the run goes on: the run ends, and the text is printed after it
+    # (here the pipe works again: nothing is lost; a closed one fails there, as it did).
+    attempts: list[str] = []
+
+    def write(text: str) -> None:
+        attempts.append(text)
+        if len(attempts) == 2:
+            raise BrokenPipeError
+        pieces.append(text)
+
+    pieces.clear()
+    validator = Validator(fhir_version="R4")
+    stream = TextStream(validator.fail_on, False, write)
+    run = validator.validate_paths(paths, jobs=2, stream=stream)
+    assert stream.held and len(attempts) == 2
+    stream.end(run)
+    assert "".join(pieces) == _text_as_before(run, False)

@@ -145,7 +145,12 @@ class TextStream:
     `render` makes a resource's Listed (a --jobs worker calls it, in the worker); `add` takes it,
     in run order, with `final` False for a result that the end of the run may still change (a
     check that waits for other inputs): from that one on, nothing more is printed during the run,
-    and `end` prints the rest from the run's results, then the notes and the summary."""
+    and `end` prints the rest from the run's results, then the notes and the summary.
+
+    Nothing that goes wrong while printing stops the run: a result the text cannot be made of (a
+    defect) or a write that fails (standard output closed) hold the printing there, the run goes
+    on and its report files are written, and `end` meets the same failure where the text was
+    printed before it was streamed."""
 
     def __init__(self, fail_on: Severity | None, quiet: bool, write: Callable[[str], None]) -> None:
         self.fail_on = fail_on
@@ -153,24 +158,35 @@ class TextStream:
         self.listing = _Listing(quiet)
         self.printed = 0  # results taken (listed or not) before the first that may change
         self.held = False
+        self.unwritten = ""  # the text a write failed on, written again first by `end`
 
-    def render(self, result: ResourceResult) -> Listed:
-        return listed(result, self.fail_on)
+    def render(self, result: ResourceResult) -> Listed | None:
+        try:
+            return listed(result, self.fail_on)
+        except Exception:  # a defect: `end` renders it again, after the run, and fails there
+            return None
 
-    def add(self, item: Listed, final: bool = True) -> None:
+    def add(self, item: Listed | None, final: bool = True) -> None:
         if self.held:
             return
-        if not final:
+        if item is None or not final:
             self.held = True
             return
         self.listing.add(*item)
         self.printed += 1
         if self.listing.full():
-            self.write(self.listing.take())
+            text = self.listing.take()
+            try:
+                self.write(text)
+            except OSError:
+                self.unwritten, self.held = text, True
 
     def end(self, run: RunResult) -> None:
         """Print what is left: the results not printed yet (as the run has them), then the notes
         and the summary line."""
+        if self.unwritten:
+            self.write(self.unwritten)
+            self.unwritten = ""
         results = run.results
         # A store (run/store.py) reads from there on; else they are in memory.
         start = getattr(results, "iter_from", None)
