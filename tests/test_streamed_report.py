@@ -270,10 +270,10 @@ def test_a_write_that_fails_or_a_result_that_cannot_be_rendered_holds_the_printi
     paths = _inputs(tmp_path, waiting=False)
     real_result_text = text_module.result_text
 
-    def result_text(result, fail_on):
+    def result_text(result, fail_on, fails=None):
         if result.id == "s600":
             raise RuntimeError("a defect of the text report")
-        return real_result_text(result, fail_on)
+        return real_result_text(result, fail_on, fails)
 
     for jobs in (1, 2):
         for fixed in (False, True):
@@ -309,3 +309,17 @@ def test_a_write_that_fails_or_a_result_that_cannot_be_rendered_holds_the_printi
     assert stream.held and len(attempts) == 2
     stream.end(run)
     assert "".join(pieces) == _text_as_before(run, False)
+
+
+def test_lines_escaped_at_once_for_the_terminal_are_the_lines_escaped_one_by_one() -> None:
+    import random
+
+    from validator.report.safe_text import terminal_lines
+
+    alphabet = ["a", " ", "~", "é", "\u4e2d", "\U0001f600", "\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9f",
+                "\xa0", "\u200e", "\u2028", "\u202e", "\u2066", "\udcff", "\ud800", "\ufeff"]  # fmt: skip
+    rng = random.Random(3)
+    for _ in range(20_000):
+        lines = ["".join(rng.choices(alphabet, weights=[40, 20, 5, *([1] * 19)], k=rng.randint(0, 8)))
+                 for _ in range(rng.randint(1, 5))]  # fmt: skip
+        assert terminal_lines(lines) == "".join(terminal(line) + "\n" for line in lines), lines

@@ -9,7 +9,7 @@ from itertools import islice
 
 from validator.model import ResourceResult, RunResult, Severity
 from validator.report.reporter import Reporter
-from validator.report.safe_text import terminal
+from validator.report.safe_text import terminal, terminal_lines
 
 _LABELS = {Severity.FATAL: "FATAL", Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFORMATION: "info"}
 
@@ -45,15 +45,17 @@ def summary_line(run: RunResult) -> str:
             f"Result: {s['status'].upper()} (fail on {s['failOn']})")  # fmt: skip
 
 
-def result_text(result: ResourceResult, fail_on: Severity | None) -> str:
+def result_text(result: ResourceResult, fail_on: Severity | None, fails: bool | None = None) -> str:
     """The lines of one resource in the listing (its status, then each finding), escaped: what a
-    --jobs worker renders for the parent to print (TextStream)."""
-    status = {"fail": "FAIL", "pass": "ok", "not-validated": "NOT VALIDATED"}[result.status(fail_on)]
+    --jobs worker renders for the parent to print (TextStream). `fails`: result.fails(fail_on)."""
+    if fails is None:
+        fails = result.fails(fail_on)
+    # As result.status(fail_on), from `fails`.
+    status = "FAIL" if fails else "ok" if result.not_validated is None else "NOT VALIDATED"
     version = f"FHIR {result.fhir_version}" if result.fhir_version else ""
     profiles = f"  profiles: {', '.join(p.rsplit('/', 1)[-1] for p in result.profiles)}" if result.profiles else ""
-    lines = [f"  {status:<4} {result.label}  {version}{profiles}".rstrip(), *_issue_lines(result)]
     # Each line is escaped whole: payload text (values, ids, file names) is in most of them.
-    return "".join([terminal(line) + "\n" for line in lines])
+    return terminal_lines([f"  {status:<4} {result.label}  {version}{profiles}".rstrip(), *_issue_lines(result)])
 
 
 # A resource as the listing needs it: its source (a block per file), whether it fails (--quiet
@@ -63,7 +65,8 @@ Listed = tuple[str, bool, str]
 
 
 def listed(result: ResourceResult, fail_on: Severity | None) -> Listed:
-    return result.source, result.fails(fail_on), result_text(result, fail_on)
+    fails = result.fails(fail_on)
+    return result.source, fails, result_text(result, fail_on, fails)
 
 
 _NO_SOURCE = object()  # the source before the first resource: any source starts a block
