@@ -146,15 +146,19 @@ class Batch:
 
     @classmethod
     def of(cls, outcomes: Iterable[Outcome], render: Callable[[ResourceResult], object] | None = None) -> Batch:
-        batch = cls([], Tally(), [], [], [] if render is not None else None)
+        batch = cls([], Tally(), [], [])
+        results = []
         for n, outcome in enumerate(outcomes):
-            batch.results.append(pickle.dumps(outcome.result, pickle.HIGHEST_PROTOCOL))
+            results.append(outcome.result)
             batch.tally.add(outcome.result)
             if outcome.waiting is not None:
                 batch.waiting.append((n, outcome.waiting))
             batch.remembered.extend(outcome.remembered)
-            if render is not None:
-                batch.listed.append(render(outcome.result))  # type: ignore[union-attr]
+        # Pickled and rendered once the unit is validated, each in a loop of its own: between two
+        # validations the same work costs twice as much (the caches hold the validation's code).
+        batch.results = [pickle.dumps(r, pickle.HIGHEST_PROTOCOL) for r in results]
+        if render is not None:
+            batch.listed = [render(r) for r in results]
         return batch
 
     def __len__(self) -> int:
