@@ -323,3 +323,16 @@ def test_lines_escaped_at_once_for_the_terminal_are_the_lines_escaped_one_by_one
         lines = ["".join(rng.choices(alphabet, weights=[40, 20, 5, *([1] * 19)], k=rng.randint(0, 8)))
                  for _ in range(rng.randint(1, 5))]  # fmt: skip
         assert terminal_lines(lines) == "".join(terminal(line) + "\n" for line in lines), lines
+
+
+def test_the_streamed_text_is_coloured_as_the_text_printed_after_the_run(tmp_path) -> None:
+    from validator.report.text import colorize
+
+    paths = _inputs(tmp_path, waiting=False)
+    run = Validator(fhir_version="R4").validate_paths(paths)
+    for jobs in ("1", "2"):
+        for quiet in ([], ["-q"]):
+            code, out = _cli([*paths, "--fhir-version", "R4", "--jobs", jobs, "--color", "always", *quiet])
+            assert code == 1
+            assert out == colorize(_text_as_before(run, bool(quiet)))
+            assert "\x1b[1;31mFAIL\x1b[0m" in out
