@@ -27,7 +27,7 @@ from validator.load.discovery import Discovered, Walker, find_root
 from validator.load.sources import ResourceInput, load_source
 from validator.model import Issue, ResourceResult, RunResult, Severity
 from validator.rule_ids import implements
-from validator.run.pipeline import Collector, Pipeline
+from validator.run.pipeline import Collector, Pipeline, ResultStream
 from validator.run.rule_table import RuleEntry, check_implementations, rule_table
 from validator.run.store import ResultStore, stored
 from validator.run.waivers import Ignore, drop, resolve_severities
@@ -169,13 +169,22 @@ class Validator:
         return Walker(self.root, self.exclude, self.limits.max_bytes).discover(list(paths), as_discovered)
 
     def validate_paths(
-        self, paths: Iterable[str] | Discovered, progress: Callable[[int], None] | None = None, jobs: int = 1
+        self,
+        paths: Iterable[str] | Discovered,
+        progress: Callable[[int], None] | None = None,
+        jobs: int = 1,
+        stream: ResultStream | None = None,
     ) -> RunResult:
         """Files, directories, globs or '-' (or what `discover` found). Raises InputError when a
         path names nothing. `progress` is called with the number of resources validated so far.
-        With jobs > 1 the resources are validated by that many processes (same results, same order)."""
+        With jobs > 1 the resources are validated by that many processes (same results, same order).
+        `stream` takes each result in run order as the run goes on (run/pipeline.py ResultStream:
+        the command line prints the text report so); none when findings are waived (rules
+        switched off, ignored paths), which happens after the run."""
         found = paths if isinstance(paths, Discovered) else self.discover(paths)
-        results = self._run(found.files, progress, jobs, prefix=self._dicom_file_results())
+        if self.off or self.ignores:
+            stream = None
+        results = self._run(found.files, progress, jobs, prefix=self._dicom_file_results(), stream=stream)
         return self.run(results, notes=found.skipped)
 
     def run(self, results: Iterable[ResourceResult], notes: Iterable[str] = ()) -> RunResult:
@@ -203,6 +212,7 @@ class Validator:
         progress: Callable[[int], None] | None = None,
         jobs: int = 1,
         prefix: Iterable[ResourceResult] = (),
+        stream: ResultStream | None = None,
     ) -> ResultStore:
         """Validate every resource of the sources, then the checks that needed the whole run."""
         self.profile_set  # noqa: B018 - target checks need to know the profiles before reading
@@ -211,8 +221,8 @@ class Validator:
             from validator.run.parallel import parallel_available, run_parallel, worth_parallel
 
             if parallel_available() and worth_parallel(sources):
-                return run_parallel(self.pipeline, sources, jobs, progress, prefix)
-        outcomes = Collector(prefix)
+                return run_parallel(self.pipeline, sources, jobs, progress, prefix, stream)
+        outcomes = Collector(prefix, stream)
         for source in sources:
             # Guarded: a defect of the validator on one input is a finding for it (run/faults.py).
             for outcome in self.pipeline.outcomes(source, load_source(source, self.limits, self.plan), len(outcomes)):

@@ -25,6 +25,7 @@ from validator.limits import DEFAULT as DEFAULT_LIMITS
 from validator.limits import Limits
 from validator.model import RunResult, Severity
 from validator.report import REPORTERS, Reporter
+from validator.report.text import TextStream
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BROKEN = 0, 1, 2, 3
 
@@ -245,19 +246,36 @@ def _check_console(fmt: str, reports: Reports) -> None:
         raise _usage_error(f"--format {fmt} and {to_stdout[0]} - both write to standard output")
 
 
-def _console(run: RunResult, fmt: str, quiet: bool, color: Color, reports: Reports) -> None:
+def _text_writer(color: Color, reports: Reports) -> Callable[[str], None]:
+    """How the text report is printed: on stderr when a report is written to stdout, coloured
+    for a terminal."""
+    reporter = REPORTERS["text"]
+    to_stderr = any(str(path) == "-" for _, _, path in reports)
+    paint = reporter.colorize if reporter.colorize is not None and _use_color(color, to_stderr) else None
+
+    def write(out: str) -> None:
+        typer.echo(paint(out) if paint else out, nl=False, err=to_stderr, color=True)
+
+    return write
+
+
+def _console(run: RunResult, fmt: str, quiet: bool, color: Color, reports: Reports,
+             stream: TextStream | None = None) -> None:  # fmt: skip
     """The console: the text summary (on stderr when a report is written to stdout), or the
-    format --format names, on stdout."""
+    format --format names, on stdout. `stream`: the text report printed while the run went on,
+    which prints the rest."""
     reporter = REPORTERS[fmt]
     if fmt != "text":
         for piece in reporter.file_chunks(run):  # write(), not writelines(): wrappers of stdout see only write
             sys.stdout.buffer.write(piece)
         sys.stdout.flush()
         return
-    to_stderr = any(str(path) == "-" for _, _, path in reports)
-    paint = reporter.colorize if reporter.colorize is not None and _use_color(color, to_stderr) else None
+    if stream is not None:
+        stream.end(run)
+        return
+    write = _text_writer(color, reports)
     for out in reporter.text_chunks(run, quiet):  # printed as rendered: a long run is never whole in memory
-        typer.echo(paint(out) if paint else out, nl=False, err=to_stderr, color=True)
+        write(out)
 
 
 def _version(value: bool) -> None:
@@ -486,14 +504,19 @@ def validate(
     # before validating: a usage error costs nothing then (the baseline is written like a report)
     baseline_out = [("--write-baseline", None, write_baseline)] if write_baseline is not None else []
     _check_reports([*reports, *baseline_out], found.files)  # type: ignore[list-item]
+    # The text report is printed as the results come (a --jobs run prints while its workers work),
+    # unless a baseline changes them after the run, or a progress bar holds the terminal.
+    stream = TextStream(threshold, quiet, _text_writer(color, reports)) if fmt.value == "text" else None
     with Progress(enabled=not quiet and fmt.value == "text") as progress:
-        run: RunResult = validator.validate_paths(found, progress=progress, jobs=jobs or os.cpu_count() or 1)
+        streamed = stream if accepted is None and not progress.enabled else None
+        run: RunResult = validator.validate_paths(found, progress=progress, jobs=jobs or os.cpu_count() or 1,
+                                                  stream=streamed)  # fmt: skip
     if write_baseline is not None:
         _write_file("--write-baseline", write_baseline, render_baseline(run).encode("utf-8"))
     if accepted is not None:
         run = accepted.apply(run)
     written = _write_reports(run, reports, debug)
-    _console(run, fmt.value, quiet, color, reports)
+    _console(run, fmt.value, quiet, color, reports, stream)
     raise typer.Exit(_exit_code(run, run.failed, written))
 
 

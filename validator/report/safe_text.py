@@ -16,7 +16,9 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 # C0 and C1 controls, DEL, lone surrogates, and the characters that reorder or break lines of a
 # terminal's display (bidirectional overrides and isolates, the Unicode line separators).
-_TERMINAL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_BUT_NEWLINE = "\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_TERMINAL_UNSAFE = re.compile(f"[\n{_BUT_NEWLINE}]")
+_UNSAFE_BUT_NEWLINE = re.compile(f"[{_BUT_NEWLINE}]")
 
 # What XML 1.0 does not allow in a document at all (https://www.w3.org/TR/xml/#charsets).
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -36,6 +38,19 @@ def _visible(match: re.Match[str]) -> str:
 def terminal(text: str) -> str:
     """One line of terminal output: no character that a terminal would act on rather than show."""
     return _TERMINAL_UNSAFE.sub(_visible, text)
+
+
+def terminal_lines(lines: list[str]) -> str:
+    """Lines of terminal output, each made harmless as `terminal` makes it and ended by a newline:
+    in one search when none needs it (most lines of a report), rather than one per line."""
+    text = "\n".join(lines)
+    if text.count("\n") == len(lines) - 1:  # no newline inside a line
+        if text.isascii():  # what is unsafe in ASCII is what str.isprintable refuses there
+            if text.replace("\n", " ").isprintable():
+                return text + "\n"
+        elif _UNSAFE_BUT_NEWLINE.search(text) is None:
+            return text + "\n"
+    return "".join([terminal(line) + "\n" for line in lines])
 
 
 def xml_text(text: str) -> str:

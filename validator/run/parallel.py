@@ -1,9 +1,11 @@
 """--jobs N: validating with N worker processes, results in the same order as with one.
 
 The parent only cuts the work into units: a whole file, or a chunk of raw NDJSON lines (so a
-large NDJSON file spreads over every worker). Workers read, parse and validate; they send back
-results, the checks that wait for the whole run (target profiles, WADO-RS endpoints) and the
-resources such checks may need. The parent runs those last checks, as a serial run does.
+large NDJSON file spreads over every worker), read in blocks and sent as one piece of bytes.
+Workers read (whole files), parse and validate; they send back results (and, when the text
+report streams, each result's lines: report/text.py TextStream), the checks that wait for the
+whole run (target profiles, WADO-RS endpoints) and the resources such checks may need. The parent
+hands the results on in order as they come, and runs those last checks, as a serial run does.
 At most a few units per worker are in flight, so memory stays bounded on any input size.
 
 Workers are forked: they start with the parent's compiled rule packs and need no start-up.
@@ -26,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from itertools import islice
+from typing import BinaryIO
 
 from validator.limits import Limits
 from validator.load.sources import (
@@ -38,16 +40,18 @@ from validator.load.sources import (
     no_resource,
 )
 from validator.model import ResourceResult
-from validator.run.pipeline import Batch, Collector, Outcome, Pipeline
+from validator.run.pipeline import Batch, Collector, Outcome, Pipeline, ResultStream
 from validator.run.store import ResultStore
 
 CHUNK_LINES = 500  # NDJSON lines per unit: large enough to make sending them cheap
 IN_FLIGHT = 4  # units per worker queued at a time
 
-Unit = tuple[str, int, list[bytes] | None]  # source, first line number, raw lines (None: the whole file)
+# source, first line number, number of lines, their bytes (None: the whole file)
+Unit = tuple[str, int, int, bytes | None]
 Done = list[Outcome] | Batch
 
 _WORKER: Pipeline | None = None
+_RENDER: Callable[[ResourceResult], object] | None = None  # the stream's render, when the run streams a report
 
 
 def parallel_available() -> bool:
@@ -70,9 +74,9 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _init(pipeline: Pipeline) -> None:
-    global _WORKER
-    _WORKER = pipeline
+def _init(pipeline: Pipeline, render: Callable[[ResourceResult], object] | None = None) -> None:
+    global _WORKER, _RENDER
+    _WORKER, _RENDER = pipeline, render
     _die_with_parent()
     # The parent decides how a run ends: Ctrl-C reaches the whole process group, and the parent
     # terminates its workers (SIGTERM, at its default: the worker ends at once) when it stops.
@@ -83,22 +87,23 @@ def _init(pipeline: Pipeline) -> None:
 def _work(unit: Unit) -> Batch:
     pipeline = _WORKER
     assert pipeline is not None, "worker not initialised"
-    source, first, raw = unit
+    source, first, _, data = unit
     items: Iterator[ResourceInput]
-    if raw is None:
+    if data is None:
         items = load_source(source, pipeline.limits, pipeline.plan)
     else:
-        items = ndjson_lines(source, enumerate(raw, start=first), pipeline.limits)
-    # Guarded, as a serial run (run/faults.py); pickled here, so the parent does not have to.
-    return Batch.of(pipeline.outcomes(source, items, 0))
+        items = ndjson_lines(source, enumerate(_lines(data), start=first), pipeline.limits)
+    # Guarded, as a serial run (run/faults.py); pickled here, so the parent does not have to, and
+    # rendered for the streamed report here, so the parent does not read them back to print them.
+    return Batch.of(pipeline.outcomes(source, items, 0), _RENDER)
 
 
 def _died(pipeline: Pipeline, unit: Unit) -> Done:
     """The finding for a unit whose worker died with it, twice (so not by another unit's doing)."""
-    source, first, raw = unit
-    if raw is None:
+    source, first, count, data = unit
+    if data is None:
         return [pipeline.internal_error(source, None, "the worker process validating this file died")]
-    last = first + len(raw) - 1
+    last = first + count - 1
     return [pipeline.internal_error(source, first, f"the worker process validating lines {first} to {last} died")]
 
 
@@ -106,16 +111,19 @@ class _Workers:
     """The pool of worker processes, restarted when a worker dies and terminated when the run
     stops early."""
 
-    def __init__(self, pipeline: Pipeline, jobs: int) -> None:
+    def __init__(self, pipeline: Pipeline, jobs: int, render: Callable[[ResourceResult], object] | None) -> None:
         self.pipeline = pipeline
         self.jobs = jobs
+        self.render = render
         self.pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
         global _PARENT
         _PARENT = os.getpid()
         context = multiprocessing.get_context("fork")
-        return ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init, initargs=(self.pipeline,))
+        # Forked: the pipeline and the stream's render are the parent's own objects, not pickled.
+        return ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init,
+                                   initargs=(self.pipeline, self.render))  # fmt: skip
 
     def restart(self) -> None:
         self.stop()
@@ -167,19 +175,63 @@ def worth_parallel(sources: list[str]) -> bool:
 def _units(sources: list[str], limits: Limits) -> Iterator[Unit]:
     for source in sources:
         if not is_ndjson_file(source) or ndjson_size_problem(source, limits) is not None:
-            yield source, 0, None  # the worker reads the whole input (and reports why it cannot)
+            yield source, 0, 0, None  # the worker reads the whole input (and reports why it cannot)
             continue
         chunks = 0
         try:
-            with open(source, "rb") as handle:  # read line by line
-                numbered = enumerate(handle, start=1)
-                while chunk := list(islice(numbered, CHUNK_LINES)):
+            with open(source, "rb") as handle:
+                for first, count, data in _line_chunks(handle):
                     chunks += 1
-                    yield source, chunk[0][0], [line for _, line in chunk]
+                    yield source, first, count, data
         except OSError:
             chunks = 0
         if not chunks:
-            yield source, 0, None  # empty or unreadable: the worker reports it
+            yield source, 0, 0, None  # empty or unreadable: the worker reports it
+
+
+_BLOCK = 1 << 20  # bytes read at a time when cutting an NDJSON file into units
+
+
+def _line_chunks(handle: BinaryIO) -> Iterator[tuple[int, int, bytes]]:
+    """The lines of a file CHUNK_LINES at a time, as iterating over the file gives them (each
+    ends at a newline, the last one may not): (first line number, number of lines, their bytes).
+    Read in blocks, and newlines found by bytes.find: the parent spends next to nothing per line."""
+    buffer = bytearray()
+    first, eof = 1, False
+    end = count = searched = 0  # the end of the lines counted, their number, where to look on
+    while True:
+        if count < CHUNK_LINES:
+            newline = buffer.find(b"\n", searched)
+            if newline >= 0:
+                end = searched = newline + 1
+                count += 1
+                continue
+            searched = len(buffer)  # a long line is searched once, not again at every block
+            if not eof:
+                block = handle.read(_BLOCK)
+                if block:
+                    buffer += block
+                    continue
+                eof = True
+            if end < len(buffer):  # the last line, without a newline
+                end = searched = len(buffer)
+                count += 1
+        if not count:
+            return
+        yield first, count, bytes(buffer[:end])
+        del buffer[:end]
+        first += count
+        end = count = searched = 0
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """The lines of a unit, each with its newline (the last line of a file may have none)."""
+    lines = data.split(b"\n")
+    last = lines.pop()
+    raw = [line + b"\n" for line in lines]
+    if last:
+        raw.append(last)
+    return raw
 
 
 def run_parallel(
@@ -188,9 +240,11 @@ def run_parallel(
     jobs: int,
     progress: Callable[[int], None] | None,
     prefix: Iterable[ResourceResult] = (),
+    stream: ResultStream | None = None,
 ) -> ResultStore:
-    """Validate the sources with `jobs` processes, results in input order (after `prefix`)."""
-    outcomes = Collector(prefix)
+    """Validate the sources with `jobs` processes, results in input order (after `prefix`), each
+    handed to `stream` as it is collected (the workers render it for the stream)."""
+    outcomes = Collector(prefix, stream)
     chunked = {"source": None, "found": 0}  # the NDJSON file being collected in chunks
 
     def end_of_chunks() -> None:
@@ -211,9 +265,9 @@ def run_parallel(
                 progress(count)
 
     def take(unit: Unit, done: Done) -> None:
-        if unit[2] is None or unit[0] != chunked["source"]:
+        if unit[3] is None or unit[0] != chunked["source"]:
             end_of_chunks()
-        if unit[2] is not None:
+        if unit[3] is not None:
             chunked.update(source=unit[0], found=chunked["found"] + len(done))
         collect(done)
 
@@ -232,7 +286,7 @@ def run_parallel(
             return
         take(unit, done)
 
-    workers = _Workers(pipeline, jobs)
+    workers = _Workers(pipeline, jobs, stream.render if stream is not None else None)
     queue: deque[tuple[Unit, Future[Done]]] = deque()
     try:
         for unit in _units(sources, pipeline.limits):

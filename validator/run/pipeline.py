@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import cache, partial
+from typing import Protocol
 
 from validator import rule_ids as R
 from validator.compile.catalog import plan_for
@@ -64,15 +65,31 @@ class Outcome:
     remembered: list[tuple[str, Remembered]]
 
 
+class ResultStream(Protocol):
+    """What takes the results of a run in run order while it goes on (report/text.py TextStream
+    prints them): `render` makes what it needs of a result (a --jobs worker calls it, so the
+    parent need not read the result back; it must pickle), `add` takes that, with `final` False
+    for a result the end of the run may still change (checks waiting for other inputs)."""
+
+    def render(self, result: ResourceResult) -> object: ...
+
+    def add(self, item: object, final: bool = True) -> None: ...
+
+
 class Collector:
     """The outcomes of a run as they come: each result goes to the store (memory stays flat),
-    and only what the end-of-run checks need is kept here: the resources waiting for them and
-    the facts other resources left for them."""
+    and to the stream if there is one; only what the end-of-run checks need is kept here: the
+    resources waiting for them and the facts other resources left for them."""
 
-    def __init__(self, results: Iterable[ResourceResult] = ()) -> None:
-        self.results = ResultStore(results)
+    def __init__(self, results: Iterable[ResourceResult] = (), stream: ResultStream | None = None) -> None:
+        self.results = ResultStore()
+        self.stream = stream
         self.waiting: list[Waiting] = []
         self.index: dict[str, Remembered] = {}
+        for result in results:
+            self.results.append(result)
+            if stream is not None:
+                stream.add(stream.render(result))
 
     @classmethod
     def of(cls, outcomes: Iterable[Outcome]) -> Collector:
@@ -88,9 +105,12 @@ class Collector:
         for key, facts in outcome.remembered:
             self.index.setdefault(key, facts)
         self.results.append(outcome.result)
+        if self.stream is not None:
+            self.stream.add(self.stream.render(outcome.result), outcome.waiting is None)
 
     def add_batch(self, batch: Batch) -> None:
-        """The outcomes of a --jobs worker's unit, their results pickled by the worker."""
+        """The outcomes of a --jobs worker's unit, their results pickled by the worker (and
+        rendered for the stream, if the worker was given its `render`)."""
         base = len(self.results)
         for offset, waiting in batch.waiting:
             waiting.index = base + offset
@@ -98,6 +118,15 @@ class Collector:
         for key, facts in batch.remembered:
             self.index.setdefault(key, facts)
         self.results.extend_pickled(batch.results, batch.tally)
+        stream = self.stream
+        if stream is None:
+            return
+        listed = batch.listed
+        if listed is None:  # not rendered by the worker: read back here
+            listed = [stream.render(self.results[base + n]) for n in range(len(batch))]
+        held = {offset for offset, _ in batch.waiting}
+        for n, item in enumerate(listed):
+            stream.add(item, n not in held)
 
     def __len__(self) -> int:
         return len(self.results)
@@ -106,22 +135,30 @@ class Collector:
 @dataclass(slots=True)
 class Batch:
     """Outcomes as a --jobs worker sends them: each result pickled once, in the worker, with the
-    counts of the summary; the checks that wait for the end of the run as objects."""
+    counts of the summary; the checks that wait for the end of the run as objects; and, when the
+    run streams its report, each result as the stream's `render` made it."""
 
     results: list[bytes]
     tally: Tally
     waiting: list[tuple[int, Waiting]]  # (place in the batch, the waiting checks)
     remembered: list[tuple[str, Remembered]]
+    listed: list[object] | None = None
 
     @classmethod
-    def of(cls, outcomes: Iterable[Outcome]) -> Batch:
+    def of(cls, outcomes: Iterable[Outcome], render: Callable[[ResourceResult], object] | None = None) -> Batch:
         batch = cls([], Tally(), [], [])
+        results = []
         for n, outcome in enumerate(outcomes):
-            batch.results.append(pickle.dumps(outcome.result, pickle.HIGHEST_PROTOCOL))
+            results.append(outcome.result)
             batch.tally.add(outcome.result)
             if outcome.waiting is not None:
                 batch.waiting.append((n, outcome.waiting))
             batch.remembered.extend(outcome.remembered)
+        # Pickled and rendered once the unit is validated, each in a loop of its own: between two
+        # validations the same work costs twice as much (the caches hold the validation's code).
+        batch.results = [pickle.dumps(r, pickle.HIGHEST_PROTOCOL) for r in results]
+        if render is not None:
+            batch.listed = [render(r) for r in results]
         return batch
 
     def __len__(self) -> int:

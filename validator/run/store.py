@@ -27,7 +27,9 @@ class ResultStore(Sequence[ResourceResult]):
     def __init__(self, results: Iterable[ResourceResult] = (), in_memory: int | None = None) -> None:
         self.tally = Tally()
         self._in_memory = IN_MEMORY if in_memory is None else in_memory
-        self._memory: list[ResourceResult] = []
+        # Kept in memory; a result a --jobs worker pickled stays so until it is read (a run whose
+        # report was printed as it went on may never read it).
+        self._memory: list[ResourceResult | bytes] = []
         self._spool: IO[bytes] | None = None
         self._offsets = array("q")  # where each spooled result starts; its end is the next start
         self._end = 0
@@ -54,7 +56,7 @@ class ResultStore(Sequence[ResourceResult]):
         self.tally.merge(tally)
         for data in blobs:
             if self._spool is None and len(self._memory) < self._in_memory:
-                self._memory.append(pickle.loads(data))
+                self._memory.append(data)
                 continue
             if self._spool is None:
                 self._spool = tempfile.TemporaryFile(prefix="imaging-validator-results-")  # noqa: SIM115 - as long as the store
@@ -91,7 +93,7 @@ class ResultStore(Sequence[ResourceResult]):
         if not 0 <= index < len(self):
             raise IndexError("result index out of range")
         if index < len(self._memory):
-            return self._memory[index]
+            return self._held(index)
         if index in self._replaced:
             return self._replaced[index]
         n = index - len(self._memory)
@@ -99,12 +101,18 @@ class ResultStore(Sequence[ResourceResult]):
         return pickle.loads(self._read(self._offsets[n], end - self._offsets[n]))
 
     def __iter__(self) -> Iterator[ResourceResult]:
-        yield from self._memory
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Iterator[ResourceResult]:
+        """The results from the one at `start` on (a report that printed the first ones while the
+        run went on prints the rest), without reading those before it back."""
+        for index in range(start, len(self._memory)):
+            yield self._held(index)
         if self._spool is None:
             return
         base = len(self._memory)
         count = len(self._offsets)
-        n = 0
+        n = max(start - base, 0)
         while n < count:
             # One read for as many whole results as fit in a block (at least one).
             start = self._offsets[n]
@@ -120,6 +128,12 @@ class ResultStore(Sequence[ResourceResult]):
                 end = self._offsets[k + 1] if k + 1 < count else self._end
                 yield pickle.loads(block[self._offsets[k] - start : end - start])
             n = last + 1
+
+    def _held(self, index: int) -> ResourceResult:
+        result = self._memory[index]
+        if isinstance(result, bytes):
+            result = self._memory[index] = pickle.loads(result)
+        return result
 
     def _read(self, offset: int, size: int) -> bytes:
         assert self._spool is not None
