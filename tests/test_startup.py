@@ -62,3 +62,34 @@ def test_the_xml_escape_refuses_exactly_the_code_points_xml_does_not_allow() -> 
     assert safe_text._XML_ILLEGAL.findall(every) == allowed.findall(every)
     assert len(allowed.findall(every)) == 2079  # 29 controls, 2,048 surrogates, U+FFFE and U+FFFF
     assert safe_text.xml_text("a\x00b\ufffe\ud800\U0001f600\t") == "a\\x00b\\ufffe\\ud800\U0001f600\t"
+
+
+GC_PROBE = """
+import gc, sys
+from validator import api
+seen = []
+validate_paths = api.Validator.validate_paths
+def spy(self, *args, **kwargs):
+    seen.append((gc.isenabled(), gc.get_freeze_count() > 0))
+    return validate_paths(self, *args, **kwargs)
+api.Validator.validate_paths = spy
+from validator.cli import main
+try:
+    main()
+finally:
+    print(seen, gc.isenabled(), file=sys.stderr)
+"""
+
+
+def test_validate_collects_garbage_while_it_validates_with_what_start_up_made_frozen(tmp_path) -> None:
+    """`imaging-validator validate` pauses the collector while it starts (start-up frees next to
+    nothing) and resumes it, start-up's objects frozen, before the first resource: a long run
+    collects as it did. The output is the same as with the collector left alone."""
+    payload = tmp_path / "study.json"
+    payload.write_text(json.dumps(BASES["study"]))
+    args = ["validate", str(payload), "--format", "json"]
+    done = subprocess.run([sys.executable, "-c", GC_PROBE, *args], capture_output=True, text=True, timeout=300)
+    assert done.stderr.strip().splitlines()[-1] == "[(True, True)] True"
+    plain = subprocess.run([sys.executable, "-c", "from validator.cli import app; app()", *args],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert (done.returncode, done.stdout) == (plain.returncode, plain.stdout) and done.returncode == 0
