@@ -93,3 +93,41 @@ def test_validate_collects_garbage_while_it_validates_with_what_start_up_made_fr
     plain = subprocess.run([sys.executable, "-c", "from validator.cli import app; app()", *args],
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert (done.returncode, done.stdout) == (plain.returncode, plain.stdout) and done.returncode == 0
+
+
+def _plain(value: object) -> object:
+    """A parameter's attribute as a comparable value: types by their settings, functions by name."""
+    if callable(value) and hasattr(value, "__qualname__"):
+        return value.__qualname__
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return type(value).__name__, {k: _plain(v) for k, v in vars(value).items()}
+    return value
+
+
+def _options(command) -> list[object]:
+    return [_plain(p) for p in command.params]
+
+
+def test_validate_is_built_alike_from_its_evaluated_annotations_and_from_their_text() -> None:
+    """The validate command carries its annotations evaluated (typer would compile their text again
+    at every start): typer builds the same options, types and defaults as from the text."""
+    import functools
+
+    import typer
+    import typer.main
+
+    from validator import cli
+
+    def as_text(**kwargs):
+        return cli.validate(**kwargs)
+
+    functools.update_wrapper(as_text, cli.validate.__wrapped__)  # the source text of each annotation
+    as_text.__signature__ = cli.validate.__signature__  # type: ignore[attr-defined]
+    assert any(isinstance(a, str) for a in as_text.__annotations__.values())
+    assert not any(isinstance(a, str) for a in cli.validate.__annotations__.values())
+    text_app = typer.Typer(add_completion=False)
+    text_app.callback()(cli.main_options)
+    text_app.command()(as_text)
+    built = typer.main.get_command(cli._validate_only()).commands["validate"]  # type: ignore[attr-defined]
+    from_text = typer.main.get_command(text_app).commands["validate"]  # type: ignore[attr-defined]
+    assert len(_options(built)) > 35 and _options(built) == _options(from_text)
