@@ -131,3 +131,49 @@ def test_validate_is_built_alike_from_its_evaluated_annotations_and_from_their_t
     built = typer.main.get_command(cli._validate_only()).commands["validate"]  # type: ignore[attr-defined]
     from_text = typer.main.get_command(text_app).commands["validate"]  # type: ignore[attr-defined]
     assert len(_options(built)) > 35 and _options(built) == _options(from_text)
+
+
+def _element_defs(structure, found: dict) -> dict:
+    for ed in structure.elements:
+        found[ed.path] = ed
+        if ed.children is not None:
+            _element_defs(ed.children, found)
+    return found
+
+
+def test_an_element_has_children_in_the_plan_exactly_when_some_element_lies_under_it() -> None:
+    """compile_plan tells an element with children by a set of the paths elements lie under (it
+    scanned every key for `path.` at each element, quadratic in a structure's elements): each
+    version's plan gives children to the same elements as the scan, and a grandchild declared
+    without its parent still gives its grandparent children."""
+    from validator.compile.catalog import plan_for
+    from validator.compile.packs import Pack, load_pack
+    from validator.compile.plan import _Compiler, pack_files
+    from validator.resources import rules_dir
+    from validator.versions import VERSIONS
+
+    for version in VERSIONS.values():
+        root = rules_dir()
+        packs = [load_pack(f) for f in [root / "core.yaml", *pack_files(root / version.ruleset)]]
+        defs = {}
+        for structure in plan_for(version).structures.values():
+            _element_defs(structure, defs)
+        checked = 0
+        for pack in packs:
+            for sname, raw in (pack.data.get("structures") or {}).items():
+                keys = list(raw["elements"])
+                for rel in keys:
+                    ed = defs.get(f"{sname}.{rel}")
+                    if ed is not None:
+                        checked += 1
+                        assert (ed.children is not None) == any(k.startswith(rel + ".") for k in keys), ed.path
+        assert checked > 300, version
+    core = load_pack(rules_dir() / "core.yaml")
+    thing = {"kind": "complex", "elements": {"a": {"card": "0..1", "type": "BackboneElement"},
+                                             "a.b.c": {"card": "0..1", "type": "string"}}}  # fmt: skip
+    broken = Pack(core.path, {**core.data, "structures": {**(core.data.get("structures") or {}), "Thing": thing}})
+    compiler = _Compiler([broken], VERSIONS["R4"].number, VERSIONS["R4"].model)
+    compiler.collect()
+    compiler.build()
+    assert any("Thing.a.b is not declared" in p for p in compiler.problems)
+    assert compiler.structures["Thing"].elements[0].children is not None
