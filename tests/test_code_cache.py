@@ -137,14 +137,14 @@ def test_a_damaged_classes_entry_is_ignored_and_rewritten(tmp_path: Path, monkey
     monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path))
     monkeypatch.setattr(code_cache, "classes_counts", {"compiled": 0, "loaded": 0})
     fake = _fake(future=False)
-    with code_cache.classes_code_cached(fake):
+    with code_cache.classes_code_cached("test", fake):
         assert fake.make(FUNCTION)(6) == 42
     (entry,) = (tmp_path / "classes").glob("*.marshal")
     entry.write_bytes(damage(entry.read_bytes()))
-    with code_cache.classes_code_cached(fake):
+    with code_cache.classes_code_cached("test", fake):
         assert fake.make(FUNCTION)(6) == 42
     assert code_cache.classes_counts == {"compiled": 2, "loaded": 0}
-    with code_cache.classes_code_cached(fake):
+    with code_cache.classes_code_cached("test", fake):
         assert fake.make(FUNCTION)(6) == 42
     assert code_cache.classes_counts == {"compiled": 2, "loaded": 1}  # the rewritten entry is sound
     assert "exec" not in vars(fake)  # the module's exec() is the builtin again
@@ -159,7 +159,7 @@ def test_cached_dataclass_code_is_what_exec_would_have_compiled(tmp_path: Path, 
     fake = _fake(future)
     plain = fake.make(FUNCTION)
     for _ in range(2):  # compiled, then loaded
-        with code_cache.classes_code_cached(fake):
+        with code_cache.classes_code_cached("test", fake):
             cached = fake.make(FUNCTION)
             changed = fake.make(FUNCTION.replace("X * y", "X + y"))
         assert cached.__annotations__ == plain.__annotations__
@@ -181,7 +181,7 @@ def test_real_dataclasses_come_out_alike_and_caching_off_replaces_nothing(tmp_pa
     monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path))
     plain = make()
     for _ in range(2):
-        with code_cache.classes_code_cached():
+        with code_cache.classes_code_cached("test"):
             cached = make()
         p, q = plain(1, 2), cached(1, 2)
         assert (repr(p), hash(p), p == plain(1, 2)) == (repr(q), hash(q), q == cached(1, 2))
@@ -190,5 +190,20 @@ def test_real_dataclasses_come_out_alike_and_caching_off_replaces_nothing(tmp_pa
         for name in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__"):
             assert getattr(cached, name).__code__ == getattr(plain, name).__code__, name
     monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", "off")
-    with code_cache.classes_code_cached():
+    with code_cache.classes_code_cached("test"):
         assert "exec" not in vars(dataclasses)
+
+
+def test_two_imports_keep_their_own_entries_and_do_not_evict_each_other(tmp_path, monkeypatch) -> None:
+    """An entry holds what its import used: the package, the CLI's reporters and the configuration
+    are imported in turn by every run, each under its own name, and each is loaded the next time."""
+    monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path))
+    fake = _fake(future=False)
+    for _ in range(2):
+        monkeypatch.setattr(code_cache, "classes_counts", {"compiled": 0, "loaded": 0})
+        with code_cache.classes_code_cached("first", fake):
+            assert fake.make(FUNCTION)(6) == 42
+        with code_cache.classes_code_cached("second", fake):
+            assert fake.make(FUNCTION.replace("X * y", "X + y"))(6) == 13
+    assert code_cache.classes_counts == {"compiled": 0, "loaded": 2}
+    assert len(list((tmp_path / "classes").glob("*.marshal"))) == 2

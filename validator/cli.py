@@ -22,10 +22,13 @@ from typing import Annotated
 
 import typer
 
+from validator.evaluate.code_cache import classes_code_cached
 from validator.limits import DEFAULT as DEFAULT_LIMITS
 from validator.limits import Limits
 from validator.model import RunResult, Severity
-from validator.report import REPORTERS, Reporter
+
+with classes_code_cached("cli"):  # the reporters' dataclasses, as validator/__init__.py does for the rest
+    from validator.report import REPORTERS, Reporter
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BROKEN = 0, 1, 2, 3
 
@@ -318,7 +321,8 @@ def main_options(
     ] = None,
 ) -> None:
     """Conformance validator for FHIR ImagingStudy payloads (offline, deterministic)."""
-    from validator.config import ConfigError, load_config
+    with classes_code_cached("config"):
+        from validator.config import ConfigError, load_config
 
     if ctx.resilient_parsing:
         return

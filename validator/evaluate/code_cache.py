@@ -112,14 +112,16 @@ classes_counts = {"compiled": 0, "loaded": 0}  # per process (tests count them)
 
 
 @contextmanager
-def classes_code_cached(module: ModuleType = dataclasses) -> Iterator[None]:
+def classes_code_cached(part: str, module: ModuleType = dataclasses) -> Iterator[None]:
     """While the block runs, the source texts `module` runs with exec() are compiled once across
-    processes. Does nothing when caching is off or the module's exec() is already replaced."""
+    processes, in the entry of `part` (each import that uses one names its own: an entry holds
+    what its import used, so two imports sharing one would evict each other's codes). Does
+    nothing when caching is off or the module's exec() is already replaced."""
     folder = cache_dir()
     if folder is None or "exec" in vars(module):
         yield
         return
-    key = hashlib.sha256(f"{_PYTHON}\0{module.__name__}".encode()).hexdigest()
+    key = hashlib.sha256(f"{_PYTHON}\0{module.__name__}\0{part}".encode()).hexdigest()
     path = folder / "classes" / f"{key}.marshal"
     table = _read(path)
     known: dict = table if isinstance(table, dict) else {}
