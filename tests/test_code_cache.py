@@ -207,3 +207,27 @@ def test_two_imports_keep_their_own_entries_and_do_not_evict_each_other(tmp_path
             assert fake.make(FUNCTION.replace("X * y", "X + y"))(6) == 13
     assert code_cache.classes_counts == {"compiled": 0, "loaded": 2}
     assert len(list((tmp_path / "classes").glob("*.marshal"))) == 2
+
+
+def test_without_a_home_folder_the_classes_are_compiled_and_nothing_is_written(tmp_path, monkeypatch) -> None:
+    """Path.home() fails when no home folder can be found: importing the package must not."""
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(code_cache, "cache_dir", no_home)
+    fake = _fake(future=False)
+    with code_cache.classes_code_cached("test", fake):
+        assert "exec" not in vars(fake) and fake.make(FUNCTION)(6) == 42
+
+
+def test_two_installations_side_by_side_keep_their_own_entries(tmp_path, monkeypatch) -> None:
+    """Checkouts whose classes differ share a cache folder without evicting each other's codes."""
+    monkeypatch.setenv("IMAGING_VALIDATOR_CACHE", str(tmp_path))
+    fake = _fake(future=False)
+    for installed in ("/one/checkout", "/another/checkout", "/one/checkout"):
+        monkeypatch.setattr(code_cache, "_INSTALLED", installed)
+        with code_cache.classes_code_cached("test", fake):
+            fake.make(FUNCTION if installed.startswith("/one") else FUNCTION.replace("X * y", "X + y"))
+    assert len(list((tmp_path / "classes").glob("*.marshal"))) == 2
+    assert code_cache.classes_counts["compiled"] >= 2 and code_cache.classes_counts["loaded"] >= 1

@@ -109,6 +109,7 @@ _FUTURE_FLAGS = 0
 for _feature in __future__.all_feature_names:
     _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 classes_counts = {"compiled": 0, "loaded": 0}  # per process (tests count them)
+_INSTALLED = str(Path(__file__).resolve().parent.parent)
 
 
 @contextmanager
@@ -117,11 +118,15 @@ def classes_code_cached(part: str, module: ModuleType = dataclasses) -> Iterator
     processes, in the entry of `part` (each import that uses one names its own: an entry holds
     what its import used, so two imports sharing one would evict each other's codes). Does
     nothing when caching is off or the module's exec() is already replaced."""
-    folder = cache_dir()
+    try:
+        folder = cache_dir()
+    except RuntimeError:  # no home folder: importing the package must not fail for want of a cache
+        folder = None
     if folder is None or "exec" in vars(module):
         yield
         return
-    key = hashlib.sha256(f"{_PYTHON}\0{module.__name__}\0{part}".encode()).hexdigest()
+    # The installation's folder too: checkouts side by side (whose classes differ) share no entry.
+    key = hashlib.sha256(f"{_PYTHON}\0{_INSTALLED}\0{module.__name__}\0{part}".encode()).hexdigest()
     path = folder / "classes" / f"{key}.marshal"
     table = _read(path)
     known: dict = table if isinstance(table, dict) else {}
