@@ -257,6 +257,9 @@ class _Compiler:
     def _build_structure(self, pack: Pack, sname: str, raw: dict) -> None:
         top = self.structures[sname]
         by_path: dict[str, Structure] = {"": top}
+        # Every path some element lies under (k[:i] for each dot of k): an element has children
+        # when its path is one, as a scan of all the keys for `rel + "."` found at each element.
+        below = {k[:i] for k in raw["elements"] for i, c in enumerate(k) if c == "."}
         for rel, el in raw["elements"].items():
             parent_rel, _, name = rel.rpartition(".")
             parent = by_path.get(parent_rel)
@@ -326,7 +329,7 @@ class _Compiler:
                 )
             if "binding" in el:
                 ed.binding = self._binding(pack, path, el["binding"], url, f"elements.{rel}.binding")
-            has_children = any(k.startswith(rel + ".") for k in raw["elements"])
+            has_children = rel in below
             if has_children:
                 ed.children = Structure(name=path, kind="backbone")
                 by_path[rel] = ed.children
