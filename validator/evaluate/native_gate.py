@@ -777,22 +777,25 @@ class MemberVerdicts:
         )  # fmt: skip
         self._narrative = "text" in self._struct.props
         self._validators: dict[bool, object] = {}
-        self.keys: frozenset[str] = frozenset()
+        self._schemas: dict[bool, dict | None] = {}  # built once each (the first is compiled next)
         built = self._schema(strict_numbers=not _ORJSON)
-        if built is not None:
-            self.keys = frozenset(built["properties"])
+        self.keys: frozenset[str] = frozenset(built["properties"]) if built is not None else frozenset()
         self._finders: dict[str, Callable | None] = {}
         for key in {note.steps[0][0] for note in compiled.notes}:
             self._finders[key] = _finder(tuple(n for n in compiled.notes if n.steps[0][0] == key))
 
     def _schema(self, strict_numbers: bool) -> dict | None:
         """The gate's schema of the resource type cut to the properties of the complex members."""
+        if strict_numbers in self._schemas:
+            return self._schemas[strict_numbers]
         built = self._gate._build(self._struct, strict_numbers)
-        if built is None:
-            return None
-        schema, _ = built
-        props = {key: sub for key, sub in schema["properties"].items() if key in self._candidates and sub is not False}
-        return {"$schema": schema["$schema"], "$defs": schema["$defs"], "properties": props}
+        cut = None
+        if built is not None:
+            schema, _ = built
+            props = {k: sub for k, sub in schema["properties"].items() if k in self._candidates and sub is not False}
+            cut = {"$schema": schema["$schema"], "$defs": schema["$defs"], "properties": props}
+        self._schemas[strict_numbers] = cut
+        return cut
 
     def _validator(self, plain_numbers: bool) -> object:
         """The members' schema for a tree of ints only (JSON Schema's integer, exact there) or
