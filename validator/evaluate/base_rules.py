@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 from validator import rule_ids as R
 from validator.compile.plan import Binding, ElementDef, Invariant, Plan, Rule, Structure
-from validator.evaluate.bindings import Problem, report_binding
-from validator.evaluate.check_source import CheckSource
+from validator.evaluate.bindings import Problem, binding_problem, report_binding
+from validator.evaluate.check_source import INLINE_PROPERTIES, CheckSource
 from validator.evaluate.walk import Pointer, RawIssue, invariant_detail, reference_kind
 from validator.fhir.jsontext import DupDict
 from validator.fhir.primitives import PrimitiveType, describe_json, format_problem, shorten, wrong_json_kind
@@ -51,13 +51,17 @@ class BaseRules:
         self._noted: set[str] = set()  # binding rules whose not-bundled note was given
         self._too_deep = False
 
-    def check(self, resource: dict, bundle: dict[str, dict]) -> list[RawIssue]:
-        """The findings of the base rules on a resource and its contained resources (none: it conforms)."""
+    def check(self, resource: dict, bundle: dict[str, dict], clean: dict[str, Callable | None] | None = None
+              ) -> list[RawIssue]:  # fmt: skip
+        """The findings of the base rules on a resource and its contained resources (none: it conforms).
+        `clean`: members of the resource judged clean already (NativeGate.clean_members), each
+        with the finder of its binding notes: they are counted and noted, not walked, and their
+        keys are not counted in keys_seen (asked only of trees parsed plain, never judged so)."""
         self.issues, self.root, self.bundle = [], resource, bundle
         self._ctx, self._noted, self._too_deep = None, set(), False
         self._keys[0] = 0
         try:
-            self.resource(resource, ())
+            self.resource(resource, (), clean)
             return self.issues
         finally:  # not kept: a resource held here would outlive its file, into the next one's
             self.root, self.bundle, self._ctx = {}, {}, None
@@ -164,7 +168,7 @@ class BaseRules:
 
     # -- resources -------------------------------------------------------------------------------
     @implements(R.MISSING_RESOURCE_TYPE, R.UNKNOWN_RESOURCE_TYPE, R.UNSUPPORTED_RESOURCE_TYPE)
-    def resource(self, res: dict, ptr: Pointer) -> None:
+    def resource(self, res: dict, ptr: Pointer, clean: dict[str, Callable | None] | None = None) -> None:
         rt = res.get("resourceType")
         if not isinstance(rt, str) or not rt:
             found = "is missing" if rt is None else f"is {describe_json(rt)}, not a resource type name"
@@ -182,7 +186,23 @@ class BaseRules:
                 self.add(R.UNKNOWN_RESOURCE_TYPE, ptr + ("resourceType",),
                          f"resourceType {rt!r} is not a FHIR {self.plan.fhir_version} resource type")  # fmt: skip
             return
+        if clean is not None and not ptr and len(struct.props) > INLINE_PROPERTIES:
+            self._generated.object_check(struct)(res, ptr, res, clean)  # type: ignore[call-arg]
+            return
         self._generated.object_check(struct)(res, ptr, res)
+
+    def clean_member(self, value: object, finder: Callable | None) -> int:
+        """A member of the root judged clean (check's `clean`): its binding notes, as the walk
+        would give them there, each binding once per resource where the walk first meets it
+        (key by key, item by item, as NativeGate.notes); returns how many values it holds (for
+        cardinality: a complex member the schema passes is an object, or a non-empty array
+        where its element repeats)."""
+        if finder is not None:
+            for pointer, found, note in finder(self.root):  # in the order the walk meets them
+                problem = binding_problem(note.binding, found, note.tcode, note.path)
+                if problem is not None:
+                    report_binding(problem, note.binding, pointer, self.add, self._noted)
+        return len(value) if type(value) is list else 1
 
     # -- the general paths: shapes a conformant payload does not have ---------------------------------
     @implements(R.ARRAY_EXPECTED, R.ARRAY_UNEXPECTED, R.EMPTY_ARRAY)

@@ -61,10 +61,11 @@ class CheckSource:
             n = self._numbers[(id(struct), companion)] = len(self._numbers)
             self._const(struct)  # keep it alive while its id names a function
 
-            def first_call(obj: dict, ptr: tuple, resource: dict, _n: int = n, _s: Structure = struct) -> None:
+            def first_call(obj: dict, ptr: tuple, resource: dict, *clean: dict, _n: int = n,
+                           _s: Structure = struct) -> None:  # fmt: skip
                 code = self._generate(_n, _s, companion)
                 exec(compiled(code, f"<base rules: {_s.name}>"), self._ns)  # source generated here only
-                self._ns[f"o{_n}"](obj, ptr, resource)  # type: ignore[operator]
+                self._ns[f"o{_n}"](obj, ptr, resource, *clean)  # type: ignore[operator]
 
             self._ns[f"o{n}"] = first_call
         return f"o{n}"
@@ -91,8 +92,12 @@ class CheckSource:
                             *_indent(self._orphan(n, i, key, el, "n", False), 1), "    return n"]  # fmt: skip
                     table.append(f"{'_' + key!r}: (q{n}_{i}, {struct.elements.index(el)})")
             out.append(f"P{n} = {{{', '.join(table)}}}")
+        # A resource's function may be told members already judged clean (`clean`: key -> the
+        # finder of their notes, native_gate.MemberVerdicts), which it counts and notes through
+        # W.clean_member without walking them.
+        members = not inline and struct.kind == "resource"
         out += [
-            f"def o{n}(obj, ptr, resource):",
+            f"def o{n}(obj, ptr, resource{', clean=None' if members else ''}):",
             "    if len(ptr) >= MAXD:",
             "        W.too_deep(ptr)",
             "        return",
@@ -119,8 +124,14 @@ class CheckSource:
             out += ["        else:", "            " + unknown] if branches else ["        " + unknown]
         else:
             out += [f"    c = [0] * {len(struct.elements)}", "    for key, value in obj.items():",
-                    f"        f = P{n}.get(key)", "        if f is not None:",
-                    "            c[f[1]] += f[0](value, ptr, resource, obj)"]  # fmt: skip
+                    f"        f = P{n}.get(key)", "        if f is not None:"]  # fmt: skip
+            if members:
+                out += ["            if clean is None or key not in clean:",
+                        "                c[f[1]] += f[0](value, ptr, resource, obj)",
+                        "            else:",
+                        "                c[f[1]] += W.clean_member(value, clean[key])"]  # fmt: skip
+            else:
+                out.append("            c[f[1]] += f[0](value, ptr, resource, obj)")
             if struct.kind == "resource":
                 out += ["        elif key == 'resourceType':", "            pass"]
             out += ["        else:", f"            W.unknown_key({self._const(struct)}, key, ptr)"]

@@ -591,6 +591,7 @@ class _Compiled:
     notes: tuple[NotePath, ...]
     finder: Callable[..., list]
     strict: object = None  # with the custom keywords: built when a tree first holds a Decimal
+    members: MemberVerdicts | None = None  # built when a resource of the type is first refused
 
 
 class NativeGate:
@@ -715,6 +716,21 @@ class NativeGate:
         except Exception:  # a value it cannot read (a lone surrogate, a foreign type): not passed
             return False
 
+    def clean_members(self, resource: dict, plain_numbers: bool | None = None) -> dict[str, Callable | None] | None:
+        """Of a resource this gate refused (or whose narrative the base rules reported on), the
+        members whose base-rule checks find nothing but binding notes: key -> the finder of the
+        notes under it (None: no note path starts there); None when no member is (the whole
+        resource is then walked). See MemberVerdicts."""
+        rtype = resource.get("resourceType")
+        compiled = self._for(rtype) if isinstance(rtype, str) else None
+        if compiled is None:
+            return None
+        if compiled.members is None:
+            compiled.members = MemberVerdicts(self, compiled)
+        if plain_numbers is None:
+            plain_numbers = _only_ints(resource)
+        return compiled.members.clean(resource, plain_numbers)
+
     def notes(self, resource: dict, text: str | None = None) -> list[RawIssue]:
         """The binding notes of a resource that passed, in the order the base rules give them.
         `text` (the source text, which the pipeline passes) is not needed: the finder follows the
@@ -748,6 +764,100 @@ class NativeGate:
             report_binding(problem, note.binding, (), add, set())
             cached = self._notes[id(note)] = out[0]
         return RawIssue(cached.rule, pointer, cached.message, cached.severity)
+
+
+class MemberVerdicts:
+    """Which members of a resource the gate refused are clean, judged by the gate's own schema.
+
+    The schema of a resource is an object schema whose `properties` give each member's schema; a
+    resource passes it only when the base rules find nothing in it but notes. The checks the base
+    rules run on a complex member (its value under its key: generated per property, check_source.py)
+    read nothing of the rest of the resource that the schema lets through: references are
+    Type/id or URLs (never resolved against contained resources or the Bundle), no invariant
+    reads outside its element, and the tree has no repeated key (the caller's condition for the
+    gate). So a complex member that passes its property's schema gets from the base rules what
+    it would get in a resource the gate passes, whatever the rest holds: the binding notes along
+    the note paths under its key (each binding noted once per resource, where the walk first
+    meets it), nothing else. The walk of a refused resource (BaseRules.check) takes such members
+    as judged: it counts them for cardinality and gives their notes in its own order; the root's
+    own checks (cardinality, invariants, unknown keys), its primitives and every other member are
+    checked as before. The narrative's schema says nothing of its XHTML: it is clean only in the
+    plain form residual_needed() passes.
+
+    The members are judged in one pass of a schema holding only the complex members' property
+    schemas (none of the root's own keywords, which the walk checks itself): every error of that
+    pass is inside a member, at an instance path starting with its key, and a member's schema
+    fails only where its errors are (jsonschema-rs iterates every error: each failing member has
+    one). tests/test_member_verdicts.py compares the findings both ways on thousands of mutated
+    studies."""
+
+    def __init__(self, gate: NativeGate, compiled: _Compiled) -> None:
+        self._gate = gate
+        self._struct = compiled.struct
+        primitives = gate.plan.primitives
+        # The complex members (the narrative apart); those whose schema is `false` are always walked.
+        self._candidates = frozenset(
+            key for key, (_, tcode) in self._struct.props.items() if tcode not in primitives and key != "text"
+        )  # fmt: skip
+        self._narrative = "text" in self._struct.props
+        self._validators: dict[bool, object] = {}
+        self._schemas: dict[bool, dict | None] = {}  # built once each (the first is compiled next)
+        built = self._schema(strict_numbers=not _ORJSON)
+        self.keys: frozenset[str] = frozenset(built["properties"]) if built is not None else frozenset()
+        self._finders: dict[str, Callable | None] = {}
+        for key in {note.steps[0][0] for note in compiled.notes}:
+            self._finders[key] = _finder(tuple(n for n in compiled.notes if n.steps[0][0] == key))
+
+    def _schema(self, strict_numbers: bool) -> dict | None:
+        """The gate's schema of the resource type cut to the properties of the complex members."""
+        if strict_numbers in self._schemas:
+            return self._schemas[strict_numbers]
+        built = self._gate._build(self._struct, strict_numbers)
+        cut = None
+        if built is not None:
+            schema, _ = built
+            props = {k: sub for k, sub in schema["properties"].items() if k in self._candidates and sub is not False}
+            cut = {"$schema": schema["$schema"], "$defs": schema["$defs"], "properties": props}
+        self._schemas[strict_numbers] = cut
+        return cut
+
+    def _validator(self, plain_numbers: bool) -> object:
+        """The members' schema for a tree of ints only (JSON Schema's integer, exact there) or
+        with the custom number keywords, as NativeGate.passes chooses (compiled on first use)."""
+        strict = not (plain_numbers and _ORJSON)
+        validator = self._validators.get(strict)
+        if validator is None:
+            validator = self._validators[strict] = _compile(self._schema(strict_numbers=strict))  # type: ignore[arg-type]
+        return validator
+
+    def clean(self, resource: dict, plain_numbers: bool) -> dict[str, Callable | None] | None:
+        """The clean members of `resource` and the finders of their notes (clean_members)."""
+        present = self.keys.intersection(resource)  # a frozenset
+        dirty: set[str] = set()
+        if present:
+            validator = self._validator(plain_numbers)
+            try:
+                # Most refused resources break a rule of the root (a status code, a date, a
+                # missing subject, an unknown key) and no member: a yes/no pass says so at less
+                # cost than collecting errors (each an object with a message).
+                if not validator.is_valid(resource):  # type: ignore[attr-defined]
+                    for error in validator.iter_errors(resource):  # type: ignore[attr-defined]
+                        path = error.instance_path
+                        if not path or path[0] not in present:  # not the members' schema: trust none
+                            return None
+                        dirty.add(path[0])
+                        if len(dirty) == len(present):  # all refused: no need to read further errors
+                            break
+                    if not dirty:  # refused without an error to say where: trust none
+                        return None
+            except Exception:  # a value it cannot read (as NativeGate.passes): every member walked
+                return None
+        clean = set(present) - dirty
+        if self._narrative and "text" in resource and not self._gate.residual_needed(resource):
+            clean.add("text")
+        if not clean:
+            return None
+        return {key: self._finders.get(key) for key in clean}
 
 
 def _compile(schema: dict) -> object:

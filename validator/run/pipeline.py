@@ -189,6 +189,7 @@ class Pipeline:
         self._validated_bytes = 0  # the length of their texts, for those that are a whole text
         self._gate_passed = False  # whether the gate passed the resource being validated
         self._gate_tried = False  # whether the gate was asked about it
+        self._gate_refused: str | None = None  # the version whose gate refused it (then its members are judged)
         self._gate_due = False  # whether the gate is used for it (see GATE_AFTER)
         self._ist_7: dict[str, bool] = {}  # per FHIR version: whether its base plan has ist-7
         # (id of target, profiles) -> (target, problems); the target is kept so that an id cannot
@@ -371,6 +372,7 @@ class Pipeline:
         if not item.pointer and item.positions is not None:  # a whole text (a file, an NDJSON line)
             self._validated_bytes += len(item.positions.text)
         self._gate_passed = self._gate_tried = False
+        self._gate_refused = None
 
     def _gated(self, item: ResourceInput, version: FhirVersion) -> list[RawIssue] | None:
         """The notes of a resource the native gate of `version` passes (its base rules report
@@ -382,12 +384,14 @@ class Pipeline:
             return None
         self._gate_tried = True
         gate = self._gate(version)
+        self._gate_refused = version.name  # until it passes
         if not gate.passes(res, item.plain_numbers):
             return None
         # What the schema cannot say (the narrative's XHTML) is asked of the base rules' own code;
         # anything found there sends the resource through all of them.
         if gate.residual_needed(res) and self._base_rules_of(version).check_members(res, item.bundle, gate.residual):
             return None
+        self._gate_refused = None
         self._gate_passed = True
         positions = item.positions
         if positions is not None and not item.pointer and "contained" not in res:
@@ -406,7 +410,12 @@ class Pipeline:
             if notes is not None:
                 return notes
         base = self.base_rules(selection)
-        findings = base.check(item.resource, item.bundle)
+        # A resource the gate refused: the members it judges clean are not walked (same findings,
+        # see native_gate.MemberVerdicts); the gate was asked only about an exact tree.
+        clean = None
+        if self._gate_refused == selection.version.name:
+            clean = self._gate(selection.version).clean_members(item.resource, item.plain_numbers)  # type: ignore[arg-type]
+        findings = base.check(item.resource, item.bundle, clean)
         if item.plain_text is None:
             return findings
         if base.keys_seen == key_tokens(item.plain_text):
