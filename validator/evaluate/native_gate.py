@@ -576,12 +576,12 @@ class _Builder:
 
 
 def _one_of_codes(codes: object) -> dict:
-    """A code from a set: an enum when short; a regex alternation when long, which the regex
-    engine matches in one pass (an enum is compared value by value)."""
-    ordered = sorted(codes)  # type: ignore[call-overload]
-    if len(ordered) <= 8:
-        return {"enum": ordered}
-    return {"type": "string", "pattern": "^(?:" + "|".join(re.escape(c) for c in ordered) + ")$"}
+    """A code from a set, as an enum whatever its size: jsonschema-rs matches a string against an
+    enum of 1,000 in 230-350 ns, against the same codes as one regex alternation in 240-410 ns,
+    and compiles the enum faster (the R4 ImagingStudy gate: 30-40 ms instead of 42-45, and
+    23.5 us per realistic study instead of 25.6, with the SOP Class, resource type and modality
+    lists as enums); nor does it need the alternation written and escaped, code by code."""
+    return {"enum": sorted(codes)}  # type: ignore[call-overload]
 
 
 @dataclass
