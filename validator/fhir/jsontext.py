@@ -194,6 +194,12 @@ def parse_checked(data: bytes) -> tuple[object, bool | None]:
         return REFUSED, None
 
 
+# A colon written as an escape, or anything starting like one. Searched by the regex engine, which
+# looks for the backslash first (memchr): 1.3 us on a 3.4 KB line, where `in` took 2.4 (its skip
+# table meets the digits of every UID).
+_COLON_ESCAPE = re.compile(rb"\\u003").search
+
+
 def _jiter_checked(data: bytes) -> tuple[object, bool | None]:
     """The tree and its numbers (parse_checked). jiter's own check for repeated keys costs a third
     of its parse; it is replaced by a proof that costs less, when it holds. orjson writes the tree
@@ -202,7 +208,7 @@ def _jiter_checked(data: bytes) -> tuple[object, bool | None]:
     written tree has as many colons as the text when no member was lost to a repeated key, and
     fewer when one was (with its colon, and any in its value), provided the text writes no colon
     as an escape (\\u003a; anything starting \\u003 is taken as one). Else jiter checks."""
-    if _dumps is not None and b"\\u003" not in data:
+    if _dumps is not None and _COLON_ESCAPE(data) is None:
         tree = _jiter.from_json(  # type: ignore[union-attr]
             data, allow_inf_nan=False, float_mode="decimal", cache_mode="keys"
         )
